@@ -1,0 +1,83 @@
+//! The command line: clap subcommands, `--json` output, exit codes.
+//! A thin face: the work happens in the layers below.
+
+mod run;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code when the tool itself could not do what was asked (bad config, bad arguments).
+pub const EXIT_USAGE: i32 = 125;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sandbox-tui",
+    version,
+    about = "Run untrusted code in real Linux sandboxes and watch it live",
+    long_about = "Run untrusted code (AI-generated code, student submissions, plugins, CI jobs) in Linux \
+sandboxes built from profiles in sandboxes.toml: namespaces, cgroups, rlimits, capability drop, \
+no_new_privs, landlock and seccomp.\n\nExit codes of run: the command's own code, 128+N for signal N, \
+124 timeout, 125 setup error, 126 denied, 137 memory limit."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// Profiles file (default: ./sandboxes.toml, then $XDG_CONFIG_HOME/sandbox-tui/sandboxes.toml, then built-in)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// State directory (default: $SANDBOX_TUI_STATE_DIR, settings.state_dir, /var/lib/sandbox-tui as root)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Machine-readable output (schemas in the README)
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one command in a fresh sandbox and remove the sandbox afterwards
+    Run(run::RunArgs),
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let Some(command) = cli.command else {
+        use clap::CommandFactory;
+        let _ = Cli::command().print_help();
+        return 0;
+    };
+    let outcome = match command {
+        Command::Run(args) => run::run(&cli.global, args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(e) => {
+            report_error(&cli.global, &e);
+            EXIT_USAGE
+        }
+    }
+}
+
+/// Errors at the edge: a line on stderr, or a JSON object on stdout with `--json`.
+pub fn report_error(global: &Global, error: &anyhow::Error) {
+    if global.json {
+        let value = serde_json::json!({ "error": format!("{error:#}") });
+        println!("{value}");
+    } else {
+        eprintln!("sandbox-tui: {error:#}");
+    }
+}

@@ -1,0 +1,398 @@
+//! The sandbox's pid 1: builds the sandbox, execs the command in a child,
+//! reaps zombies, forwards signals from outside, and reports how the command
+//! ended. When it exits the kernel kills everything left in the pid namespace.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{kill, SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use super::landlock::{self, LandlockOutcome, LandlockPlan};
+use super::{
+    caps, mounts, rlimits, seccomp, InitMessage, SandboxSpec, DEFAULT_PATH, SPEC_FD, STATUS_FD,
+};
+
+/// Signals passed on to the command when they come from outside the sandbox.
+const FORWARDED: &[Signal] = &[
+    Signal::SIGTERM,
+    Signal::SIGINT,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGCONT,
+    Signal::SIGWINCH,
+];
+
+struct Reporter {
+    status: File,
+}
+
+impl Reporter {
+    fn send(&mut self, message: &InitMessage) {
+        if let Ok(mut line) = serde_json::to_vec(message) {
+            line.push(b'\n');
+            // The supervisor may be gone; there is nobody else to tell.
+            let _ = self.status.write_all(&line);
+        }
+    }
+}
+
+/// Entry point of `sandbox-tui __init`. Returns the process exit code.
+pub fn main() -> i32 {
+    // SAFETY: the supervisor dup2'd the status pipe onto STATUS_FD before exec; we own it.
+    let status = unsafe { File::from_raw_fd(STATUS_FD) };
+    let mut reporter = Reporter { status };
+    // The command must inherit only stdin, stdout and stderr: above all not the
+    // status pipe, through which it could otherwise forge its own result.
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on our own descriptors.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+    }
+    // SAFETY: likewise for the spec pipe on SPEC_FD.
+    let mut spec_pipe = unsafe { File::from_raw_fd(SPEC_FD) };
+    let mut raw = Vec::new();
+    if let Err(e) = spec_pipe.read_to_end(&mut raw) {
+        reporter.send(&InitMessage::SetupError {
+            message: format!("reading the sandbox spec: {e}"),
+        });
+        return 125;
+    }
+    drop(spec_pipe);
+    let spec: SandboxSpec = match serde_json::from_slice(&raw) {
+        Ok(spec) => spec,
+        Err(e) => {
+            reporter.send(&InitMessage::SetupError {
+                message: format!("bad sandbox spec: {e}"),
+            });
+            return 125;
+        }
+    };
+    match prepare(&spec, &mut reporter) {
+        Ok(prepared) => run(prepared, &mut reporter),
+        Err(message) => {
+            reporter.send(&InitMessage::SetupError { message });
+            125
+        }
+    }
+}
+
+struct Prepared {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+fn degrade(
+    spec: &SandboxSpec,
+    reporter: &mut Reporter,
+    mechanism: &str,
+    reason: String,
+) -> Result<(), String> {
+    if spec.require_isolation {
+        return Err(format!(
+            "{mechanism} is not available ({reason}) and the profile requires full isolation"
+        ));
+    }
+    reporter.send(&InitMessage::Degraded {
+        mechanism: mechanism.to_string(),
+        reason,
+    });
+    Ok(())
+}
+
+fn prepare(spec: &SandboxSpec, reporter: &mut Reporter) -> Result<Prepared, String> {
+    // The cgroup namespace is created here, after the supervisor placed us in
+    // the execution's cgroup, so that group becomes the namespace's root.
+    if let Err(e) = unshare(CloneFlags::CLONE_NEWCGROUP) {
+        degrade(spec, reporter, "cgroup_namespace", e.to_string())?;
+    }
+    nix::unistd::sethostname(&spec.hostname).map_err(|e| format!("sethostname: {e}"))?;
+    if !spec.allow_network {
+        bring_up_loopback().map_err(|e| format!("loopback: {e}"))?;
+    }
+    mounts::build_root(spec).map_err(|e| format!("building the root: {e}"))?;
+
+    let clamped = rlimits::apply(&spec.rlimits).map_err(|e| format!("rlimits: {e}"))?;
+    for c in clamped {
+        reporter.send(&InitMessage::Degraded {
+            mechanism: format!("rlimit_{}", c.resource),
+            reason: format!(
+                "asked {} but the host's hard limit is {}",
+                c.asked, c.applied
+            ),
+        });
+    }
+
+    let env_path = spec
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or(DEFAULT_PATH);
+    let program = spec.argv.first().ok_or("empty command")?;
+    let path = resolve_command(program, env_path, &spec.workdir);
+    let argv = spec
+        .argv
+        .iter()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| "an argument contains a NUL byte")?;
+    let envp = spec
+        .env
+        .iter()
+        .map(|(k, v)| CString::new(format!("{k}={v}")))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| "an environment value contains a NUL byte")?;
+    let path = CString::new(path.as_os_str().as_bytes()).map_err(|_| "bad command path")?;
+
+    caps::set_not_dumpable().map_err(|e| format!("PR_SET_DUMPABLE: {e}"))?;
+    caps::drop_all().map_err(|e| format!("dropping capabilities: {e}"))?;
+    caps::set_no_new_privs().map_err(|e| format!("no_new_privs: {e}"))?;
+
+    let mut writable = vec![
+        spec.workdir.clone(),
+        PathBuf::from("/tmp"),
+        PathBuf::from("/dev/shm"),
+    ];
+    writable.extend(spec.writable_paths.iter().cloned());
+    let plan = LandlockPlan {
+        writable,
+        read_only_roots: vec![PathBuf::from("/")],
+        devices: mounts::DEVICES
+            .iter()
+            .map(|d| Path::new("/dev").join(d))
+            .collect(),
+        block_network_tcp: !spec.allow_network,
+    };
+    match landlock::restrict_self(&plan) {
+        Ok(LandlockOutcome::Full) => {}
+        Ok(LandlockOutcome::Partial) => degrade(
+            spec,
+            reporter,
+            "landlock",
+            "the kernel supports only part of the ruleset".into(),
+        )?,
+        Ok(LandlockOutcome::NotSupported) => degrade(
+            spec,
+            reporter,
+            "landlock",
+            "not supported by this kernel".into(),
+        )?,
+        Err(e) => degrade(spec, reporter, "landlock", e.to_string())?,
+    }
+
+    let filter = seccomp::build_filter().map_err(|e| format!("seccomp filter: {e}"))?;
+    filter
+        .install()
+        .map_err(|e| format!("installing seccomp: {e}"))?;
+    Ok(Prepared { path, argv, envp })
+}
+
+/// `execvp`'s search, done before the fork so the child only calls `execve`.
+fn resolve_command(program: &str, path_var: &str, workdir: &Path) -> PathBuf {
+    if program.contains('/') {
+        return workdir.join(program);
+    }
+    for dir in path_var.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(program);
+        if let Ok(meta) = std::fs::metadata(&candidate) {
+            if meta.is_file() {
+                return candidate;
+            }
+        }
+    }
+    // Not found: execve reports ENOENT, which becomes a clear error.
+    PathBuf::from(program)
+}
+
+/// A new network namespace has only a loopback interface, and it is down.
+fn bring_up_loopback() -> Result<(), Errno> {
+    // SAFETY: plain socket/ioctl calls on a zero-initialised ifreq we own.
+    unsafe {
+        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if sock < 0 {
+            return Err(Errno::last());
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+            *dst = *src as libc::c_char;
+        }
+        let mut rc = libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req);
+        if rc == 0 {
+            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            rc = libc::ioctl(sock, libc::SIOCSIFFLAGS, &req);
+        }
+        let err = Errno::last();
+        libc::close(sock);
+        if rc != 0 {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+fn run(prepared: Prepared, reporter: &mut Reporter) -> i32 {
+    let mut blocked = SigSet::empty();
+    blocked.add(Signal::SIGCHLD);
+    for sig in FORWARDED {
+        blocked.add(*sig);
+    }
+    if let Err(e) = blocked.thread_block() {
+        reporter.send(&InitMessage::SetupError {
+            message: format!("blocking signals: {e}"),
+        });
+        return 125;
+    }
+    // The classic self-pipe for exec errors: closed by a successful execve,
+    // written with errno when execve fails.
+    let (err_read, err_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => {
+            reporter.send(&InitMessage::SetupError {
+                message: format!("pipe: {e}"),
+            });
+            return 125;
+        }
+    };
+    let argv: Vec<*const libc::c_char> = prepared
+        .argv
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let envp: Vec<*const libc::c_char> = prepared
+        .envp
+        .iter()
+        .map(|a| a.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect();
+    let err_fd = std::os::fd::AsRawFd::as_raw_fd(&err_write);
+    let empty_mask = SigSet::empty();
+
+    // SAFETY: fork from a single-threaded process; the child runs only
+    // async-signal-safe calls on memory prepared before the fork.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        // SAFETY: see above; all pointers were prepared before the fork.
+        unsafe {
+            // No controlling terminal: TIOCSTI cannot inject into the operator's shell.
+            libc::setsid();
+            // The Rust runtime ignores SIGPIPE; the command must get the default.
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            libc::sigprocmask(libc::SIG_SETMASK, empty_mask.as_ref(), std::ptr::null_mut());
+            libc::execve(prepared.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            let errno = *libc::__errno_location();
+            let bytes = errno.to_ne_bytes();
+            libc::write(err_fd, bytes.as_ptr().cast(), bytes.len());
+            libc::_exit(127);
+        }
+    }
+    if child < 0 {
+        reporter.send(&InitMessage::SetupError {
+            message: format!("fork: {}", Errno::last()),
+        });
+        return 125;
+    }
+    drop(err_write);
+    let child = Pid::from_raw(child);
+    let mut exec_errno = [0u8; 4];
+    let mut err_file = File::from(err_read);
+    match err_file.read(&mut exec_errno) {
+        Ok(4) => {
+            let errno = Errno::from_raw(i32::from_ne_bytes(exec_errno));
+            let exit_code = if errno == Errno::ENOENT { 127 } else { 126 };
+            let program = prepared
+                .argv
+                .first()
+                .map(|a| a.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let what = if errno == Errno::ENOENT {
+                "command not found".to_string()
+            } else {
+                format!("cannot execute: {}", errno.desc())
+            };
+            let _ = waitpid(child, None);
+            reporter.send(&InitMessage::ExecError {
+                message: format!("{what}: {program}"),
+                exit_code,
+            });
+            return exit_code;
+        }
+        _ => reporter.send(&InitMessage::Started {
+            pid: child.as_raw(),
+        }),
+    }
+    drop(err_file);
+    supervise(child, &blocked, reporter)
+}
+
+fn supervise(child: Pid, signals: &SigSet, reporter: &mut Reporter) -> i32 {
+    loop {
+        let mut info: libc::siginfo_t = unsafe_zeroed_siginfo();
+        // SAFETY: signals is a valid sigset and info a valid out-pointer.
+        let sig = unsafe { libc::sigwaitinfo(signals.as_ref(), &mut info) };
+        if sig < 0 {
+            continue;
+        }
+        if sig == libc::SIGCHLD {
+            if let Some(code) = reap(child, reporter) {
+                return code;
+            }
+            continue;
+        }
+        // Only signals from outside the sandbox (sender pid invisible here, so 0)
+        // are passed on; processes inside cannot steer their init.
+        // SAFETY: reading si_pid of a siginfo filled in by sigwaitinfo.
+        let sender = unsafe { info.si_pid() };
+        if sender == 0 {
+            if let Ok(signal) = Signal::try_from(sig) {
+                let _ = kill(child, signal);
+            }
+        }
+    }
+}
+
+fn unsafe_zeroed_siginfo() -> libc::siginfo_t {
+    // SAFETY: siginfo_t is plain data; all-zero is a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
+/// Reap every zombie; when the command itself has ended, report it and return the exit code.
+fn reap(child: Pid, reporter: &mut Reporter) -> Option<i32> {
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == child => {
+                reporter.send(&InitMessage::Exited {
+                    code: Some(code),
+                    signal: None,
+                });
+                return Some(code);
+            }
+            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == child => {
+                reporter.send(&InitMessage::Exited {
+                    code: None,
+                    signal: Some(signal as i32),
+                });
+                return Some(128 + signal as i32);
+            }
+            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return None,
+            Ok(_) => continue,
+            Err(Errno::EINTR) => continue,
+            Err(_) => return None,
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The steps inside the sandbox before `exec`: namespaces, mounts, rlimits,
+//! capabilities, landlock, seccomp, and the minimal init that runs as pid 1.
+//!
+//! The supervisor clones a child into new namespaces and that child at once
+//! re-executes this binary as `__init` (see [`namespaces::spawn_init`]): the
+//! only code that runs between `clone` and `exec` is a handful of
+//! async-signal-safe calls, and everything else (mounts, rlimits, landlock,
+//! seccomp) happens in a fresh, single-threaded process image that reads its
+//! [`SandboxSpec`] from a pipe.
+
+pub mod caps;
+pub mod init;
+pub mod landlock;
+pub mod mounts;
+pub mod namespaces;
+pub mod rlimits;
+pub mod seccomp;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything the init process needs, serialized as JSON over a pipe.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SandboxSpec {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub hostname: String,
+    /// Host path of the workspace, bound read-write at `workdir`.
+    pub workspace: PathBuf,
+    pub workdir: PathBuf,
+    pub read_only_paths: Vec<PathBuf>,
+    pub writable_paths: Vec<PathBuf>,
+    /// Extra read-only host files bound at the same path (e.g. a runner script).
+    pub extra_files: Vec<PathBuf>,
+    pub allow_network: bool,
+    pub rlimits: rlimits::Rlimits,
+    pub tmp_size_bytes: u64,
+    /// Refuse to run when a mechanism is missing, instead of degrading.
+    pub require_isolation: bool,
+}
+
+/// Messages from the init to the supervisor on the status pipe, one JSON object per line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InitMessage {
+    /// A mechanism ran with less than asked; the supervisor decides whether that is fatal.
+    Degraded { mechanism: String, reason: String },
+    /// The sandbox is built; the command is about to be exec'd.
+    Started { pid: i32 },
+    /// The sandbox could not be set up.
+    SetupError { message: String },
+    /// The command could not be executed (not found, not executable).
+    ExecError { message: String, exit_code: i32 },
+    /// The command ended.
+    Exited {
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+}
+
+/// File descriptor numbers inside the init process.
+pub const SPEC_FD: i32 = 3;
+pub const STATUS_FD: i32 = 4;
+
+/// Default `PATH` inside the sandbox when the profile does not set one.
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";

@@ -1,0 +1,422 @@
+//! Building the sandbox's root: read-only binds of an allowlist of host paths,
+//! a fresh `/proc`, a minimal `/dev`, private tmpfs `/tmp`, the workspace, then
+//! `pivot_root`. Runs in the init process, inside the new mount namespace.
+//!
+//! The approach is bubblewrap's: mount a tmpfs over `/tmp`, `pivot_root` into it
+//! so the host's root sits at `/oldroot` (which keeps host paths under `/tmp`
+//! reachable), assemble `/newroot`, then pivot again and detach the host.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::unistd::{chdir, pivot_root};
+
+use super::SandboxSpec;
+
+/// Host directories that make up the read-only system part of the root.
+pub const SYSTEM_DIRS: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+];
+
+/// Host files and directories under `/etc` that programs need (dynamic loader,
+/// time zone, alternatives symlinks, TLS roots); everything else in `/etc` stays hidden.
+pub const ETC_ALLOWLIST: &[&str] = &[
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "alternatives",
+    "ssl",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "protocols",
+    "services",
+    "mime.types",
+];
+
+/// Device nodes bound from the host.
+pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// procfs entries hidden behind `/dev/null`: kernel memory, keys and timing leaks.
+const PROC_MASKED: &[&str] = &[
+    "kcore",
+    "keys",
+    "timer_list",
+    "sysrq-trigger",
+    "sched_debug",
+];
+
+const OLD: &str = "/oldroot";
+const NEW: &str = "/newroot";
+
+#[derive(Debug, thiserror::Error)]
+#[error("{step} {}: {source}", path.display())]
+pub struct MountError {
+    pub step: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+fn fail<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> MountError + 'a {
+    move |e| MountError {
+        step,
+        path: path.to_path_buf(),
+        source: io::Error::from(e),
+    }
+}
+
+fn fail_io<'a>(step: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> MountError + 'a {
+    move |source| MountError {
+        step,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `/newroot` + an absolute in-sandbox path.
+fn under(base: &str, path: &Path) -> PathBuf {
+    let mut out = PathBuf::from(base);
+    for component in path.components() {
+        if let Component::Normal(part) = component {
+            out.push(part);
+        }
+    }
+    out
+}
+
+/// Build the root described by `spec` and pivot into it. On return the process's
+/// root is the sandbox root and its working directory is `spec.workdir`.
+pub fn build_root(spec: &SandboxSpec) -> Result<(), MountError> {
+    let root = Path::new("/");
+    // Nothing we mount may propagate back to the host.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .map_err(fail("make / private", root))?;
+
+    let base = Path::new("/tmp");
+    mount_tmpfs(base, "mode=0755,size=1m", MsFlags::empty())?;
+    chdir(base).map_err(fail("chdir", base))?;
+    for dir in ["oldroot", "newroot"] {
+        fs::create_dir(dir).map_err(fail_io("mkdir", Path::new(dir)))?;
+    }
+    pivot_root(".", "oldroot").map_err(fail("pivot_root", base))?;
+    chdir("/").map_err(fail("chdir", root))?;
+
+    let new = Path::new(NEW);
+    mount_tmpfs(new, "mode=0755,size=4m", MsFlags::empty())?;
+
+    for dir in SYSTEM_DIRS {
+        mirror_host_path(Path::new(dir), true)?;
+    }
+    build_etc(spec)?;
+    build_dev(spec)?;
+    build_proc()?;
+
+    let tmp = under(NEW, Path::new("/tmp"));
+    make_dir(&tmp)?;
+    mount_tmpfs(
+        &tmp,
+        &format!("mode=1777,size={}", spec.tmp_size_bytes.max(4096)),
+        MsFlags::empty(),
+    )?;
+
+    let workdir = under(NEW, &spec.workdir);
+    make_dir(&workdir)?;
+    bind(&under(OLD, &spec.workspace), &workdir, false)?;
+    for path in &spec.read_only_paths {
+        bind_extra(path, true)?;
+    }
+    for path in &spec.writable_paths {
+        bind_extra(path, false)?;
+    }
+    for path in &spec.extra_files {
+        bind_extra(path, true)?;
+    }
+
+    // The root tmpfs itself becomes read-only: only the workspace, /tmp and
+    // writable_paths accept writes.
+    remount_read_only(new)?;
+    remount_read_only(&under(NEW, Path::new("/dev")))?;
+
+    chdir(new).map_err(fail("chdir", new))?;
+    // pivot_root(".", ".") stacks the old root on top of the new one; detaching
+    // "." then removes every host mount from this namespace.
+    pivot_root(".", ".").map_err(fail("pivot_root", new))?;
+    umount2(".", MntFlags::MNT_DETACH).map_err(fail("detach host root", root))?;
+    chdir("/").map_err(fail("chdir", root))?;
+    chdir(&spec.workdir).map_err(fail("chdir", &spec.workdir))?;
+    Ok(())
+}
+
+fn mount_tmpfs(target: &Path, options: &str, extra: MsFlags) -> Result<(), MountError> {
+    mount(
+        Some("tmpfs"),
+        target,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | extra,
+        Some(options),
+    )
+    .map_err(fail("mount tmpfs", target))
+}
+
+fn make_dir(path: &Path) -> Result<(), MountError> {
+    fs::create_dir_all(path).map_err(fail_io("mkdir", path))
+}
+
+fn make_file(path: &Path) -> Result<(), MountError> {
+    if let Some(parent) = path.parent() {
+        make_dir(parent)?;
+    }
+    fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map(drop)
+        .map_err(fail_io("create mount point", path))
+}
+
+/// Reproduce the host path `path` inside the new root: a symlink stays a symlink
+/// (merged-/usr systems link /bin to usr/bin), a directory or file is bound.
+/// A missing optional path is skipped.
+fn mirror_host_path(path: &Path, read_only: bool) -> Result<(), MountError> {
+    let source = under(OLD, path);
+    let target = under(NEW, path);
+    let meta = match fs::symlink_metadata(&source) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(fail_io("stat", path)(e)),
+    };
+    if meta.file_type().is_symlink() {
+        let link = fs::read_link(&source).map_err(fail_io("readlink", path))?;
+        if let Some(parent) = target.parent() {
+            make_dir(parent)?;
+        }
+        return symlink(&link, &target).map_err(fail_io("symlink", &target));
+    }
+    if meta.is_dir() {
+        make_dir(&target)?;
+    } else {
+        make_file(&target)?;
+    }
+    bind(&source, &target, read_only)
+}
+
+/// An operator-requested bind: the source must exist.
+fn bind_extra(path: &Path, read_only: bool) -> Result<(), MountError> {
+    let source = under(OLD, path);
+    let meta = fs::metadata(&source).map_err(fail_io("bind source", path))?;
+    let target = under(NEW, path);
+    if meta.is_dir() {
+        make_dir(&target)?;
+    } else {
+        make_file(&target)?;
+    }
+    bind(&source, &target, read_only)
+}
+
+fn bind(source: &Path, target: &Path, read_only: bool) -> Result<(), MountError> {
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(fail("bind", target))?;
+    let mut attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    if read_only {
+        attrs |= MOUNT_ATTR_RDONLY;
+    }
+    set_attrs_recursive(target, attrs)
+}
+
+const MOUNT_ATTR_RDONLY: u64 = 0x1;
+const MOUNT_ATTR_NOSUID: u64 = 0x2;
+const MOUNT_ATTR_NODEV: u64 = 0x4;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// Apply mount attributes to a bind and every mount below it (`mount_setattr`,
+/// Linux 5.12+), so a host submount under /usr cannot stay writable. Older
+/// kernels fall back to a remount of the top mount only.
+fn set_attrs_recursive(target: &Path, attrs: u64) -> Result<(), MountError> {
+    let c_target = match std::ffi::CString::new(target.as_os_str().as_encoded_bytes()) {
+        Ok(c) => c,
+        Err(_) => {
+            return Err(MountError {
+                step: "mount_setattr",
+                path: target.to_path_buf(),
+                source: io::Error::from(io::ErrorKind::InvalidInput),
+            })
+        }
+    };
+    let attr = MountAttr {
+        attr_set: attrs,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: c_target is a valid NUL-terminated string and attr a valid
+    // mount_attr of the size passed; the kernel only reads them.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            c_target.as_ptr(),
+            libc::AT_RECURSIVE as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::ENOSYS) {
+        return Err(fail_io("mount_setattr", target)(err));
+    }
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    if attrs & MOUNT_ATTR_RDONLY != 0 {
+        flags |= MsFlags::MS_RDONLY;
+    }
+    mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
+        .map_err(fail("remount read-only", target))
+}
+
+fn remount_read_only(target: &Path) -> Result<(), MountError> {
+    mount(
+        None::<&str>,
+        target,
+        None::<&str>,
+        MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        None::<&str>,
+    )
+    .map_err(fail("remount read-only", target))
+}
+
+fn write_file(path: &Path, contents: &str) -> Result<(), MountError> {
+    fs::write(path, contents).map_err(fail_io("write", path))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o644)).map_err(fail_io("chmod", path))
+}
+
+/// A minimal `/etc`: generated identity files (nothing about the host's users
+/// leaks in) plus the allowlisted host files programs need.
+fn build_etc(spec: &SandboxSpec) -> Result<(), MountError> {
+    let etc = under(NEW, Path::new("/etc"));
+    make_dir(&etc)?;
+    write_file(
+        &etc.join("passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+    )?;
+    write_file(&etc.join("group"), "root:x:0:\nnogroup:x:65534:\n")?;
+    write_file(&etc.join("hostname"), &format!("{}\n", spec.hostname))?;
+    write_file(
+        &etc.join("nsswitch.conf"),
+        "passwd: files\ngroup: files\nhosts: files dns\n",
+    )?;
+    if spec.allow_network {
+        // With the host's network the host's resolver configuration is the right one.
+        mirror_host_path(Path::new("/etc/resolv.conf"), true)?;
+        mirror_host_path(Path::new("/etc/hosts"), true)?;
+    } else {
+        write_file(&etc.join("resolv.conf"), "")?;
+        write_file(
+            &etc.join("hosts"),
+            &format!(
+                "127.0.0.1 localhost\n::1 localhost\n127.0.1.1 {}\n",
+                spec.hostname
+            ),
+        )?;
+    }
+    for name in ETC_ALLOWLIST {
+        mirror_host_path(&Path::new("/etc").join(name), true)?;
+    }
+    Ok(())
+}
+
+fn build_dev(spec: &SandboxSpec) -> Result<(), MountError> {
+    let dev = under(NEW, Path::new("/dev"));
+    make_dir(&dev)?;
+    mount_tmpfs(&dev, "mode=0755,size=64k", MsFlags::MS_NOEXEC)?;
+    for name in DEVICES {
+        let source = Path::new(OLD).join("dev").join(name);
+        if fs::symlink_metadata(&source).is_err() {
+            continue;
+        }
+        let target = dev.join(name);
+        make_file(&target)?;
+        mount(
+            Some(&source),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(fail("bind device", &target))?;
+        set_attrs_recursive(&target, MOUNT_ATTR_NOSUID)?;
+    }
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        let path = dev.join(link);
+        symlink(target, &path).map_err(fail_io("symlink", &path))?;
+    }
+    let shm = dev.join("shm");
+    make_dir(&shm)?;
+    mount_tmpfs(
+        &shm,
+        &format!("mode=1777,size={}", spec.tmp_size_bytes.max(4096)),
+        MsFlags::MS_NOEXEC,
+    )
+}
+
+fn build_proc() -> Result<(), MountError> {
+    let proc_dir = under(NEW, Path::new("/proc"));
+    make_dir(&proc_dir)?;
+    mount(
+        Some("proc"),
+        &proc_dir,
+        Some("proc"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(fail("mount proc", &proc_dir))?;
+    // Sysctls are root-writable by mode: uid 0 without capabilities could still
+    // change some, so the whole tree is read-only.
+    let sys = proc_dir.join("sys");
+    bind(&sys, &sys, true)?;
+    let null = under(NEW, Path::new("/dev/null"));
+    for name in PROC_MASKED {
+        let target = proc_dir.join(name);
+        if fs::symlink_metadata(&target).is_ok() {
+            mount(
+                Some(&null),
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(fail("mask", &target))?;
+        }
+    }
+    Ok(())
+}

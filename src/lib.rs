@@ -1,0 +1,12 @@
+//! sandbox-tui: run untrusted code in real Linux sandboxes.
+//!
+//! Layers, lowest first (see DESIGN.md): `profile`, `isolation`, `cgroup`,
+//! `supervisor`, `state`, `manager`, `monitor`, `cli`, `tui`.
+
+pub mod cgroup;
+pub mod cli;
+pub mod isolation;
+pub mod output;
+pub mod profile;
+pub mod state;
+pub mod supervisor;

@@ -1,0 +1,12 @@
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    // The sandbox's pid 1 is this binary re-executed; it must not pay for
+    // argument parsing or touch anything else first.
+    if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("__init")) {
+        let code = sandbox_tui::isolation::init::main();
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
+    let code = sandbox_tui::cli::main();
+    ExitCode::from(code.clamp(0, 255) as u8)
+}

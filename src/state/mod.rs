@@ -1,0 +1,3 @@
+//! State: the on-disk layout and (later) the SQLite database.
+
+pub mod layout;

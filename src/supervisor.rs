@@ -1,0 +1,896 @@
+//! One execution end to end: policy check, cgroup, clone into namespaces,
+//! drain the output with caps, enforce the timeout and the CPU budget, watch
+//! for OOM, kill the whole cgroup at the end, classify, and build the result.
+//!
+//! The supervisor is single-threaded (it is the process that clones the
+//! sandbox) and waits on everything with one `poll`.
+
+use std::fs::File;
+use std::io::{self, BufRead, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::unistd::{pipe2, Pid};
+use serde::{Deserialize, Serialize};
+
+use crate::cgroup::{Cgroup, Hierarchy, Limits};
+use crate::isolation::namespaces::{self, SpawnOptions};
+use crate::isolation::rlimits::Rlimits;
+use crate::isolation::{InitMessage, SandboxSpec, DEFAULT_PATH};
+use crate::output::CappedCapture;
+use crate::profile::Profile;
+
+/// How an execution ended (or where it is, for the state layer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+    Timeout,
+    CpuLimit,
+    MemoryLimit,
+    Killed,
+    Denied,
+    Error,
+    Lost,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Timeout => "timeout",
+            Status::CpuLimit => "cpu_limit",
+            Status::MemoryLimit => "memory_limit",
+            Status::Killed => "killed",
+            Status::Denied => "denied",
+            Status::Error => "error",
+            Status::Lost => "lost",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        !matches!(self, Status::Queued | Status::Running)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result object of an execution; its JSON form is the documented schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecResult {
+    pub id: String,
+    pub sandbox: String,
+    pub profile: String,
+    pub command: Vec<String>,
+    pub status: Status,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub duration_ms: u64,
+    pub cpu_ms: u64,
+    pub peak_memory_bytes: u64,
+    pub stdout: String,
+    pub stderr: String,
+    /// "utf-8", or "base64" when the stream was not valid UTF-8.
+    pub stdout_encoding: String,
+    pub stderr_encoding: String,
+    pub stdout_truncated: bool,
+    pub stderr_truncated: bool,
+    pub stdout_bytes: u64,
+    pub stderr_bytes: u64,
+    pub error: Option<String>,
+    /// Mechanisms that ran with less than asked (only when the profile allows it).
+    pub degraded: Vec<String>,
+}
+
+impl ExecResult {
+    /// The process exit code of `run`/`exec`/`wait` for this result.
+    pub fn exit_code_for_cli(&self) -> i32 {
+        match self.status {
+            Status::Completed => 0,
+            Status::Timeout => 124,
+            Status::Error | Status::Lost => 125,
+            Status::Denied => 126,
+            Status::MemoryLimit => 137,
+            _ => self.exit_code.or(self.signal.map(|s| 128 + s)).unwrap_or(1),
+        }
+    }
+
+    pub fn stdout_bytes_decoded(&self) -> Vec<u8> {
+        decode_stream(&self.stdout, &self.stdout_encoding)
+    }
+
+    pub fn stderr_bytes_decoded(&self) -> Vec<u8> {
+        decode_stream(&self.stderr, &self.stderr_encoding)
+    }
+}
+
+fn encode_stream(bytes: Vec<u8>) -> (String, String) {
+    match String::from_utf8(bytes) {
+        Ok(text) => (text, "utf-8".into()),
+        Err(e) => {
+            use base64::Engine;
+            (
+                base64::engine::general_purpose::STANDARD.encode(e.as_bytes()),
+                "base64".into(),
+            )
+        }
+    }
+}
+
+fn decode_stream(text: &str, encoding: &str) -> Vec<u8> {
+    if encoding == "base64" {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap_or_default()
+    } else {
+        text.as_bytes().to_vec()
+    }
+}
+
+/// Where the output goes besides the capped capture.
+#[derive(Debug, Default)]
+pub struct OutputSinks {
+    /// Stream live to these descriptors (the terminal of `run`).
+    pub live: bool,
+    /// Append to these files (the logs of a named sandbox).
+    pub stdout_log: Option<File>,
+    pub stderr_log: Option<File>,
+}
+
+/// Events reported while the execution runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Started { init_pid: i32 },
+}
+
+pub struct ExecRequest {
+    pub id: String,
+    pub sandbox: String,
+    pub profile: Profile,
+    pub argv: Vec<String>,
+    /// Host path of the workspace (must exist).
+    pub workspace: PathBuf,
+    /// `None`: no cgroups at all (degraded).
+    pub cgroup: Option<CgroupPlan>,
+    pub timeout: Duration,
+    pub pass_stdin: bool,
+    pub extra_files: Vec<PathBuf>,
+    /// Environment added on top of the profile's (e.g. by the Python runner).
+    pub extra_env: Vec<(String, String)>,
+}
+
+pub struct CgroupPlan {
+    pub hierarchy: Hierarchy,
+    /// The sandbox's group, relative to the tool's root (created if missing).
+    pub sandbox_rel: String,
+}
+
+/// Whether the environment forces full isolation (CI sets this).
+pub fn isolation_forced() -> bool {
+    std::env::var("SANDBOX_TUI_REQUIRE_ISOLATION").is_ok_and(|v| v == "1" || v == "true")
+}
+
+/// Policy: is `argv[0]` allowed by the profile's `allowed_commands`? `Err` names the rule.
+pub fn check_policy(profile: &Profile, argv: &[String]) -> Result<(), String> {
+    let Some(program) = argv.first() else {
+        return Err("empty command".into());
+    };
+    if profile.allowed_commands.is_empty() {
+        return Ok(());
+    }
+    let base = program.rsplit('/').next().unwrap_or(program);
+    let allowed = profile.allowed_commands.iter().any(|entry| {
+        if entry.contains('/') {
+            entry == program
+        } else {
+            entry == base
+        }
+    });
+    if allowed {
+        Ok(())
+    } else {
+        Err(format!(
+            "command {program:?} is not in allowed_commands of profile {:?} ({})",
+            profile.name,
+            profile.allowed_commands.join(", ")
+        ))
+    }
+}
+
+/// Limits of one execution's cgroup.
+pub fn execution_limits(profile: &Profile) -> Limits {
+    Limits {
+        memory_bytes: Some(profile.max_memory_mb.saturating_mul(1024 * 1024)),
+        // One more for the sandbox's init.
+        pids_max: Some(profile.max_process_count.saturating_add(1)),
+        cpu_quota_cores: profile.cpu_quota,
+    }
+}
+
+/// Limits of a sandbox's cgroup, shared by all its executions.
+pub fn sandbox_limits(profile: &Profile) -> Limits {
+    Limits {
+        memory_bytes: Some(profile.max_memory_mb.saturating_mul(1024 * 1024)),
+        pids_max: Some(
+            profile
+                .max_process_count
+                .saturating_add(profile.max_concurrent),
+        ),
+        cpu_quota_cores: profile.cpu_quota,
+    }
+}
+
+struct Outcome {
+    setup_error: Option<String>,
+    exec_error: Option<(String, i32)>,
+    exited: Option<(Option<i32>, Option<i32>)>,
+    timed_out: bool,
+    cpu_exceeded: bool,
+    oom: bool,
+    external_signal: Option<i32>,
+    degraded: Vec<String>,
+}
+
+fn base_result(req: &ExecRequest) -> ExecResult {
+    ExecResult {
+        id: req.id.clone(),
+        sandbox: req.sandbox.clone(),
+        profile: req.profile.name.clone(),
+        command: req.argv.clone(),
+        status: Status::Error,
+        exit_code: None,
+        signal: None,
+        duration_ms: 0,
+        cpu_ms: 0,
+        peak_memory_bytes: 0,
+        stdout: String::new(),
+        stderr: String::new(),
+        stdout_encoding: "utf-8".into(),
+        stderr_encoding: "utf-8".into(),
+        stdout_truncated: false,
+        stderr_truncated: false,
+        stdout_bytes: 0,
+        stderr_bytes: 0,
+        error: None,
+        degraded: Vec::new(),
+    }
+}
+
+/// A result for an execution that never started.
+pub fn refused(req: &ExecRequest, status: Status, error: String) -> ExecResult {
+    let mut result = base_result(req);
+    result.status = status;
+    result.error = Some(error);
+    result
+}
+
+/// Run one execution to its end. Never panics on kernel or user errors: every
+/// failure becomes a result with status `error`.
+pub fn execute(
+    req: &ExecRequest,
+    sinks: &mut OutputSinks,
+    on_event: &mut dyn FnMut(Event),
+) -> ExecResult {
+    if let Err(reason) = check_policy(&req.profile, &req.argv) {
+        return refused(req, Status::Denied, reason);
+    }
+    let require = req.profile.require_isolation || isolation_forced();
+    let mut degraded = Vec::new();
+    let cgroup = match &req.cgroup {
+        Some(plan) => match create_cgroups(plan, req) {
+            Ok(cg) => Some(cg),
+            Err(e) => return refused(req, Status::Error, format!("cgroup: {e}")),
+        },
+        None if require => {
+            return refused(
+                req,
+                Status::Error,
+                "no usable cgroup hierarchy (memory, pids and CPU limits) and the profile requires full isolation; see `sandbox-tui doctor`".into(),
+            )
+        }
+        None => {
+            degraded.push("cgroup: no usable hierarchy; memory limited by RLIMIT_AS, process count not limited".into());
+            None
+        }
+    };
+    let user_namespace = !nix::unistd::geteuid().is_root();
+    let started = Instant::now();
+    let mut result = match run_sandbox(
+        req,
+        cgroup.as_ref(),
+        user_namespace,
+        require,
+        sinks,
+        on_event,
+        started,
+    ) {
+        Ok((mut result, outcome)) => {
+            degraded.extend(outcome.degraded.iter().cloned());
+            classify(&mut result, &outcome, &req.profile, req.timeout);
+            result
+        }
+        Err(message) => refused(req, Status::Error, message),
+    };
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    if let Some(cg) = &cgroup {
+        if let Ok(usage) = cg.usage() {
+            result.cpu_ms = result.cpu_ms.max(usage.cpu_ns / 1_000_000);
+            result.peak_memory_bytes = result.peak_memory_bytes.max(usage.peak_memory_bytes);
+        }
+        // Nothing outlives its execution.
+        if let Err(e) = cg.kill_all().and_then(|()| cg.remove()) {
+            degraded.push(format!("cgroup cleanup: {e}"));
+        }
+    }
+    result.degraded = degraded;
+    result
+}
+
+fn create_cgroups(
+    plan: &CgroupPlan,
+    req: &ExecRequest,
+) -> Result<Cgroup, crate::cgroup::CgroupError> {
+    plan.hierarchy
+        .create(&plan.sandbox_rel, &sandbox_limits(&req.profile))?;
+    plan.hierarchy.create(
+        &format!("{}/{}", plan.sandbox_rel, req.id),
+        &execution_limits(&req.profile),
+    )
+}
+
+fn nonblocking_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let (read, write) = pipe2(OFlag::O_CLOEXEC).map_err(io::Error::from)?;
+    nix::fcntl::fcntl(&read, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+        .map_err(io::Error::from)?;
+    Ok((read, write))
+}
+
+fn pidfd_open(pid: Pid) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel returned a fresh descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+fn build_spec(req: &ExecRequest, require: bool, cgroup: bool) -> Result<SandboxSpec, String> {
+    let workspace = req
+        .workspace
+        .canonicalize()
+        .map_err(|e| format!("workspace {}: {e}", req.workspace.display()))?;
+    let canonical = |paths: &[PathBuf]| -> Result<Vec<PathBuf>, String> {
+        paths
+            .iter()
+            .map(|p| {
+                p.canonicalize()
+                    .map_err(|e| format!("{}: {e}", p.display()))
+            })
+            .collect()
+    };
+    let profile = &req.profile;
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), DEFAULT_PATH.into()),
+        ("HOME".into(), profile.workdir.display().to_string()),
+        ("LANG".into(), "C.UTF-8".into()),
+        ("HOSTNAME".into(), profile.hostname.clone()),
+    ];
+    for (k, v) in profile
+        .env
+        .iter()
+        .chain(req.extra_env.iter().map(|(k, v)| (k, v)))
+    {
+        env.retain(|(existing, _)| existing != k);
+        env.push((k.clone(), v.clone()));
+    }
+    let mb = 1024 * 1024;
+    Ok(SandboxSpec {
+        argv: req.argv.clone(),
+        env,
+        hostname: profile.hostname.clone(),
+        workspace,
+        workdir: profile.workdir.clone(),
+        read_only_paths: canonical(&profile.read_only_paths)?,
+        writable_paths: canonical(&profile.writable_paths)?,
+        extra_files: req.extra_files.clone(),
+        allow_network: profile.allow_network,
+        rlimits: Rlimits {
+            file_size_bytes: profile.max_file_size_mb.saturating_mul(mb),
+            open_files: profile.max_open_files,
+            cpu_seconds: profile.max_cpu_seconds,
+            address_space_bytes: (!cgroup).then(|| profile.max_memory_mb.saturating_mul(mb)),
+        },
+        // tmpfs pages are charged to the memory cgroup, so /tmp cannot exceed the memory limit either.
+        tmp_size_bytes: profile.max_memory_mb.saturating_mul(mb),
+        require_isolation: require,
+    })
+}
+
+struct Stream {
+    fd: Option<OwnedFd>,
+    capture: CappedCapture,
+    log: Option<File>,
+    live: Option<RawFd>,
+    log_written: u64,
+    log_cap: u64,
+}
+
+impl Stream {
+    /// Read what is there; returns false at EOF.
+    fn drain(&mut self, buf: &mut [u8]) -> bool {
+        let Some(fd) = &self.fd else { return false };
+        loop {
+            match nix::unistd::read(fd.as_fd(), buf) {
+                Ok(0) => {
+                    self.fd = None;
+                    return false;
+                }
+                Ok(n) => {
+                    let chunk = &buf[..n];
+                    self.capture.push(chunk);
+                    if let Some(live) = self.live {
+                        write_all_fd(live, chunk);
+                    }
+                    if let Some(log) = &mut self.log {
+                        // The log keeps the first log_cap bytes; the capture keeps head and tail.
+                        let room = self.log_cap.saturating_sub(self.log_written) as usize;
+                        let part = &chunk[..chunk.len().min(room)];
+                        if !part.is_empty() && log.write_all(part).is_ok() {
+                            self.log_written += part.len() as u64;
+                        }
+                    }
+                }
+                Err(nix::errno::Errno::EAGAIN) => return true,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => {
+                    self.fd = None;
+                    return false;
+                }
+            }
+        }
+    }
+}
+
+fn write_all_fd(fd: RawFd, mut data: &[u8]) {
+    while !data.is_empty() {
+        // SAFETY: writing a valid buffer to a descriptor we do not close.
+        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+        if n <= 0 {
+            if n < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR {
+                continue;
+            }
+            return;
+        }
+        data = &data[n as usize..];
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_sandbox(
+    req: &ExecRequest,
+    cgroup: Option<&Cgroup>,
+    user_namespace: bool,
+    require: bool,
+    sinks: &mut OutputSinks,
+    on_event: &mut dyn FnMut(Event),
+    started: Instant,
+) -> Result<(ExecResult, Outcome), String> {
+    let spec = build_spec(req, require, cgroup.is_some())?;
+    let spec_json = serde_json::to_vec(&spec).map_err(|e| format!("spec: {e}"))?;
+    let (out_read, out_write) = nonblocking_pipe().map_err(|e| format!("pipe: {e}"))?;
+    let (err_read, err_write) = nonblocking_pipe().map_err(|e| format!("pipe: {e}"))?;
+
+    // Signals to the supervisor become a kill of the sandbox, handled in the loop.
+    let mut mask = SigSet::empty();
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        mask.add(sig);
+    }
+    mask.thread_block()
+        .map_err(|e| format!("sigprocmask: {e}"))?;
+    let signal_fd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| format!("signalfd: {e}"))?;
+
+    let child = namespaces::spawn_init(&SpawnOptions {
+        user_namespace,
+        network_namespace: !req.profile.allow_network,
+        stdin: req.pass_stdin.then_some(0),
+        stdout: out_write.as_raw_fd(),
+        stderr: err_write.as_raw_fd(),
+    })
+    .map_err(|e| format!("starting the sandbox: {e}"))?;
+    drop((out_write, err_write));
+    let init_pid = child.pid;
+    let pidfd = pidfd_open(init_pid);
+
+    let kill_init = || {
+        let _ = nix::sys::signal::kill(init_pid, Signal::SIGKILL);
+    };
+    // Placement before the spec is written: the init blocks reading the spec,
+    // so it is inside its cgroup before anything of the user's runs.
+    if let Some(cg) = cgroup {
+        if let Err(e) = cg.add_process(init_pid.as_raw()) {
+            kill_init();
+            let _ = nix::sys::wait::waitpid(init_pid, None);
+            return Err(format!("placing the sandbox in its cgroup: {e}"));
+        }
+    }
+    if user_namespace {
+        if let Err(e) = namespaces::write_id_maps(init_pid) {
+            kill_init();
+            let _ = nix::sys::wait::waitpid(init_pid, None);
+            return Err(format!("user namespace id maps: {e}"));
+        }
+    }
+    {
+        let mut spec_pipe = child.spec;
+        if let Err(e) = spec_pipe.write_all(&spec_json) {
+            kill_init();
+            let _ = nix::sys::wait::waitpid(init_pid, None);
+            return Err(format!("sending the sandbox spec: {e}"));
+        }
+    }
+    on_event(Event::Started {
+        init_pid: init_pid.as_raw(),
+    });
+
+    let cap = (req.profile.max_output_kb.saturating_mul(1024)) as usize;
+    let mut streams = [
+        Stream {
+            fd: Some(out_read),
+            capture: CappedCapture::new(cap),
+            log: sinks.stdout_log.take(),
+            live: sinks.live.then_some(1),
+            log_written: 0,
+            log_cap: cap as u64,
+        },
+        Stream {
+            fd: Some(err_read),
+            capture: CappedCapture::new(cap),
+            log: sinks.stderr_log.take(),
+            live: sinks.live.then_some(2),
+            log_written: 0,
+            log_cap: cap as u64,
+        },
+    ];
+    let mut status_reader = io::BufReader::new(child.status);
+    nix::fcntl::fcntl(
+        status_reader.get_ref(),
+        nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK),
+    )
+    .map_err(|e| format!("fcntl: {e}"))?;
+    let mut status_open = true;
+    let mut outcome = Outcome {
+        setup_error: None,
+        exec_error: None,
+        exited: None,
+        timed_out: false,
+        cpu_exceeded: false,
+        oom: false,
+        external_signal: None,
+        degraded: Vec::new(),
+    };
+    let deadline = started + req.timeout;
+    let cpu_budget_ns = req.profile.max_cpu_seconds.saturating_mul(1_000_000_000);
+    let mut init_done = false;
+    let mut killed = false;
+    let mut end_deadline: Option<Instant> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut init_rusage: Option<libc::rusage> = None;
+
+    loop {
+        let now = Instant::now();
+        if !killed && now >= deadline {
+            outcome.timed_out = true;
+            kill_everything(cgroup, init_pid);
+            killed = true;
+        }
+        if let Some(cg) = cgroup {
+            if !killed {
+                if let Ok(usage) = cg.usage() {
+                    if usage.oom_kills > 0 {
+                        // A v1 OOM kills one task; the rest of the group goes with it.
+                        outcome.oom = true;
+                        kill_everything(cgroup, init_pid);
+                        killed = true;
+                    } else if usage.cpu_ns > cpu_budget_ns {
+                        outcome.cpu_exceeded = true;
+                        kill_everything(cgroup, init_pid);
+                        killed = true;
+                    }
+                }
+            }
+        }
+        let streams_open = streams.iter().any(|s| s.fd.is_some());
+        if init_done && (!streams_open || end_deadline.is_some_and(|d| now >= d)) {
+            break;
+        }
+
+        let mut fds: Vec<PollFd> = Vec::with_capacity(5);
+        let mut which: Vec<u8> = Vec::with_capacity(5);
+        for (i, s) in streams.iter().enumerate() {
+            if let Some(fd) = &s.fd {
+                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                which.push(i as u8);
+            }
+        }
+        if status_open {
+            fds.push(PollFd::new(
+                status_reader.get_ref().as_fd(),
+                PollFlags::POLLIN,
+            ));
+            which.push(2);
+        }
+        if let (Ok(pfd), false) = (&pidfd, init_done) {
+            fds.push(PollFd::new(pfd.as_fd(), PollFlags::POLLIN));
+            which.push(3);
+        }
+        fds.push(PollFd::new(signal_fd.as_fd(), PollFlags::POLLIN));
+        which.push(4);
+        // Short ticks only while a cgroup needs watching (OOM, CPU budget).
+        let tick = if init_done {
+            Duration::from_millis(20)
+        } else if cgroup.is_some() {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_millis(500)
+        };
+        let wait = deadline
+            .saturating_duration_since(now)
+            .min(tick)
+            .max(Duration::from_millis(1));
+        let timeout = PollTimeout::try_from(wait.as_millis() as i32).unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, timeout) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(format!("poll: {e}")),
+        }
+        let ready: Vec<u8> = fds
+            .iter()
+            .zip(&which)
+            .filter(|(fd, _)| fd.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(_, w)| *w)
+            .collect();
+        drop(fds);
+        for w in ready {
+            match w {
+                0 | 1 => {
+                    streams[w as usize].drain(&mut buf);
+                }
+                2 => {
+                    status_open = read_status(&mut status_reader, &mut outcome);
+                }
+                3 => {
+                    init_rusage = reap_init(init_pid);
+                    init_done = true;
+                    // The command ended: nothing of it may stay behind, and the
+                    // pipes close once every holder is dead.
+                    if let Some(cg) = cgroup {
+                        let _ = cg.kill_all();
+                    }
+                    end_deadline = Some(Instant::now() + Duration::from_secs(2));
+                }
+                _ => {
+                    if let Ok(Some(info)) = signal_fd.read_signal() {
+                        if !killed {
+                            outcome.external_signal = Some(info.ssi_signo as i32);
+                            kill_everything(cgroup, init_pid);
+                            killed = true;
+                        }
+                    }
+                }
+            }
+        }
+        if pidfd.is_err() && !init_done {
+            if let Some(usage) = try_reap_init(init_pid) {
+                init_rusage = Some(usage);
+                init_done = true;
+                end_deadline = Some(Instant::now() + Duration::from_secs(2));
+            }
+        }
+    }
+    if status_open {
+        // The init is gone, so whatever it wrote is already in the pipe.
+        read_status(&mut status_reader, &mut outcome);
+    }
+    let _ = mask.thread_unblock();
+
+    let mut result = base_result(req);
+    let [out, err] = streams;
+    result.stdout_truncated = out.capture.truncated();
+    result.stderr_truncated = err.capture.truncated();
+    result.stdout_bytes = out.capture.total_bytes();
+    result.stderr_bytes = err.capture.total_bytes();
+    (result.stdout, result.stdout_encoding) = encode_stream(out.capture.into_bytes());
+    (result.stderr, result.stderr_encoding) = encode_stream(err.capture.into_bytes());
+    if let Some(usage) = init_rusage {
+        let ms = |tv: libc::timeval| tv.tv_sec as u64 * 1000 + tv.tv_usec as u64 / 1000;
+        result.cpu_ms = ms(usage.ru_utime) + ms(usage.ru_stime);
+        result.peak_memory_bytes = (usage.ru_maxrss.max(0) as u64) * 1024;
+    }
+    if let Some(cg) = cgroup {
+        if let Ok(usage) = cg.usage() {
+            if usage.oom_kills > 0 {
+                outcome.oom = true;
+            }
+        }
+    }
+    Ok((result, outcome))
+}
+
+fn kill_everything(cgroup: Option<&Cgroup>, init_pid: Pid) {
+    // Killing the pid namespace's init takes the whole namespace with it; the
+    // cgroup kill also catches anything that is in the cgroup but not the namespace.
+    let _ = nix::sys::signal::kill(init_pid, Signal::SIGKILL);
+    if let Some(cg) = cgroup {
+        let _ = cg.kill_all();
+    }
+}
+
+fn wait4(pid: Pid, flags: libc::c_int) -> Option<libc::rusage> {
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: valid out-pointers for status and rusage.
+        let rc = unsafe { libc::wait4(pid.as_raw(), &mut status, flags, &mut usage) };
+        if rc == pid.as_raw() {
+            return Some(usage);
+        }
+        if rc < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR {
+            continue;
+        }
+        return None;
+    }
+}
+
+fn reap_init(pid: Pid) -> Option<libc::rusage> {
+    wait4(pid, 0)
+}
+
+fn try_reap_init(pid: Pid) -> Option<libc::rusage> {
+    wait4(pid, libc::WNOHANG)
+}
+
+/// Read complete status lines; returns false once the pipe is closed.
+fn read_status(reader: &mut io::BufReader<File>, outcome: &mut Outcome) -> bool {
+    loop {
+        let mut line = String::new();
+        match reader.read_line(&mut line) {
+            Ok(0) => return false,
+            Ok(_) => {
+                if !line.ends_with('\n') {
+                    // A partial line: the rest comes with the next read.
+                    let mut rest = String::new();
+                    let _ = reader.read_line(&mut rest);
+                    line.push_str(&rest);
+                }
+                match serde_json::from_str::<InitMessage>(line.trim()) {
+                    Ok(InitMessage::Degraded { mechanism, reason }) => {
+                        outcome.degraded.push(format!("{mechanism}: {reason}"))
+                    }
+                    Ok(InitMessage::Started { .. }) => {}
+                    Ok(InitMessage::SetupError { message }) => outcome.setup_error = Some(message),
+                    Ok(InitMessage::ExecError { message, exit_code }) => {
+                        outcome.exec_error = Some((message, exit_code))
+                    }
+                    Ok(InitMessage::Exited { code, signal }) => {
+                        outcome.exited = Some((code, signal))
+                    }
+                    Err(_) => {}
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+fn classify(result: &mut ExecResult, outcome: &Outcome, profile: &Profile, timeout: Duration) {
+    let signal_exit = |sig: i32| Some(128 + sig);
+    if let Some(message) = &outcome.setup_error {
+        result.status = Status::Error;
+        result.error = Some(format!("sandbox setup failed: {message}"));
+        return;
+    }
+    if let Some((code, signal)) = outcome.exited {
+        result.exit_code = code.or(signal.and_then(signal_exit));
+        result.signal = signal;
+    }
+    if outcome.timed_out {
+        result.status = Status::Timeout;
+        result.error = Some(format!(
+            "wall-clock timeout after {:.1} s",
+            timeout.as_secs_f64()
+        ));
+        return;
+    }
+    if outcome.oom {
+        result.status = Status::MemoryLimit;
+        result.error = Some(format!(
+            "out of memory: the sandbox exceeded max_memory_mb = {}",
+            profile.max_memory_mb
+        ));
+        return;
+    }
+    let cpu_signal = matches!(result.signal, Some(s) if s == libc::SIGXCPU)
+        || (result.signal == Some(libc::SIGKILL)
+            && result.cpu_ms >= profile.max_cpu_seconds.saturating_mul(1000));
+    if outcome.cpu_exceeded || cpu_signal {
+        result.status = Status::CpuLimit;
+        result.error = Some(format!(
+            "CPU time limit of {} s exceeded",
+            profile.max_cpu_seconds
+        ));
+        return;
+    }
+    if let Some(sig) = outcome.external_signal {
+        result.status = Status::Killed;
+        result.signal = Some(sig);
+        result.exit_code = signal_exit(sig);
+        result.error = Some(format!("killed: the supervisor received signal {sig}"));
+        return;
+    }
+    if let Some((message, code)) = &outcome.exec_error {
+        result.status = Status::Failed;
+        result.exit_code = Some(*code);
+        result.error = Some(message.clone());
+        return;
+    }
+    match outcome.exited {
+        Some((Some(0), _)) => result.status = Status::Completed,
+        Some((Some(_), _)) => result.status = Status::Failed,
+        Some((None, Some(sig))) => {
+            let from_outside = [libc::SIGKILL, libc::SIGTERM, libc::SIGINT, libc::SIGHUP];
+            result.status = if from_outside.contains(&sig) {
+                Status::Killed
+            } else {
+                Status::Failed
+            };
+        }
+        _ => {
+            result.status = Status::Killed;
+            result.error =
+                Some("the sandbox's init ended without reporting the command's end".into());
+        }
+    }
+}
+
+/// A short random id like `a3f9c2`.
+pub fn new_id() -> String {
+    let mut bytes = [0u8; 3];
+    if File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .is_err()
+    {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+            ^ std::process::id();
+        bytes.copy_from_slice(&nanos.to_le_bytes()[..3]);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
