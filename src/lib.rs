@@ -5,8 +5,11 @@
 
 pub mod cgroup;
 pub mod cli;
+pub mod doctor;
 pub mod isolation;
+pub mod manager;
 pub mod output;
 pub mod profile;
+pub mod selftest;
 pub mod state;
 pub mod supervisor;

@@ -45,3 +45,29 @@ impl Hierarchy {
         Err(CgroupError)
     }
 }
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub memory: bool,
+    pub memory_swap: bool,
+    pub pids: bool,
+    pub cpu: bool,
+    pub cpuacct: bool,
+    pub freezer: bool,
+    pub kill: bool,
+    pub notes: Vec<String>,
+}
+#[derive(Debug)]
+pub enum Flavor {
+    V2,
+}
+impl Hierarchy {
+    pub fn report(&self) -> Report {
+        Report::default()
+    }
+    pub fn flavor(&self) -> Flavor {
+        Flavor::V2
+    }
+}
+pub fn group_dirs(_root: &str, _rel: &str) -> Vec<std::path::PathBuf> {
+    vec![]
+}

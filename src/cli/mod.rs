@@ -1,7 +1,10 @@
 //! The command line: clap subcommands, `--json` output, exit codes.
 //! A thin face: the work happens in the layers below.
 
+mod doctor;
 mod run;
+mod selftest;
+mod table;
 
 use std::path::PathBuf;
 
@@ -44,6 +47,10 @@ pub struct Global {
 pub enum Command {
     /// Run one command in a fresh sandbox and remove the sandbox afterwards
     Run(run::RunArgs),
+    /// Show which isolation mechanisms this host provides
+    Doctor,
+    /// Run the attack cases against this host and report held / broken / skipped
+    Selftest(selftest::SelftestArgs),
 }
 
 pub fn main() -> i32 {
@@ -62,6 +69,8 @@ pub fn main() -> i32 {
     };
     let outcome = match command {
         Command::Run(args) => run::run(&cli.global, args),
+        Command::Doctor => doctor::run(&cli.global),
+        Command::Selftest(args) => selftest::run(&cli.global, args),
     };
     match outcome {
         Ok(code) => code,

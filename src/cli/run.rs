@@ -2,13 +2,10 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
-
 use super::Global;
-use crate::cgroup::Hierarchy;
+use crate::manager::{self, RunOptions};
 use crate::profile::Config;
-use crate::state::layout::{remove_tree, resolve_state_dir};
-use crate::supervisor::{self, CgroupPlan, ExecRequest, OutputSinks, Status};
+use crate::supervisor::{ExecResult, Status};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -28,70 +25,43 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
-pub fn run(global: &Global, args: RunArgs) -> anyhow::Result<i32> {
+pub fn parse_timeout(value: Option<f64>) -> anyhow::Result<Option<Duration>> {
+    match value {
+        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => anyhow::bail!("--timeout must be a positive number of seconds, got {s}"),
+        None => Ok(None),
+    }
+}
+
+pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<i32> {
     let config = Config::discover(global.config.as_deref())?;
     let profile = config.profile(&args.profile)?.clone();
-    let timeout = match args.timeout {
-        Some(s) if s.is_finite() && s > 0.0 => Duration::from_secs_f64(s),
-        Some(s) => anyhow::bail!("--timeout must be a positive number of seconds, got {s}"),
-        None => Duration::from_secs(profile.timeout_seconds),
-    };
-    let state_dir = resolve_state_dir(
-        global.state_dir.as_deref(),
-        config.settings.state_dir.as_deref(),
-    );
-    let id = supervisor::new_id();
-    let sandbox = format!("run-{id}");
-    let sandbox_dir = state_dir.join("run").join(&sandbox);
-    let workspace = sandbox_dir.join("workspace");
-    std::fs::create_dir_all(&workspace)
-        .with_context(|| format!("creating the workspace {}", workspace.display()))?;
-    let cgroup = Hierarchy::detect(&config.settings.cgroup_root)
-        .ok()
-        .map(|hierarchy| CgroupPlan {
-            hierarchy,
-            sandbox_rel: sandbox.clone(),
-        });
-    let request = ExecRequest {
-        id,
-        sandbox,
-        profile,
-        argv: args.command,
-        workspace,
-        cgroup,
-        timeout,
+    let options = RunOptions {
+        timeout: parse_timeout(args.timeout)?,
+        live_output: !global.json,
         pass_stdin: true,
-        extra_files: Vec::new(),
-        extra_env: Vec::new(),
     };
-    let mut sinks = OutputSinks {
-        live: !global.json,
-        ..OutputSinks::default()
-    };
-    let result = supervisor::execute(&request, &mut sinks, &mut |_| {});
-    if let Some(plan) = &request.cgroup {
-        if let Ok(group) = plan.hierarchy.open(&plan.sandbox_rel) {
-            let _ = group.kill_all();
-            let _ = group.remove();
-        }
-    }
-    let cleanup = remove_tree(&sandbox_dir);
+    let state_dir = manager::state_dir(&config, global.state_dir.as_deref());
+    let result = manager::run_ephemeral(&config, &state_dir, &profile, args.command, &options);
+    print_result(global, &result)?;
+    Ok(result.exit_code_for_cli())
+}
+
+/// After the live output: the JSON object, or a line on stderr when the end needs explaining.
+pub fn print_result(global: &Global, result: &ExecResult) -> anyhow::Result<()> {
     if global.json {
-        println!("{}", serde_json::to_string(&result)?);
-    } else if !matches!(result.status, Status::Completed | Status::Failed)
-        || result.exit_code.is_none()
-    {
+        println!("{}", serde_json::to_string(result)?);
+        return Ok(());
+    }
+    let explain =
+        !matches!(result.status, Status::Completed | Status::Failed) || result.error.is_some();
+    if explain {
         if let Some(error) = &result.error {
             eprintln!("sandbox-tui: {}: {error}", result.status);
         }
-    } else if let (Status::Failed, Some(error)) = (result.status, &result.error) {
-        eprintln!("sandbox-tui: {error}");
     }
     for note in &result.degraded {
         eprintln!("sandbox-tui: warning: degraded isolation: {note}");
     }
-    if let Err(e) = cleanup {
-        eprintln!("sandbox-tui: warning: {e}");
-    }
-    Ok(result.exit_code_for_cli())
+    Ok(())
 }

@@ -18,3 +18,6 @@ pub struct LandlockError;
 pub fn restrict_self(_plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockError> {
     Ok(LandlockOutcome::NotSupported)
 }
+pub fn kernel_abi() -> i32 {
+    0
+}

@@ -1,0 +1,30 @@
+//! `sandbox-tui doctor`: per mechanism, available / degraded / missing and why.
+
+use super::Global;
+use crate::doctor::{self, State};
+use crate::profile::Config;
+
+pub fn run(global: &Global) -> anyhow::Result<i32> {
+    let config = Config::discover(global.config.as_deref())?;
+    let checks = doctor::inspect(&config.settings.cgroup_root);
+    let missing = checks.iter().any(|c| c.state == State::Missing);
+    if global.json {
+        println!("{}", serde_json::to_string(&checks)?);
+    } else {
+        let rows: Vec<Vec<String>> = checks
+            .iter()
+            .map(|c| {
+                vec![
+                    c.mechanism.clone(),
+                    c.state.as_str().to_string(),
+                    c.detail.clone(),
+                ]
+            })
+            .collect();
+        super::table::print(&["MECHANISM", "STATE", "DETAIL"], &rows);
+        if missing {
+            println!("\nSome mechanisms are missing: profiles with require_isolation = true will refuse to run.");
+        }
+    }
+    Ok(if missing { 1 } else { 0 })
+}

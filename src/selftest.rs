@@ -1,0 +1,567 @@
+//! The attack cases, as data: `sandbox-tui selftest` runs them on the user's
+//! own host and the integration tests run the very same cases.
+//!
+//! Every case is bounded in its own right (at most 200 processes, 1 GB of
+//! memory, 50 MB of disk, network only to the host's loopback) so that a
+//! broken engine fails the case without taking the machine down.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::manager::{self, RunOptions};
+use crate::profile::{Config, Profile};
+use crate::supervisor::{ExecResult, Status};
+
+/// What the case found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", content = "detail", rename_all = "snake_case")]
+pub enum Verdict {
+    Held(String),
+    Broken(String),
+    Skipped(String),
+}
+
+impl Verdict {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Held(_) => "held",
+            Verdict::Broken(_) => "broken",
+            Verdict::Skipped(_) => "skipped",
+        }
+    }
+}
+
+/// Host-side facts a case may use in its script or check.
+pub struct Context {
+    /// A listener on the host's 127.0.0.1 that no sandbox should reach.
+    pub port: u16,
+    /// A unique string: names processes that must not survive, and host files that must stay unseen.
+    pub marker: String,
+    pub host_hostname: String,
+    /// A file on the host's /tmp that must be invisible inside.
+    pub host_tmp_file: PathBuf,
+    pub state_dir: PathBuf,
+    pub cgroup_root: String,
+}
+
+pub struct Case {
+    pub name: &'static str,
+    /// The guarantee the case attacks.
+    pub claim: &'static str,
+    /// Programs the script needs inside the sandbox (looked up in the host's /usr/bin and /bin).
+    pub needs: &'static [&'static str],
+    /// Tighten the profile so the limit is reached quickly.
+    pub tune: fn(&mut Profile),
+    pub timeout_secs: Option<f64>,
+    /// A bash script; `@PORT@`, `@MARKER@` and `@HOSTFILE@` are replaced.
+    pub script: &'static str,
+    pub check: fn(&ExecResult, &Context) -> Result<(), String>,
+}
+
+fn keep(_: &mut Profile) {}
+
+fn status_is(result: &ExecResult, want: Status) -> Result<(), String> {
+    if result.status == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "expected status {want}, got {} (exit {:?}, error {:?}, stderr {:?})",
+            result.status,
+            result.exit_code,
+            result.error,
+            tail(&result.stderr)
+        ))
+    }
+}
+
+fn tail(text: &str) -> &str {
+    let start = text.len().saturating_sub(300);
+    let mut start = start;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    &text[start..]
+}
+
+fn ran(result: &ExecResult) -> Result<(), String> {
+    match result.status {
+        Status::Error | Status::Denied => Err(format!(
+            "the sandbox did not run: {}: {}",
+            result.status,
+            result.error.clone().unwrap_or_default()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Host process table: is any process's command line carrying the marker?
+pub fn host_processes_with(marker: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let mut cmdline = Vec::new();
+        if std::fs::File::open(entry.path().join("cmdline"))
+            .and_then(|mut f| f.read_to_end(&mut cmdline))
+            .is_ok()
+            && String::from_utf8_lossy(&cmdline).contains(marker)
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+fn no_survivors(ctx: &Context) -> Result<(), String> {
+    // The kill is synchronous, but give the kernel a moment to finish reaping.
+    for _ in 0..20 {
+        if host_processes_with(&ctx.marker).is_empty() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!(
+        "processes carrying the marker survived on the host: {:?}",
+        host_processes_with(&ctx.marker)
+    ))
+}
+
+pub const CASES: &[Case] = &[
+    Case {
+        name: "fork_bomb",
+        claim: "max_process_count caps the number of processes",
+        needs: &["bash", "python3"],
+        tune: |p| p.max_process_count = 20,
+        timeout_secs: Some(20.0),
+        // Python rather than a shell: bash retries a failed fork for half a minute.
+        script: r#"exec python3 -c '
+import os, time
+for i in range(200):
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+print("procs=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
+'"#,
+        check: |r, _| {
+            ran(r)?;
+            let count: u64 = r
+                .stdout
+                .trim()
+                .strip_prefix("procs=")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| format!("no process count in output {:?}", r.stdout))?;
+            // The shell, its init and up to 20 processes in all.
+            if count <= 21 {
+                Ok(())
+            } else {
+                Err(format!("{count} processes ran with max_process_count = 20"))
+            }
+        },
+    },
+    Case {
+        name: "memory_bomb",
+        claim: "max_memory_mb is enforced by the cgroup and reported as memory_limit",
+        needs: &["bash", "head", "tail"],
+        tune: |p| p.max_memory_mb = 64,
+        timeout_secs: Some(30.0),
+        // tail keeps a whole line in memory, and this line is 1 GB of zero bytes.
+        script: "head -c 1000000000 /dev/zero | tail >/dev/null; echo survived",
+        check: |r, _| status_is(r, Status::MemoryLimit),
+    },
+    Case {
+        name: "busy_loop_timeout",
+        claim: "the wall-clock timeout ends a busy loop",
+        needs: &["bash"],
+        tune: keep,
+        timeout_secs: Some(1.0),
+        script: "while :; do :; done",
+        check: |r, _| {
+            status_is(r, Status::Timeout)?;
+            if r.duration_ms < 5000 {
+                Ok(())
+            } else {
+                Err(format!("took {} ms to end a 1 s timeout", r.duration_ms))
+            }
+        },
+    },
+    Case {
+        name: "cpu_burn",
+        claim: "max_cpu_seconds ends a CPU burn as cpu_limit",
+        needs: &["bash"],
+        tune: |p| p.max_cpu_seconds = 1,
+        timeout_secs: Some(20.0),
+        script: "while :; do :; done",
+        check: |r, _| status_is(r, Status::CpuLimit),
+    },
+    Case {
+        name: "file_size",
+        claim: "a file larger than max_file_size_mb cannot be written",
+        needs: &["bash", "head", "wc"],
+        tune: |p| p.max_file_size_mb = 1,
+        timeout_secs: Some(20.0),
+        script: "head -c 3000000 /dev/zero > big 2>/dev/null; echo \"size=$(wc -c < big)\"",
+        check: |r, _| {
+            ran(r)?;
+            let size: u64 = r
+                .stdout
+                .trim()
+                .strip_prefix("size=")
+                .and_then(|n| n.trim().parse().ok())
+                .ok_or_else(|| format!("no size in output {:?}", r.stdout))?;
+            if size <= 1024 * 1024 {
+                Ok(())
+            } else {
+                Err(format!("wrote {size} bytes with max_file_size_mb = 1"))
+            }
+        },
+    },
+    Case {
+        name: "open_files",
+        claim: "no more than max_open_files descriptors can be opened",
+        needs: &["bash"],
+        tune: |p| p.max_open_files = 16,
+        timeout_secs: Some(20.0),
+        script: "n=0; for i in $(seq 64); do exec {fd}</dev/null 2>/dev/null || break; n=$((n+1)); done; echo \"opened=$n\"",
+        check: |r, _| {
+            ran(r)?;
+            let opened: u64 = r
+                .stdout
+                .trim()
+                .strip_prefix("opened=")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| format!("no count in output {:?}", r.stdout))?;
+            if opened < 16 {
+                Ok(())
+            } else {
+                Err(format!("opened {opened} more files with max_open_files = 16"))
+            }
+        },
+    },
+    Case {
+        name: "no_network",
+        claim: "without allow_network nothing on the host's network is reachable",
+        needs: &["bash"],
+        tune: |p| p.allow_network = false,
+        timeout_secs: Some(20.0),
+        script: "if exec 3<>/dev/tcp/127.0.0.1/@PORT@; then echo connected; else echo refused; fi",
+        check: |r, _| {
+            ran(r)?;
+            if r.stdout.contains("connected") {
+                Err("connected to a listener on the host's loopback".into())
+            } else {
+                Ok(())
+            }
+        },
+    },
+    Case {
+        name: "host_paths",
+        claim: "host paths outside the allowlist are invisible and the root is read-only",
+        needs: &["bash", "ls", "touch", "cat"],
+        tune: keep,
+        timeout_secs: Some(20.0),
+        script: "for p in /home /root /var /run /srv /opt /mnt @HOSTFILE@ /etc/shadow /etc/ssh; do \
+                   [ -e \"$p\" ] && echo \"visible $p\"; done; \
+                 for p in /evil /usr/evil /etc/evil /bin/evil /lib/evil; do \
+                   touch \"$p\" 2>/dev/null && echo \"wrote $p\"; done; \
+                 ls /tmp | grep -q . && echo \"host tmp visible\"; \
+                 grep -v -e '^root:' -e '^nobody:' /etc/passwd | grep -q . && echo \"host users visible\"; \
+                 echo done",
+        check: |r, _| {
+            ran(r)?;
+            let leaks: Vec<&str> = r.stdout.lines().filter(|l| *l != "done").collect();
+            if !r.stdout.contains("done") {
+                return Err(format!("the probe did not finish: {:?}", r.stderr));
+            }
+            if leaks.is_empty() {
+                Ok(())
+            } else {
+                Err(leaks.join("; "))
+            }
+        },
+    },
+    Case {
+        name: "setsid_daemon",
+        claim: "a setsid + double-fork daemon does not survive its execution",
+        needs: &["bash", "setsid", "sleep"],
+        tune: keep,
+        timeout_secs: Some(20.0),
+        script: "setsid bash -c '(exec -a @MARKER@ sleep 300 &) ; exit 0' </dev/null >/dev/null 2>&1; \
+                 sleep 0.2; echo started",
+        check: |r, ctx| {
+            ran(r)?;
+            no_survivors(ctx)
+        },
+    },
+    Case {
+        name: "trap_term",
+        claim: "a process that ignores SIGTERM does not survive a kill",
+        needs: &["bash", "sleep"],
+        tune: keep,
+        timeout_secs: Some(1.0),
+        script: "trap '' TERM INT HUP; (trap '' TERM INT HUP; exec -a @MARKER@ sleep 300) & wait",
+        check: |r, ctx| {
+            status_is(r, Status::Timeout)?;
+            no_survivors(ctx)
+        },
+    },
+    Case {
+        name: "output_flood",
+        claim: "an output flood is capped (head and tail kept) without blocking the child",
+        needs: &["bash", "yes", "head"],
+        tune: |p| p.max_output_kb = 64,
+        timeout_secs: Some(60.0),
+        script: "yes sandbox | head -c 200000000; echo; echo the-end",
+        check: |r, _| {
+            status_is(r, Status::Completed)?;
+            if !r.stdout_truncated {
+                return Err("200 MB of output was not marked truncated".into());
+            }
+            if r.stdout_bytes < 200_000_000 {
+                return Err(format!("only {} bytes were drained", r.stdout_bytes));
+            }
+            if r.stdout.len() > 64 * 1024 + 256 {
+                return Err(format!("kept {} bytes with max_output_kb = 64", r.stdout.len()));
+            }
+            if !r.stdout.trim_end().ends_with("the-end") {
+                return Err("the tail of the output was not kept".into());
+            }
+            Ok(())
+        },
+    },
+    Case {
+        name: "binary_output",
+        claim: "binary and non-UTF-8 output survives byte for byte",
+        needs: &["bash"],
+        tune: keep,
+        timeout_secs: Some(20.0),
+        script: "printf '\\377\\376\\000\\001abc\\200'",
+        check: |r, _| {
+            status_is(r, Status::Completed)?;
+            let bytes = r.stdout_bytes_decoded();
+            if bytes == b"\xff\xfe\x00\x01abc\x80" {
+                Ok(())
+            } else {
+                Err(format!("got {bytes:?}"))
+            }
+        },
+    },
+    Case {
+        name: "denied_command",
+        claim: "a command not in allowed_commands is denied and never starts",
+        needs: &["bash"],
+        tune: |p| p.allowed_commands = vec!["echo".into()],
+        timeout_secs: Some(20.0),
+        script: "echo ran > /dev/null",
+        check: |r, _| status_is(r, Status::Denied),
+    },
+    Case {
+        name: "privileged_syscalls",
+        claim: "ptrace, mount and unshare fail inside",
+        needs: &["bash", "python3"],
+        tune: keep,
+        timeout_secs: Some(20.0),
+        script: "python3 - <<'EOF'\n\
+import ctypes, os\n\
+libc = ctypes.CDLL(None, use_errno=True)\n\
+ok = []\n\
+if libc.ptrace(0, 0, 0, 0) == 0: ok.append('ptrace')\n\
+if libc.mount(b'none', b'/tmp', b'tmpfs', 0, None) == 0: ok.append('mount')\n\
+if libc.unshare(0x00020000) == 0: ok.append('unshare(NEWNS)')\n\
+if libc.unshare(0x10000000) == 0: ok.append('unshare(NEWUSER)')\n\
+if libc.syscall(435, 0, 0) >= 0: ok.append('clone3')\n\
+print('allowed=' + ','.join(ok))\n\
+EOF",
+        check: |r, _| {
+            ran(r)?;
+            match r.stdout.trim().strip_prefix("allowed=") {
+                Some("") => Ok(()),
+                Some(list) => Err(format!("these succeeded: {list}")),
+                None => Err(format!("probe failed: {:?}", tail(&r.stderr))),
+            }
+        },
+    },
+    Case {
+        name: "hostname_and_env",
+        claim: "the host's hostname and environment are untouched and unseen",
+        needs: &["bash", "hostname", "env"],
+        tune: keep,
+        timeout_secs: Some(20.0),
+        script: "echo \"name=$(hostname)\"; hostname evil-host 2>/dev/null && echo renamed; \
+                 env | grep -q SANDBOX_TUI_SELFTEST_SECRET && echo env-leaked; echo done",
+        check: |r, ctx| {
+            ran(r)?;
+            let inside = r
+                .stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("name="))
+                .unwrap_or_default();
+            if inside == ctx.host_hostname {
+                return Err("the sandbox sees the host's hostname".into());
+            }
+            if r.stdout.contains("env-leaked") {
+                return Err("the host's environment leaked in".into());
+            }
+            if r.stdout.contains("renamed") {
+                return Err("the sandbox could set a hostname".into());
+            }
+            let now = nix::unistd::gethostname()
+                .map(|h| h.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if now != ctx.host_hostname {
+                return Err(format!("the host's hostname changed to {now}"));
+            }
+            Ok(())
+        },
+    },
+    Case {
+        name: "segfault",
+        claim: "a segfaulting command ends as failed with signal 11 (exit 139)",
+        needs: &["bash"],
+        tune: keep,
+        timeout_secs: Some(20.0),
+        script: "kill -SEGV $$",
+        check: |r, _| {
+            status_is(r, Status::Failed)?;
+            if r.signal == Some(11) && r.exit_code_for_cli() == 139 {
+                Ok(())
+            } else {
+                Err(format!("signal {:?}, exit {}", r.signal, r.exit_code_for_cli()))
+            }
+        },
+    },
+    Case {
+        name: "no_leftovers",
+        claim: "no cgroup or workspace is left after run",
+        needs: &["bash"],
+        tune: keep,
+        timeout_secs: Some(20.0),
+        script: "echo data > file; mkdir -p a/b; echo more > a/b/c",
+        check: |r, ctx| {
+            status_is(r, Status::Completed)?;
+            let workspace = ctx.state_dir.join("run").join(&r.sandbox);
+            if workspace.exists() {
+                return Err(format!("{} is still there", workspace.display()));
+            }
+            for mount in crate::cgroup::group_dirs(&ctx.cgroup_root, &r.sandbox) {
+                if mount.exists() {
+                    return Err(format!("cgroup {} is still there", mount.display()));
+                }
+            }
+            Ok(())
+        },
+    },
+];
+
+pub fn find(name: &str) -> Option<&'static Case> {
+    CASES.iter().find(|c| c.name == name)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseReport {
+    pub case: &'static str,
+    pub claim: &'static str,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    pub status: Option<Status>,
+    pub duration_ms: u64,
+}
+
+fn program_present(name: &str) -> bool {
+    ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+        .iter()
+        .any(|dir| Path::new(dir).join(name).exists())
+}
+
+fn random_marker() -> String {
+    format!("sandbox-tui-selftest-{}", crate::supervisor::new_id())
+}
+
+/// Run one case against `base` (a profile from the user's config).
+pub fn run_case(case: &Case, config: &Config, base: &Profile, state_dir: &Path) -> CaseReport {
+    let report = |verdict, status, duration_ms| CaseReport {
+        case: case.name,
+        claim: case.claim,
+        verdict,
+        status,
+        duration_ms,
+    };
+    if let Some(missing) = case.needs.iter().find(|n| !program_present(n)) {
+        return report(
+            Verdict::Skipped(format!("{missing} is not installed on this host")),
+            None,
+            0,
+        );
+    }
+    let listener = match TcpListener::bind("127.0.0.1:0") {
+        Ok(l) => l,
+        Err(e) => {
+            return report(
+                Verdict::Skipped(format!("no loopback listener: {e}")),
+                None,
+                0,
+            )
+        }
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    let marker = random_marker();
+    let host_tmp_file = std::env::temp_dir().join(format!("{marker}.host"));
+    let _ = std::fs::write(&host_tmp_file, "host secret");
+    let ctx = Context {
+        port,
+        marker: marker.clone(),
+        host_hostname: nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        host_tmp_file: host_tmp_file.clone(),
+        state_dir: state_dir.to_path_buf(),
+        cgroup_root: config.settings.cgroup_root.clone(),
+    };
+    let mut profile = base.clone();
+    (case.tune)(&mut profile);
+    let script = case
+        .script
+        .replace("@PORT@", &port.to_string())
+        .replace("@MARKER@", &marker)
+        .replace("@HOSTFILE@", &host_tmp_file.display().to_string());
+    let options = RunOptions {
+        timeout: case.timeout_secs.map(Duration::from_secs_f64),
+        live_output: false,
+        pass_stdin: false,
+    };
+    let argv = vec!["bash".to_string(), "-c".to_string(), script];
+    let result = manager::run_ephemeral(config, state_dir, &profile, argv, &options);
+    let verdict = match (case.check)(&result, &ctx) {
+        Ok(()) => Verdict::Held(case.claim.to_string()),
+        Err(reason) if result.status == Status::Error => Verdict::Skipped(format!(
+            "missing mechanism: {}",
+            result.error.clone().unwrap_or(reason)
+        )),
+        Err(reason) => Verdict::Broken(reason),
+    };
+    let _ = std::fs::remove_file(&host_tmp_file);
+    // Whatever the verdict, nothing of the case stays behind.
+    for pid in host_processes_with(&marker) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    drop(listener);
+    report(verdict, Some(result.status), result.duration_ms)
+}
