@@ -458,9 +458,9 @@ EOF",
             if workspace.exists() {
                 return Err(format!("{} is still there", workspace.display()));
             }
-            for mount in crate::cgroup::group_dirs(&ctx.cgroup_root, &r.sandbox) {
-                if mount.exists() {
-                    return Err(format!("cgroup {} is still there", mount.display()));
+            if let Ok(hierarchy) = crate::cgroup::Hierarchy::detect(&ctx.cgroup_root) {
+                if hierarchy.open(&r.sandbox).is_ok() {
+                    return Err(format!("the cgroup of {} is still there", r.sandbox));
                 }
             }
             Ok(())

@@ -2,6 +2,9 @@
 //! A thin face: the work happens in the layers below.
 
 mod doctor;
+#[allow(dead_code)] // the verbs over named sandboxes use the rest
+mod format;
+mod profiles;
 mod run;
 mod selftest;
 mod table;
@@ -47,6 +50,8 @@ pub struct Global {
 pub enum Command {
     /// Run one command in a fresh sandbox and remove the sandbox afterwards
     Run(run::RunArgs),
+    /// List the resolved profiles, or validate the file with --check
+    Profiles(profiles::ProfilesArgs),
     /// Show which isolation mechanisms this host provides
     Doctor,
     /// Run the attack cases against this host and report held / broken / skipped
@@ -69,6 +74,7 @@ pub fn main() -> i32 {
     };
     let outcome = match command {
         Command::Run(args) => run::run(&cli.global, args),
+        Command::Profiles(args) => profiles::run(&cli.global, args),
         Command::Doctor => doctor::run(&cli.global),
         Command::Selftest(args) => selftest::run(&cli.global, args),
     };

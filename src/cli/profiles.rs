@@ -1,0 +1,101 @@
+//! `sandbox-tui profiles [--check]`: the resolved profiles, or a validation of the file.
+
+use super::format::bytes;
+use super::{table, Global};
+use crate::profile::{Config, ConfigError};
+
+#[derive(Debug, clap::Args)]
+pub struct ProfilesArgs {
+    /// Only validate the file: print every error with its line and column, exit 1 if any
+    #[arg(long)]
+    pub check: bool,
+}
+
+pub fn run(global: &Global, args: ProfilesArgs) -> anyhow::Result<i32> {
+    let config = match Config::discover(global.config.as_deref()) {
+        Ok(config) => config,
+        Err(ConfigError::Invalid(diagnostics)) => {
+            if global.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "ok": false, "errors": diagnostics })
+                );
+            } else {
+                for d in &diagnostics {
+                    eprintln!("{d}");
+                }
+                eprintln!("{} error(s)", diagnostics.len());
+            }
+            return Ok(1);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let file = config
+        .path
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "built-in defaults".into());
+    if args.check {
+        if global.json {
+            println!(
+                "{}",
+                serde_json::json!({ "ok": true, "file": file, "errors": [], "profiles": config.profile_names() })
+            );
+        } else {
+            println!("{file}: ok ({} profiles)", config.profiles.len());
+        }
+        return Ok(0);
+    }
+    if global.json {
+        let list: Vec<_> = config.profiles.values().collect();
+        println!("{}", serde_json::to_string(&list)?);
+        return Ok(0);
+    }
+    println!("# {file}");
+    let rows: Vec<Vec<String>> = config
+        .profiles
+        .values()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                bytes(p.max_memory_mb * 1024 * 1024),
+                format!("{}s", p.max_cpu_seconds),
+                format!("{}s", p.timeout_seconds),
+                p.max_process_count.to_string(),
+                p.max_open_files.to_string(),
+                bytes(p.max_file_size_mb * 1024 * 1024),
+                p.cpu_quota
+                    .map(|q| format!("{q}"))
+                    .unwrap_or_else(|| "-".into()),
+                if p.allow_network {
+                    "host".into()
+                } else {
+                    "none".into()
+                },
+                p.max_concurrent.to_string(),
+                if p.allowed_commands.is_empty() {
+                    "any".into()
+                } else {
+                    p.allowed_commands.join(",")
+                },
+            ]
+        })
+        .collect();
+    table::print(
+        &[
+            "PROFILE",
+            "MEMORY",
+            "CPU",
+            "TIMEOUT",
+            "PROCS",
+            "FILES",
+            "FILESIZE",
+            "CORES",
+            "NETWORK",
+            "CONCURRENT",
+            "COMMANDS",
+        ],
+        &rows,
+    );
+    Ok(0)
+}

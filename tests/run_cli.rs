@@ -1,0 +1,143 @@
+//! `sandbox-tui run`: the result schema, exit codes, stdin, and errors.
+
+mod common;
+
+use std::io::Write;
+use std::process::Stdio;
+
+use common::{require_root, TestEnv};
+
+const RESULT_KEYS: &[&str] = &[
+    "id",
+    "sandbox",
+    "profile",
+    "command",
+    "status",
+    "exit_code",
+    "signal",
+    "duration_ms",
+    "cpu_ms",
+    "peak_memory_bytes",
+    "stdout",
+    "stderr",
+    "stdout_truncated",
+    "stderr_truncated",
+    "error",
+];
+
+#[test]
+fn json_result_has_the_documented_schema() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let (v, code) = env.json(&["run", "--", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(code, 3);
+    for key in RESULT_KEYS {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["exit_code"], 3);
+    assert_eq!(v["stdout"], "out\n");
+    assert_eq!(v["stderr"], "err\n");
+    assert_eq!(v["profile"], "default");
+    assert_eq!(
+        v["degraded"],
+        serde_json::json!([]),
+        "isolation degraded: {v}"
+    );
+}
+
+#[test]
+fn exit_codes_follow_the_conventions() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("[profiles.only_echo]\nallowed_commands = [\"echo\"]\n");
+    let code = |args: &[&str]| env.run(args).status.code().unwrap_or(-1);
+    assert_eq!(code(&["run", "--", "true"]), 0);
+    assert_eq!(code(&["run", "--", "sh", "-c", "exit 7"]), 7);
+    assert_eq!(code(&["run", "--timeout", "0.5", "--", "sleep", "30"]), 124);
+    assert_eq!(
+        code(&["run", "-p", "only_echo", "--", "cat", "/etc/hostname"]),
+        126
+    );
+    assert_eq!(code(&["run", "--", "no-such-command-here"]), 127);
+    assert_eq!(code(&["run", "--", "sh", "-c", "kill -TERM $$"]), 143);
+    assert_eq!(code(&["run", "-p", "no-such-profile", "--", "true"]), 125);
+}
+
+#[test]
+fn stdin_is_passed_through_and_output_streams_live() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let mut child = env
+        .cmd()
+        .args(["run", "--", "tr", "a-z", "A-Z"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"hello sandbox\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "HELLO SANDBOX\n");
+    assert!(out.status.success());
+}
+
+#[test]
+fn unknown_profile_is_a_clear_error() {
+    let env = TestEnv::new("");
+    let out = env.run(&["run", "-p", "nope", "--", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nope"), "{stderr}");
+    assert!(
+        stderr.contains("strict"),
+        "should list the profiles: {stderr}"
+    );
+}
+
+#[test]
+fn strict_profile_limits_apply() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let (v, code) = env.json(&[
+        "run",
+        "-p",
+        "strict",
+        "--",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    // strict: 2 s of CPU, 5 s of wall clock: the CPU budget ends it first.
+    assert_eq!(v["status"], "cpu_limit", "{v}");
+    assert_ne!(code, 0);
+    assert!(v["cpu_ms"].as_u64().unwrap_or(0) >= 1900, "{v}");
+}
+
+#[test]
+fn workspace_is_the_working_directory_and_writable() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let (v, code) = env.json(&[
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "pwd; echo hi > f && cat f; touch /x 2>/dev/null || echo ro",
+    ]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["stdout"], "/workspace\nhi\nro\n", "{v}");
+}
