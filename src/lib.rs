@@ -8,6 +8,7 @@ pub mod cli;
 pub mod doctor;
 pub mod isolation;
 pub mod manager;
+pub mod monitor;
 pub mod output;
 pub mod profile;
 pub mod selftest;

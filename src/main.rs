@@ -7,6 +7,15 @@ fn main() -> ExitCode {
         let code = sandbox_tui::isolation::init::main();
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args
+        .get(1)
+        .map(|a| a == sandbox_tui::manager::SUPERVISE_ARG)
+        == Some(true)
+    {
+        let code = sandbox_tui::manager::supervise_main(&args[2..]);
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
     let code = sandbox_tui::cli::main();
     ExitCode::from(code.clamp(0, 255) as u8)
 }

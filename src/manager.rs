@@ -1,12 +1,54 @@
-//! The public API that the CLI and the dashboard call.
+//! The public API that the CLI and the dashboard call: create, exec, kill,
+//! remove, list, and the detached supervisor's own main.
+//!
+//! There is no daemon. Every execution is owned by a supervisor process (this
+//! binary, `__supervise`), started detached, that records its progress in the
+//! shared SQLite state. Every command that opens the state first recovers
+//! executions whose supervisor is gone.
 
+use std::fs::{File, OpenOptions};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::cgroup::Hierarchy;
+use nix::sys::signal::Signal;
+use serde::Serialize;
+
+use crate::cgroup::{Cgroup, Hierarchy};
 use crate::profile::{Config, Profile};
+use crate::state::db::{
+    now_ms, process_alive, process_start_time, validate_name, ExecutionRecord, NewExecution,
+    SandboxRecord, StateError, Store,
+};
 use crate::state::layout::{remove_tree, resolve_state_dir};
-use crate::supervisor::{self, CgroupPlan, ExecRequest, ExecResult, OutputSinks};
+use crate::supervisor::{self, CgroupPlan, ExecRequest, ExecResult, OutputSinks, Status};
+
+/// The hidden subcommand that runs a detached supervisor.
+pub const SUPERVISE_ARG: &str = "__supervise";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Config(#[from] crate::profile::ConfigError),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("sandbox {name:?} has {running} execution(s) queued or running; kill them first or use --force")]
+    Busy { name: String, running: usize },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ManagerError {
+    let what = what.into();
+    move |source| ManagerError::Io { what, source }
+}
 
 /// What `run` needs besides the profile.
 pub struct RunOptions {
@@ -15,66 +57,667 @@ pub struct RunOptions {
     pub pass_stdin: bool,
 }
 
+/// How to launch an execution in a named sandbox.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub timeout: Option<Duration>,
+    /// The supervisor inherits our stdin (attached `exec`) instead of /dev/null.
+    pub inherit_stdin: bool,
+}
+
+/// A sandbox with live figures, for `ls` and the dashboard.
+#[derive(Debug, Clone, Serialize)]
+pub struct SandboxView {
+    pub name: String,
+    pub profile: String,
+    pub state: String,
+    pub running: u64,
+    pub queued: u64,
+    pub total: u64,
+    pub cpu_ms: u64,
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: u64,
+    pub processes: u64,
+    pub max_processes: u64,
+    pub created_at: i64,
+    pub workspace: PathBuf,
+    pub ephemeral: bool,
+    #[serde(skip)]
+    pub limits: Profile,
+}
+
+/// An execution with live figures for running ones.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecutionView {
+    #[serde(flatten)]
+    pub record: ExecutionRecord,
+    /// Current memory while running, else the peak.
+    pub memory_bytes: u64,
+    pub live_cpu_ms: u64,
+}
+
 /// Where the state of this invocation lives.
 pub fn state_dir(config: &Config, flag: Option<&Path>) -> PathBuf {
     resolve_state_dir(flag, config.settings.state_dir.as_deref())
 }
 
-/// `run`: create an ephemeral sandbox, execute one command in it, and remove
-/// the sandbox (workspace and cgroups) whatever happened.
-pub fn run_ephemeral(
-    config: &Config,
-    state_dir: &Path,
-    profile: &Profile,
-    argv: Vec<String>,
-    options: &RunOptions,
-) -> ExecResult {
-    let id = supervisor::new_id();
-    let sandbox = format!("run-{id}");
-    let sandbox_dir = state_dir.join("run").join(&sandbox);
-    let workspace = sandbox_dir.join("workspace");
-    let cgroup = Hierarchy::detect(&config.settings.cgroup_root)
-        .ok()
-        .map(|hierarchy| CgroupPlan {
+pub struct Manager {
+    config: Config,
+    state_dir: PathBuf,
+    store: Store,
+    hierarchy: Option<Hierarchy>,
+}
+
+impl Manager {
+    /// Open the state (creating it on first use) and recover lost executions.
+    pub fn open(config: Config, state_dir_flag: Option<&Path>) -> Result<Manager, ManagerError> {
+        let state_dir = state_dir(&config, state_dir_flag);
+        let store = Store::open(&state_dir)?;
+        let hierarchy = Hierarchy::detect(&config.settings.cgroup_root).ok();
+        let manager = Manager {
+            config,
+            state_dir,
+            store,
             hierarchy,
-            sandbox_rel: sandbox.clone(),
-        });
-    let request = ExecRequest {
-        id,
-        sandbox,
-        profile: profile.clone(),
-        argv,
-        workspace: workspace.clone(),
-        cgroup,
-        timeout: options
+        };
+        manager.recover()?;
+        Ok(manager)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn logs_dir(&self) -> PathBuf {
+        self.state_dir.join("logs")
+    }
+
+    fn sandbox_dir(&self, name: &str) -> PathBuf {
+        self.state_dir.join("sandboxes").join(name)
+    }
+
+    fn group(&self, rel: &str) -> Option<Cgroup> {
+        self.hierarchy.as_ref().and_then(|h| h.open(rel).ok())
+    }
+
+    /// Executions whose supervisor is gone: kill what is left in their cgroup
+    /// and mark them `lost`. Returns their ids.
+    pub fn recover(&self) -> Result<Vec<String>, ManagerError> {
+        let mut lost = Vec::new();
+        for exec in self.store.active_executions()? {
+            let alive = match (exec.supervisor_pid, exec.supervisor_start) {
+                (Some(pid), Some(start)) => process_alive(pid, start),
+                // Not spawned yet: give the launcher a moment before calling it lost.
+                _ => now_ms() - exec.queued_at < 30_000,
+            };
+            if alive {
+                continue;
+            }
+            let sandbox = self.store.sandbox(&exec.sandbox).ok();
+            if let Some(sb) = &sandbox {
+                if let Some(group) = self.group(&format!("{}/{}", sb.cgroup_rel, exec.id)) {
+                    let _ = group.kill_all();
+                    let _ = group.remove();
+                }
+            }
+            if self.store.mark_lost(
+                &exec.id,
+                "the supervisor ended without recording a result; whatever was left in its cgroup was killed",
+            )? {
+                lost.push(exec.id);
+            }
+        }
+        Ok(lost)
+    }
+
+    pub fn create(&self, name: &str, profile_name: &str) -> Result<SandboxRecord, ManagerError> {
+        let profile = self.config.profile(profile_name)?.clone();
+        self.create_with(name, &profile, false)
+    }
+
+    fn create_with(
+        &self,
+        name: &str,
+        profile: &Profile,
+        ephemeral: bool,
+    ) -> Result<SandboxRecord, ManagerError> {
+        validate_name(name)?;
+        let dir = self.sandbox_dir(name);
+        let workspace = dir.join("workspace");
+        // The record first: of two racing creates exactly one gets here, and
+        // the loser never touches the winner's files.
+        let record = self
+            .store
+            .create_sandbox(name, profile, &workspace, name, ephemeral)?;
+        let made = std::fs::create_dir_all(&workspace).map_err(io_err(format!(
+            "creating the workspace {}",
+            workspace.display()
+        )));
+        if let Err(e) = made {
+            let _ = self.store.delete_sandbox(name, false);
+            return Err(e);
+        }
+        if let Some(h) = &self.hierarchy {
+            // Limits shared by all executions of the sandbox.
+            if let Err(e) = h.create(name, &supervisor::sandbox_limits(profile)) {
+                let _ = self.store.delete_sandbox(name, false);
+                let _ = remove_tree(&dir);
+                return Err(ManagerError::Invalid(format!("cgroup for {name}: {e}")));
+            }
+        }
+        Ok(record)
+    }
+
+    /// Launch an execution: record it as queued and start its detached
+    /// supervisor. A denied command is recorded as `denied` and starts nothing.
+    pub fn exec(
+        &self,
+        name: &str,
+        argv: Vec<String>,
+        options: &ExecOptions,
+    ) -> Result<ExecutionRecord, ManagerError> {
+        let sandbox = self.store.sandbox(name)?;
+        if sandbox.state != "ready" {
+            return Err(ManagerError::Invalid(format!(
+                "sandbox {name:?} is {}",
+                sandbox.state
+            )));
+        }
+        if argv.is_empty() {
+            return Err(ManagerError::Invalid("empty command".into()));
+        }
+        let id = self.unique_id()?;
+        let logs = self.logs_dir();
+        std::fs::create_dir_all(&logs).map_err(io_err(format!("creating {}", logs.display())))?;
+        let timeout = options
             .timeout
-            .unwrap_or(Duration::from_secs(profile.timeout_seconds)),
-        pass_stdin: options.pass_stdin,
+            .unwrap_or(Duration::from_secs(sandbox.profile.timeout_seconds));
+        let new = NewExecution {
+            id: id.clone(),
+            sandbox: name.to_string(),
+            kind: "command".into(),
+            command: argv.clone(),
+            timeout_ms: timeout.as_millis() as u64,
+            stdout_log: logs.join(format!("{id}.stdout")),
+            stderr_log: logs.join(format!("{id}.stderr")),
+        };
+        let record = self.store.insert_execution(&new)?;
+        if let Err(reason) = supervisor::check_policy(&sandbox.profile, &argv) {
+            let request = self.request_for(&sandbox, &record, timeout);
+            let result = supervisor::refused(&request, Status::Denied, reason);
+            self.store.finish_execution(&id, &result)?;
+            return Ok(self.store.execution(&id)?);
+        }
+        if let Err(e) = self.spawn_supervisor(&id, options.inherit_stdin) {
+            let request = self.request_for(&sandbox, &record, timeout);
+            let result = supervisor::refused(
+                &request,
+                Status::Error,
+                format!("could not start the supervisor: {e}"),
+            );
+            self.store.finish_execution(&id, &result)?;
+        }
+        Ok(self.store.execution(&id)?)
+    }
+
+    fn unique_id(&self) -> Result<String, ManagerError> {
+        for _ in 0..32 {
+            let id = supervisor::new_id();
+            if matches!(self.store.execution(&id), Err(StateError::NotFound { .. })) {
+                return Ok(id);
+            }
+        }
+        Err(ManagerError::Invalid(
+            "could not find a free execution id".into(),
+        ))
+    }
+
+    fn spawn_supervisor(&self, id: &str, inherit_stdin: bool) -> std::io::Result<()> {
+        let mut cmd = Command::new("/proc/self/exe");
+        cmd.arg(SUPERVISE_ARG)
+            .arg(&self.state_dir)
+            .arg(id)
+            .arg(&self.config.settings.cgroup_root)
+            .env_clear()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .stdin(if inherit_stdin {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
+        // SAFETY: setsid is async-signal-safe. A session of its own: the
+        // supervisor survives the terminal, CLI or dashboard that launched it.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
+        // The supervisor forks once more and its first process exits at once,
+        // so waiting here reaps it and the real supervisor is nobody's child.
+        let status = cmd.status()?;
+        if !status.success() {
+            return Err(std::io::Error::other(format!(
+                "supervisor launcher exited with {status}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn request_for(
+        &self,
+        sandbox: &SandboxRecord,
+        exec: &ExecutionRecord,
+        timeout: Duration,
+    ) -> ExecRequest {
+        ExecRequest {
+            id: exec.id.clone(),
+            sandbox: sandbox.name.clone(),
+            profile: sandbox.profile.clone(),
+            argv: exec.command.clone(),
+            workspace: sandbox.workspace.clone(),
+            cgroup: self.hierarchy.as_ref().map(|h| CgroupPlan {
+                hierarchy: h.clone(),
+                sandbox_rel: sandbox.cgroup_rel.clone(),
+            }),
+            timeout,
+            pass_stdin: false,
+            extra_files: Vec::new(),
+            extra_env: Vec::new(),
+        }
+    }
+
+    /// Block until the execution is final; `on_tick` runs between polls (for `logs -f`).
+    pub fn wait(
+        &self,
+        id: &str,
+        on_tick: &mut dyn FnMut(&ExecutionRecord) -> bool,
+    ) -> Result<ExecutionRecord, ManagerError> {
+        let mut delay = Duration::from_millis(10);
+        loop {
+            let exec = self.store.execution(id)?;
+            if !on_tick(&exec) {
+                return Ok(exec);
+            }
+            if exec.status.is_final() {
+                return Ok(exec);
+            }
+            if let Some((pid, start)) = exec.supervisor_pid.zip(exec.supervisor_start) {
+                if !process_alive(pid, start) {
+                    self.recover()?;
+                    continue;
+                }
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    pub fn execution(&self, id_or_prefix: &str) -> Result<ExecutionRecord, ManagerError> {
+        Ok(self.store.execution(id_or_prefix)?)
+    }
+
+    /// Kill an execution: everything in its cgroup (or one signal to every
+    /// process in it). A queued execution is marked killed and never starts.
+    pub fn kill_execution(
+        &self,
+        id: &str,
+        signal: Option<Signal>,
+    ) -> Result<ExecutionRecord, ManagerError> {
+        let exec = self.store.execution(id)?;
+        if exec.status.is_final() {
+            return Ok(exec);
+        }
+        let sandbox = self.store.sandbox(&exec.sandbox)?;
+        let group = self.group(&format!("{}/{}", sandbox.cgroup_rel, exec.id));
+        match signal {
+            Some(sig) if sig != Signal::SIGKILL => {
+                if let Some(g) = &group {
+                    g.signal_all(sig)
+                        .map_err(|e| ManagerError::Invalid(format!("signal: {e}")))?;
+                }
+                return Ok(self.store.execution(&exec.id)?);
+            }
+            _ => {}
+        }
+        if exec.status == Status::Queued {
+            let request = self.request_for(&sandbox, &exec, Duration::from_millis(exec.timeout_ms));
+            let result =
+                supervisor::refused(&request, Status::Killed, "killed while queued".into());
+            self.store.finish_execution(&exec.id, &result)?;
+        }
+        // The supervisor turns SIGTERM into a cgroup kill and records `killed`.
+        if let Some((pid, start)) = exec.supervisor_pid.zip(exec.supervisor_start) {
+            if process_alive(pid, start) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+            }
+        }
+        if let Some(g) = &group {
+            let _ = g.kill_all();
+        }
+        self.wait(&exec.id, &mut |_| true)
+    }
+
+    /// Kill every execution of a sandbox (queued ones never start).
+    pub fn kill_sandbox(
+        &self,
+        name: &str,
+        signal: Option<Signal>,
+    ) -> Result<Vec<ExecutionRecord>, ManagerError> {
+        let _ = self.store.sandbox(name)?;
+        let mut killed = Vec::new();
+        // Queued first, so none of them slips into a freed slot.
+        let mut active: Vec<ExecutionRecord> = self
+            .store
+            .executions(Some(name))?
+            .into_iter()
+            .filter(|e| !e.status.is_final())
+            .collect();
+        active.sort_by_key(|e| (e.status != Status::Queued, e.seq));
+        for exec in active {
+            killed.push(self.kill_execution(&exec.id, signal)?);
+        }
+        Ok(killed)
+    }
+
+    /// Remove a sandbox: its workspace (never following symlinks or crossing
+    /// mounts), its cgroups, and its history unless `keep_history`.
+    pub fn remove(&self, name: &str, force: bool, keep_history: bool) -> Result<(), ManagerError> {
+        let sandbox = self.store.sandbox(name)?;
+        let active: Vec<ExecutionRecord> = self
+            .store
+            .executions(Some(name))?
+            .into_iter()
+            .filter(|e| !e.status.is_final())
+            .collect();
+        if !active.is_empty() {
+            if !force {
+                return Err(ManagerError::Busy {
+                    name: name.to_string(),
+                    running: active.len(),
+                });
+            }
+            self.kill_sandbox(name, None)?;
+        }
+        self.store.set_sandbox_state(name, "removing")?;
+        if let Some(group) = self.group(&sandbox.cgroup_rel) {
+            group
+                .kill_all()
+                .and_then(|()| group.remove())
+                .map_err(|e| {
+                    ManagerError::Invalid(format!("removing the cgroup of {name}: {e}"))
+                })?;
+        }
+        remove_tree(&self.sandbox_dir(name)).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        if !keep_history {
+            for exec in self.store.executions(Some(name))? {
+                let _ = std::fs::remove_file(&exec.stdout_log);
+                let _ = std::fs::remove_file(&exec.stderr_log);
+            }
+        }
+        self.store.delete_sandbox(name, keep_history)?;
+        Ok(())
+    }
+
+    /// Remove final executions (older than `older_than`, if given) with their
+    /// logs, and ephemeral sandboxes that a crashed `run` left behind.
+    pub fn prune(&self, older_than: Option<Duration>) -> Result<PruneReport, ManagerError> {
+        let before = older_than.map(|d| now_ms() - d.as_millis() as i64);
+        let mut report = PruneReport::default();
+        for sandbox in self.store.sandboxes()? {
+            if !sandbox.ephemeral {
+                continue;
+            }
+            let busy = self
+                .store
+                .executions(Some(&sandbox.name))?
+                .iter()
+                .any(|e| !e.status.is_final());
+            if !busy {
+                self.remove(&sandbox.name, false, true)?;
+                report.sandboxes.push(sandbox.name);
+            }
+        }
+        for exec in self.store.prune_executions(before)? {
+            let _ = std::fs::remove_file(&exec.stdout_log);
+            let _ = std::fs::remove_file(&exec.stderr_log);
+            report.executions.push(exec.id);
+        }
+        Ok(report)
+    }
+
+    pub fn sandboxes(&self) -> Result<Vec<SandboxView>, ManagerError> {
+        let execs = self.store.executions(None)?;
+        let mut out = Vec::new();
+        for sb in self.store.sandboxes()? {
+            let mine: Vec<&ExecutionRecord> =
+                execs.iter().filter(|e| e.sandbox == sb.name).collect();
+            let usage = self
+                .group(&sb.cgroup_rel)
+                .and_then(|g| g.usage().ok())
+                .unwrap_or_default();
+            out.push(SandboxView {
+                running: mine.iter().filter(|e| e.status == Status::Running).count() as u64,
+                queued: mine.iter().filter(|e| e.status == Status::Queued).count() as u64,
+                total: mine.len() as u64,
+                cpu_ms: usage.cpu_ns / 1_000_000,
+                memory_bytes: usage.memory_bytes,
+                memory_limit_bytes: sb.profile.max_memory_mb * 1024 * 1024,
+                processes: usage.pids_current,
+                max_processes: sb.profile.max_process_count,
+                name: sb.name.clone(),
+                profile: sb.profile_name.clone(),
+                state: sb.state.clone(),
+                created_at: sb.created_at,
+                workspace: sb.workspace.clone(),
+                ephemeral: sb.ephemeral,
+                limits: sb.profile.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn executions(&self, sandbox: Option<&str>) -> Result<Vec<ExecutionView>, ManagerError> {
+        if let Some(name) = sandbox {
+            self.store.sandbox(name)?;
+        }
+        let sandboxes: Vec<SandboxRecord> = self.store.sandboxes()?;
+        let mut out = Vec::new();
+        for record in self.store.executions(sandbox)? {
+            let (memory_bytes, live_cpu_ms) = if record.status == Status::Running {
+                let rel = sandboxes
+                    .iter()
+                    .find(|s| s.name == record.sandbox)
+                    .map(|s| format!("{}/{}", s.cgroup_rel, record.id));
+                let usage = rel
+                    .and_then(|r| self.group(&r))
+                    .and_then(|g| g.usage().ok())
+                    .unwrap_or_default();
+                (usage.memory_bytes, usage.cpu_ns / 1_000_000)
+            } else {
+                (
+                    record.peak_memory_bytes.unwrap_or(0),
+                    record.cpu_ms.unwrap_or(0),
+                )
+            };
+            out.push(ExecutionView {
+                record,
+                memory_bytes,
+                live_cpu_ms,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every pid in the sandbox's cgroup (all executions), from cgroup membership.
+    pub fn sandbox_pids(&self, name: &str) -> Result<Vec<i32>, ManagerError> {
+        let sandbox = self.store.sandbox(name)?;
+        Ok(self
+            .group(&sandbox.cgroup_rel)
+            .and_then(|g| g.pids().ok())
+            .unwrap_or_default())
+    }
+
+    /// Every pid of one execution.
+    pub fn execution_pids(&self, id: &str) -> Result<Vec<i32>, ManagerError> {
+        let exec = self.store.execution(id)?;
+        let sandbox = self.store.sandbox(&exec.sandbox)?;
+        Ok(self
+            .group(&format!("{}/{}", sandbox.cgroup_rel, exec.id))
+            .and_then(|g| g.pids().ok())
+            .unwrap_or_default())
+    }
+
+    /// `run`: an ephemeral sandbox, one execution supervised by this very
+    /// process (so stdin and Ctrl-C work as for any command), then removal.
+    pub fn run_ephemeral(
+        &self,
+        profile: &Profile,
+        argv: Vec<String>,
+        options: &RunOptions,
+    ) -> Result<ExecResult, ManagerError> {
+        let id = self.unique_id()?;
+        let name = format!("run-{id}");
+        let sandbox = self.create_with(&name, profile, true)?;
+        let timeout = options
+            .timeout
+            .unwrap_or(Duration::from_secs(profile.timeout_seconds));
+        let logs = self.logs_dir();
+        let record = self.store.insert_execution(&NewExecution {
+            id: id.clone(),
+            sandbox: name.clone(),
+            kind: "command".into(),
+            command: argv,
+            timeout_ms: timeout.as_millis() as u64,
+            stdout_log: logs.join(format!("{id}.stdout")),
+            stderr_log: logs.join(format!("{id}.stderr")),
+        })?;
+        let me = std::process::id() as i32;
+        self.store
+            .set_supervisor(&id, me, process_start_time(me).unwrap_or(0))?;
+        self.store.try_start(&id, u64::MAX)?;
+        let mut request = self.request_for(&sandbox, &record, timeout);
+        request.pass_stdin = options.pass_stdin;
+        let mut sinks = OutputSinks {
+            live: options.live_output,
+            ..OutputSinks::default()
+        };
+        let store = &self.store;
+        let mut result = supervisor::execute(&request, &mut sinks, &mut |event| {
+            let supervisor::Event::Started { init_pid } = event;
+            let _ = store.set_init_pid(&id, init_pid);
+        });
+        self.store.finish_execution(&id, &result)?;
+        if let Err(e) = self.remove(&name, true, true) {
+            result.degraded.push(format!("cleanup: {e}"));
+        }
+        Ok(result)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PruneReport {
+    pub sandboxes: Vec<String>,
+    pub executions: Vec<String>,
+}
+
+/// `sandbox-tui __supervise STATE_DIR ID CGROUP_ROOT`: the detached owner of one execution.
+pub fn supervise_main(args: &[std::ffi::OsString]) -> i32 {
+    let [state_dir, id, cgroup_root] = args else {
+        return 2;
+    };
+    // Detach for good: the launcher reaps this first process, the child
+    // carries on as nobody's child in its own session.
+    // SAFETY: fork from a single-threaded process that was just exec'd.
+    match unsafe { nix::unistd::fork() } {
+        Ok(nix::unistd::ForkResult::Parent { .. }) => return 0,
+        Ok(nix::unistd::ForkResult::Child) => {}
+        Err(_) => return 1,
+    }
+    let state_dir = PathBuf::from(state_dir);
+    let id = id.to_string_lossy().into_owned();
+    let Ok(store) = Store::open(&state_dir) else {
+        return 1;
+    };
+    let fail = |store: &Store, message: String| {
+        if let Ok(exec) = store.execution(&id) {
+            let profile = store
+                .sandbox(&exec.sandbox)
+                .map(|s| s.profile_name)
+                .unwrap_or_default();
+            let mut result = ExecResult::blank(&exec.id, &exec.sandbox, &profile, &exec.command);
+            result.error = Some(message);
+            let _ = store.finish_execution(&id, &result);
+        }
+        1
+    };
+    let me = std::process::id() as i32;
+    if let Err(e) = store.set_supervisor(&id, me, process_start_time(me).unwrap_or(0)) {
+        return fail(&store, format!("recording the supervisor: {e}"));
+    }
+    let exec = match store.execution(&id) {
+        Ok(e) => e,
+        Err(_) => return 1,
+    };
+    let sandbox = match store.sandbox(&exec.sandbox) {
+        Ok(s) => s,
+        Err(e) => return fail(&store, format!("sandbox: {e}")),
+    };
+    // Wait for a slot, in submission order; the wait is cheap for those far back.
+    let mut delay = Duration::from_millis(5);
+    loop {
+        match store.try_start(&id, sandbox.profile.max_concurrent) {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => return fail(&store, format!("admission: {e}")),
+        }
+        match store.execution(&id) {
+            Ok(e) if e.status.is_final() => return 0,
+            Ok(_) => {}
+            Err(_) => return 1,
+        }
+        std::thread::sleep(delay);
+        delay = (delay * 2).min(Duration::from_millis(100));
+    }
+    let hierarchy = Hierarchy::detect(&cgroup_root.to_string_lossy()).ok();
+    let request = ExecRequest {
+        id: exec.id.clone(),
+        sandbox: sandbox.name.clone(),
+        profile: sandbox.profile.clone(),
+        argv: exec.command.clone(),
+        workspace: sandbox.workspace.clone(),
+        cgroup: hierarchy.map(|h| CgroupPlan {
+            hierarchy: h,
+            sandbox_rel: sandbox.cgroup_rel.clone(),
+        }),
+        timeout: Duration::from_millis(exec.timeout_ms),
+        pass_stdin: true,
         extra_files: Vec::new(),
         extra_env: Vec::new(),
     };
-    if let Err(e) = std::fs::create_dir_all(&workspace) {
-        return supervisor::refused(
-            &request,
-            supervisor::Status::Error,
-            format!("creating the workspace {}: {e}", workspace.display()),
-        );
-    }
-    let mut sinks = OutputSinks {
-        live: options.live_output,
-        ..OutputSinks::default()
+    let open_log = |path: &Path| -> Option<File> {
+        OpenOptions::new().create(true).append(true).open(path).ok()
     };
-    let mut result = supervisor::execute(&request, &mut sinks, &mut |_| {});
-    if let Some(plan) = &request.cgroup {
-        if let Ok(group) = plan.hierarchy.open(&plan.sandbox_rel) {
-            let cleaned = group.kill_all().and_then(|()| group.remove());
-            if let Err(e) = cleaned {
-                result.degraded.push(format!("cgroup cleanup: {e}"));
-            }
-        }
+    let mut sinks = OutputSinks {
+        live: false,
+        stdout_log: open_log(&exec.stdout_log),
+        stderr_log: open_log(&exec.stderr_log),
+    };
+    let result = supervisor::execute(&request, &mut sinks, &mut |event| {
+        let supervisor::Event::Started { init_pid } = event;
+        let _ = store.set_init_pid(&id, init_pid);
+    });
+    match store.finish_execution(&id, &result) {
+        Ok(()) => 0,
+        Err(_) => 1,
     }
-    if let Err(e) = remove_tree(&sandbox_dir) {
-        result.degraded.push(format!("workspace cleanup: {e}"));
-    }
-    result
 }

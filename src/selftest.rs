@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::manager::{self, RunOptions};
+use crate::manager::{Manager, RunOptions};
 use crate::profile::{Config, Profile};
 use crate::supervisor::{ExecResult, Status};
 
@@ -545,7 +545,15 @@ pub fn run_case(case: &Case, config: &Config, base: &Profile, state_dir: &Path) 
         pass_stdin: false,
     };
     let argv = vec!["bash".to_string(), "-c".to_string(), script];
-    let result = manager::run_ephemeral(config, state_dir, &profile, argv, &options);
+    let outcome = Manager::open(config.clone(), Some(state_dir))
+        .and_then(|manager| manager.run_ephemeral(&profile, argv, &options));
+    let result = match outcome {
+        Ok(result) => result,
+        Err(e) => {
+            let _ = std::fs::remove_file(&host_tmp_file);
+            return report(Verdict::Broken(format!("could not run: {e}")), None, 0);
+        }
+    };
     let verdict = match (case.check)(&result, &ctx) {
         Ok(()) => Verdict::Held(case.claim.to_string()),
         Err(reason) if result.status == Status::Error => Verdict::Skipped(format!(

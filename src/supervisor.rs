@@ -248,27 +248,34 @@ struct Outcome {
 }
 
 fn base_result(req: &ExecRequest) -> ExecResult {
-    ExecResult {
-        id: req.id.clone(),
-        sandbox: req.sandbox.clone(),
-        profile: req.profile.name.clone(),
-        command: req.argv.clone(),
-        status: Status::Error,
-        exit_code: None,
-        signal: None,
-        duration_ms: 0,
-        cpu_ms: 0,
-        peak_memory_bytes: 0,
-        stdout: String::new(),
-        stderr: String::new(),
-        stdout_encoding: "utf-8".into(),
-        stderr_encoding: "utf-8".into(),
-        stdout_truncated: false,
-        stderr_truncated: false,
-        stdout_bytes: 0,
-        stderr_bytes: 0,
-        error: None,
-        degraded: Vec::new(),
+    ExecResult::blank(&req.id, &req.sandbox, &req.profile.name, &req.argv)
+}
+
+impl ExecResult {
+    /// A result with nothing measured yet (status `error` until classified).
+    pub fn blank(id: &str, sandbox: &str, profile: &str, argv: &[String]) -> ExecResult {
+        ExecResult {
+            id: id.to_string(),
+            sandbox: sandbox.to_string(),
+            profile: profile.to_string(),
+            command: argv.to_vec(),
+            status: Status::Error,
+            exit_code: None,
+            signal: None,
+            duration_ms: 0,
+            cpu_ms: 0,
+            peak_memory_bytes: 0,
+            stdout: String::new(),
+            stderr: String::new(),
+            stdout_encoding: "utf-8".into(),
+            stderr_encoding: "utf-8".into(),
+            stdout_truncated: false,
+            stderr_truncated: false,
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            error: None,
+            degraded: Vec::new(),
+        }
     }
 }
 

@@ -2,12 +2,12 @@
 //! A thin face: the work happens in the layers below.
 
 mod doctor;
-#[allow(dead_code)] // the verbs over named sandboxes use the rest
 mod format;
 mod profiles;
 mod run;
 mod selftest;
 mod table;
+mod verbs;
 
 use std::path::PathBuf;
 
@@ -50,6 +50,26 @@ pub struct Global {
 pub enum Command {
     /// Run one command in a fresh sandbox and remove the sandbox afterwards
     Run(run::RunArgs),
+    /// Create a named sandbox from a profile
+    Create(verbs::CreateArgs),
+    /// Run a command in a named sandbox (attached, or --detach)
+    Exec(verbs::ExecArgs),
+    /// List sandboxes: name, profile, state, executions, CPU, memory
+    Ls,
+    /// List executions: id, sandbox, status, command, age, CPU, memory
+    Ps(verbs::PsArgs),
+    /// Show the process tree of a sandbox (from its cgroup)
+    Top(verbs::TopArgs),
+    /// Print an execution's output
+    Logs(verbs::LogsArgs),
+    /// Wait for an execution to end; exits with its code, as run does
+    Wait(verbs::WaitArgs),
+    /// Kill an execution or every execution of a sandbox
+    Kill(verbs::KillArgs),
+    /// Remove a sandbox, its workspace and cgroups
+    Rm(verbs::RmArgs),
+    /// Remove finished executions' logs and leftover ephemeral sandboxes
+    Prune(verbs::PruneArgs),
     /// List the resolved profiles, or validate the file with --check
     Profiles(profiles::ProfilesArgs),
     /// Show which isolation mechanisms this host provides
@@ -74,6 +94,16 @@ pub fn main() -> i32 {
     };
     let outcome = match command {
         Command::Run(args) => run::run(&cli.global, args),
+        Command::Create(args) => verbs::create(&cli.global, args),
+        Command::Exec(args) => verbs::exec(&cli.global, args),
+        Command::Ls => verbs::ls(&cli.global),
+        Command::Ps(args) => verbs::ps(&cli.global, args),
+        Command::Top(args) => verbs::top(&cli.global, args),
+        Command::Logs(args) => verbs::logs(&cli.global, args),
+        Command::Wait(args) => verbs::wait(&cli.global, args),
+        Command::Kill(args) => verbs::kill(&cli.global, args),
+        Command::Rm(args) => verbs::rm(&cli.global, args),
+        Command::Prune(args) => verbs::prune(&cli.global, args),
         Command::Profiles(args) => profiles::run(&cli.global, args),
         Command::Doctor => doctor::run(&cli.global),
         Command::Selftest(args) => selftest::run(&cli.global, args),

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::Global;
-use crate::manager::{self, RunOptions};
+use crate::manager::{Manager, RunOptions};
 use crate::profile::Config;
 use crate::supervisor::{ExecResult, Status};
 
@@ -41,8 +41,8 @@ pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<i32> {
         live_output: !global.json,
         pass_stdin: true,
     };
-    let state_dir = manager::state_dir(&config, global.state_dir.as_deref());
-    let result = manager::run_ephemeral(&config, &state_dir, &profile, args.command, &options);
+    let manager = Manager::open(config, global.state_dir.as_deref())?;
+    let result = manager.run_ephemeral(&profile, args.command, &options)?;
     print_result(global, &result)?;
     Ok(result.exit_code_for_cli())
 }

@@ -1,0 +1,513 @@
+//! The verbs over named sandboxes: create, exec, ls, ps, top, logs, wait,
+//! kill, rm, prune. Each is a thin call into `manager` plus output.
+
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use nix::sys::signal::Signal;
+
+use super::format::{age, bytes, command_line, millis, parse_duration};
+use super::{table, Global};
+use crate::manager::{ExecOptions, Manager};
+use crate::monitor::{self, Monitor};
+use crate::profile::Config;
+use crate::state::db::{now_ms, ExecutionRecord};
+use crate::supervisor::ExecResult;
+
+pub fn open_manager(global: &Global) -> anyhow::Result<Manager> {
+    let config = Config::discover(global.config.as_deref())?;
+    Ok(Manager::open(config, global.state_dir.as_deref())?)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// Name: lowercase letters, digits, '_', '.', '-', starting with a letter or digit, at most 63
+    pub name: String,
+    /// Profile from sandboxes.toml (a snapshot is stored with the sandbox)
+    #[arg(short, long, default_value = "default")]
+    pub profile: String,
+}
+
+pub fn create(global: &Global, args: CreateArgs) -> anyhow::Result<i32> {
+    let manager = open_manager(global)?;
+    let record = manager.create(&args.name, &args.profile)?;
+    if global.json {
+        println!("{}", serde_json::to_string(&record)?);
+    } else {
+        println!("created {} (profile {})", record.name, record.profile_name);
+    }
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExecArgs {
+    /// Sandbox name
+    pub name: String,
+    /// Return at once with the execution's id; it runs on without this terminal
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Wall-clock timeout in seconds (overrides the profile's timeout_seconds)
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
+    /// The command and its arguments
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<String>,
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Ctrl-C while attached kills the execution (as it would a local command).
+fn catch_interrupts() {
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(on_interrupt),
+        nix::sys::signal::SaFlags::empty(),
+        nix::sys::signal::SigSet::empty(),
+    );
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        let _ = unsafe { nix::sys::signal::sigaction(sig, &action) };
+    }
+}
+
+pub fn exec(global: &Global, args: ExecArgs) -> anyhow::Result<i32> {
+    let manager = open_manager(global)?;
+    let timeout = super::run::parse_timeout(args.timeout)?;
+    let record = manager.exec(
+        &args.name,
+        args.command,
+        &ExecOptions {
+            timeout,
+            inherit_stdin: !args.detach,
+        },
+    )?;
+    if args.detach {
+        if global.json {
+            println!(
+                "{}",
+                serde_json::json!({ "id": record.id, "sandbox": record.sandbox, "status": record.status })
+            );
+        } else {
+            println!("{}", record.id);
+        }
+        return Ok(0);
+    }
+    catch_interrupts();
+    let mut follower = LogFollower::new(&record, !global.json);
+    let final_record = manager.wait(&record.id, &mut |exec| {
+        follower.pump();
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return false;
+        }
+        let _ = exec;
+        true
+    })?;
+    let final_record = if INTERRUPTED.load(Ordering::SeqCst) && !final_record.status.is_final() {
+        manager.kill_execution(&final_record.id, None)?
+    } else {
+        final_record
+    };
+    follower.pump();
+    finish(global, &final_record)
+}
+
+/// Print the result of a final execution like `run` does and return its exit code.
+fn finish(global: &Global, exec: &ExecutionRecord) -> anyhow::Result<i32> {
+    let result = result_of(exec);
+    super::run::print_result(global, &result)?;
+    Ok(result.exit_code_for_cli())
+}
+
+fn result_of(exec: &ExecutionRecord) -> ExecResult {
+    exec.result.clone().unwrap_or_else(|| {
+        let mut r = ExecResult::blank(&exec.id, &exec.sandbox, "", &exec.command);
+        r.status = exec.status;
+        r.exit_code = exec.exit_code;
+        r.signal = exec.signal;
+        r.error = exec.error.clone();
+        r
+    })
+}
+
+/// Streams an execution's log files to our stdout/stderr as they grow.
+struct LogFollower {
+    files: Vec<(std::path::PathBuf, u64, bool)>,
+    enabled: bool,
+}
+
+impl LogFollower {
+    fn new(exec: &ExecutionRecord, enabled: bool) -> LogFollower {
+        LogFollower {
+            files: vec![
+                (exec.stdout_log.clone(), 0, false),
+                (exec.stderr_log.clone(), 0, true),
+            ],
+            enabled,
+        }
+    }
+
+    fn pump(&mut self) {
+        if !self.enabled {
+            return;
+        }
+        for (path, offset, is_err) in &mut self.files {
+            let Ok(mut file) = std::fs::File::open(&*path) else {
+                continue;
+            };
+            if file.seek(SeekFrom::Start(*offset)).is_err() {
+                continue;
+            }
+            let mut buf = Vec::new();
+            if file.read_to_end(&mut buf).is_ok() && !buf.is_empty() {
+                *offset += buf.len() as u64;
+                if *is_err {
+                    let _ = std::io::stderr().write_all(&buf);
+                } else {
+                    let mut out = std::io::stdout();
+                    let _ = out.write_all(&buf);
+                    let _ = out.flush();
+                }
+            }
+        }
+    }
+}
+
+pub fn ls(global: &Global) -> anyhow::Result<i32> {
+    let manager = open_manager(global)?;
+    let sandboxes = manager.sandboxes()?;
+    if global.json {
+        println!("{}", serde_json::to_string(&sandboxes)?);
+        return Ok(0);
+    }
+    let now = now_ms();
+    let rows: Vec<Vec<String>> = sandboxes
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.profile.clone(),
+                s.state.clone(),
+                format!("{}/{}", s.running, s.total),
+                millis(s.cpu_ms),
+                format!(
+                    "{} / {}",
+                    bytes(s.memory_bytes),
+                    bytes(s.memory_limit_bytes)
+                ),
+                format!("{}/{}", s.processes, s.max_processes),
+                age(s.created_at, now),
+            ]
+        })
+        .collect();
+    table::print(
+        &[
+            "NAME",
+            "PROFILE",
+            "STATE",
+            "RUNNING/TOTAL",
+            "CPU",
+            "MEMORY",
+            "PROCS",
+            "AGE",
+        ],
+        &rows,
+    );
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PsArgs {
+    /// Only this sandbox's executions
+    pub name: Option<String>,
+}
+
+pub fn ps(global: &Global, args: PsArgs) -> anyhow::Result<i32> {
+    let manager = open_manager(global)?;
+    let execs = manager.executions(args.name.as_deref())?;
+    if global.json {
+        println!("{}", serde_json::to_string(&execs)?);
+        return Ok(0);
+    }
+    let now = now_ms();
+    let rows: Vec<Vec<String>> = execs
+        .iter()
+        .map(|e| {
+            let r = &e.record;
+            vec![
+                r.id.clone(),
+                r.sandbox.clone(),
+                r.status.to_string(),
+                truncate(&command_line(&r.command), 40),
+                age(r.queued_at, now),
+                millis(e.live_cpu_ms),
+                bytes(e.memory_bytes),
+            ]
+        })
+        .collect();
+    table::print(
+        &["ID", "SANDBOX", "STATUS", "COMMAND", "AGE", "CPU", "MEMORY"],
+        &rows,
+    );
+    Ok(0)
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TopArgs {
+    /// Sandbox name
+    pub name: String,
+    /// How long to measure CPU% over, in milliseconds
+    #[arg(long, default_value_t = 500)]
+    pub interval: u64,
+}
+
+pub fn top(global: &Global, args: TopArgs) -> anyhow::Result<i32> {
+    let manager = open_manager(global)?;
+    let mut monitor = Monitor::new()?;
+    let pids = manager.sandbox_pids(&args.name)?;
+    monitor.sample(&pids);
+    std::thread::sleep(Duration::from_millis(args.interval.clamp(50, 10_000)));
+    let pids = manager.sandbox_pids(&args.name)?;
+    let procs = monitor.sample(&pids);
+    let order = monitor::tree_order(&procs);
+    if global.json {
+        let list: Vec<serde_json::Value> = order
+            .iter()
+            .map(|(depth, i)| {
+                let mut v = serde_json::to_value(&procs[*i]).unwrap_or_default();
+                v["depth"] = serde_json::json!(depth);
+                v
+            })
+            .collect();
+        println!("{}", serde_json::to_string(&list)?);
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = order
+        .iter()
+        .map(|(depth, i)| {
+            let p = &procs[*i];
+            vec![
+                p.pid.to_string(),
+                p.ppid.map(|x| x.to_string()).unwrap_or_default(),
+                format!("{:.1}", p.cpu_percent),
+                bytes(p.rss_bytes),
+                p.threads.to_string(),
+                format!("{}{}", "  ".repeat(*depth), truncate(&p.command, 60)),
+            ]
+        })
+        .collect();
+    table::print(&["PID", "PPID", "CPU%", "RSS", "THR", "COMMAND"], &rows);
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    /// Execution id (any unique prefix)
+    pub id: String,
+    /// Follow until the execution ends
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Show stderr instead of stdout
+    #[arg(long)]
+    pub stderr: bool,
+}
+
+pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
+    let manager = open_manager(global)?;
+    let exec = manager.execution(&args.id)?;
+    let path = if args.stderr {
+        exec.stderr_log.clone()
+    } else {
+        exec.stdout_log.clone()
+    };
+    if global.json {
+        let final_exec = if args.follow {
+            manager.wait(&exec.id, &mut |_| true)?
+        } else {
+            exec
+        };
+        let data = read_file(&path)?;
+        let (text, encoding) = match String::from_utf8(data) {
+            Ok(t) => (t, "utf-8"),
+            Err(e) => {
+                use base64::Engine;
+                (
+                    base64::engine::general_purpose::STANDARD.encode(e.as_bytes()),
+                    "base64",
+                )
+            }
+        };
+        println!(
+            "{}",
+            serde_json::json!({
+                "id": final_exec.id,
+                "stream": if args.stderr { "stderr" } else { "stdout" },
+                "status": final_exec.status,
+                "data": text,
+                "encoding": encoding,
+            })
+        );
+        return Ok(0);
+    }
+    let mut offset = 0u64;
+    let mut out = std::io::stdout();
+    let mut copy = |offset: &mut u64| -> anyhow::Result<()> {
+        if let Ok(mut file) = std::fs::File::open(&path) {
+            file.seek(SeekFrom::Start(*offset))?;
+            let n = std::io::copy(&mut file, &mut out)?;
+            *offset += n;
+            out.flush()?;
+        }
+        Ok(())
+    };
+    if !args.follow {
+        copy(&mut offset)?;
+        return Ok(0);
+    }
+    let mut failed = None;
+    manager.wait(&exec.id, &mut |_| {
+        if let Err(e) = copy(&mut offset) {
+            failed = Some(e);
+            return false;
+        }
+        true
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    copy(&mut offset)?;
+    Ok(0)
+}
+
+fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(data) => Ok(data),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WaitArgs {
+    /// Execution id (any unique prefix)
+    pub id: String,
+}
+
+pub fn wait(global: &Global, args: WaitArgs) -> anyhow::Result<i32> {
+    let manager = open_manager(global)?;
+    let exec = manager.execution(&args.id)?;
+    let done = manager.wait(&exec.id, &mut |_| true)?;
+    finish(global, &done)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct KillArgs {
+    /// A sandbox name (kills all its executions) or an execution id / prefix
+    pub target: String,
+    /// Send this signal to every process instead of killing everything (e.g. TERM, INT, 15)
+    #[arg(short, long, value_name = "SIG")]
+    pub signal: Option<String>,
+}
+
+fn parse_signal(text: &str) -> anyhow::Result<Signal> {
+    if let Ok(n) = text.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| anyhow::anyhow!("no signal number {n}"));
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<Signal>().map_err(|_| {
+        anyhow::anyhow!("unknown signal {text:?} (use e.g. TERM, INT, KILL or a number)")
+    })
+}
+
+pub fn kill(global: &Global, args: KillArgs) -> anyhow::Result<i32> {
+    let manager = open_manager(global)?;
+    let signal = args.signal.as_deref().map(parse_signal).transpose()?;
+    let killed: Vec<ExecutionRecord> = if manager.store().sandbox(&args.target).is_ok() {
+        manager.kill_sandbox(&args.target, signal)?
+    } else {
+        vec![manager.kill_execution(&args.target, signal)?]
+    };
+    if global.json {
+        let list: Vec<serde_json::Value> = killed
+            .iter()
+            .map(|e| serde_json::json!({ "id": e.id, "sandbox": e.sandbox, "status": e.status }))
+            .collect();
+        println!("{}", serde_json::to_string(&list)?);
+    } else if killed.is_empty() {
+        println!("nothing was running");
+    } else {
+        for e in &killed {
+            println!("{} {}", e.id, e.status);
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RmArgs {
+    /// Sandbox name
+    pub name: String,
+    /// Kill what runs first (otherwise a busy sandbox is refused)
+    #[arg(short, long)]
+    pub force: bool,
+    /// Keep the sandbox's execution history and logs
+    #[arg(long)]
+    pub keep_history: bool,
+}
+
+pub fn rm(global: &Global, args: RmArgs) -> anyhow::Result<i32> {
+    let manager = open_manager(global)?;
+    manager.remove(&args.name, args.force, args.keep_history)?;
+    if global.json {
+        println!("{}", serde_json::json!({ "removed": args.name }));
+    } else {
+        println!("removed {}", args.name);
+    }
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// Only executions that ended longer ago than this (e.g. 90s, 15m, 2h, 7d)
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub older_than: Option<Duration>,
+}
+
+pub fn prune(global: &Global, args: PruneArgs) -> anyhow::Result<i32> {
+    let manager = open_manager(global)?;
+    let report = manager.prune(args.older_than)?;
+    if global.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "removed {} execution(s) and {} leftover ephemeral sandbox(es)",
+            report.executions.len(),
+            report.sandboxes.len()
+        );
+    }
+    Ok(0)
+}
