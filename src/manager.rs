@@ -282,7 +282,8 @@ impl Manager {
 
     fn spawn_supervisor(&self, id: &str, inherit_stdin: bool) -> std::io::Result<()> {
         let mut cmd = Command::new("/proc/self/exe");
-        cmd.arg(SUPERVISE_ARG)
+        cmd.arg0("sandbox-tui-supervisor")
+            .arg(SUPERVISE_ARG)
             .arg(&self.state_dir)
             .arg(id)
             .arg(&self.config.settings.cgroup_root)

@@ -427,6 +427,7 @@ fn build_spec(req: &ExecRequest, require: bool, cgroup: bool) -> Result<SandboxS
         // tmpfs pages are charged to the memory cgroup, so /tmp cannot exceed the memory limit either.
         tmp_size_bytes: profile.max_memory_mb.saturating_mul(mb),
         require_isolation: require,
+        seccomp: Vec::new(),
     })
 }
 
@@ -499,8 +500,7 @@ fn run_sandbox(
     on_event: &mut dyn FnMut(Event),
     started: Instant,
 ) -> Result<(ExecResult, Outcome), String> {
-    let spec = build_spec(req, require, cgroup.is_some())?;
-    let spec_json = serde_json::to_vec(&spec).map_err(|e| format!("spec: {e}"))?;
+    let mut spec = build_spec(req, require, cgroup.is_some())?;
     let (out_read, out_write) = nonblocking_pipe().map_err(|e| format!("pipe: {e}"))?;
     let (err_read, err_write) = nonblocking_pipe().map_err(|e| format!("pipe: {e}"))?;
 
@@ -550,6 +550,21 @@ fn run_sandbox(
             return Err(format!("user namespace id maps: {e}"));
         }
     }
+    // Compiled now, while the init is still being exec'd: off the critical path.
+    let spec_json = crate::isolation::seccomp::build_filter()
+        .map_err(|e| format!("seccomp filter: {e}"))
+        .and_then(|filter| {
+            spec.seccomp = filter.to_words();
+            serde_json::to_vec(&spec).map_err(|e| format!("spec: {e}"))
+        });
+    let spec_json = match spec_json {
+        Ok(json) => json,
+        Err(e) => {
+            kill_init();
+            let _ = nix::sys::wait::waitpid(init_pid, None);
+            return Err(e);
+        }
+    };
     {
         let mut spec_pipe = child.spec;
         if let Err(e) = spec_pipe.write_all(&spec_json) {

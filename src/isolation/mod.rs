@@ -38,6 +38,8 @@ pub struct SandboxSpec {
     pub tmp_size_bytes: u64,
     /// Refuse to run when a mechanism is missing, instead of degrading.
     pub require_isolation: bool,
+    /// The seccomp filters, compiled by the supervisor (see `SeccompProgram::to_words`).
+    pub seccomp: Vec<Vec<u64>>,
 }
 
 /// Messages from the init to the supervisor on the status pipe, one JSON object per line.

@@ -171,6 +171,50 @@ impl SeccompProgram {
     pub fn instruction_count(&self) -> usize {
         self.filters.iter().map(Vec::len).sum()
     }
+
+    /// The filters as plain words (`code << 48 | jt << 40 | jf << 32 | k`), so
+    /// the supervisor can compile them while the sandbox's init is still being
+    /// exec'd and hand them over with the rest of the spec.
+    pub fn to_words(&self) -> Vec<Vec<u64>> {
+        self.filters
+            .iter()
+            .map(|filter| {
+                filter
+                    .iter()
+                    .map(|i| {
+                        (u64::from(i.code) << 48)
+                            | (u64::from(i.jt) << 40)
+                            | (u64::from(i.jf) << 32)
+                            | u64::from(i.k)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    pub fn from_words(words: &[Vec<u64>]) -> Result<SeccompProgram, SeccompError> {
+        let mut filters = Vec::with_capacity(words.len());
+        for filter in words {
+            if filter.is_empty() || filter.len() > BPF_MAXINSNS {
+                return Err(SeccompError::TooLong {
+                    name: "handed-over filter",
+                    len: filter.len(),
+                });
+            }
+            filters.push(
+                filter
+                    .iter()
+                    .map(|w| sock_filter {
+                        code: (w >> 48) as u16,
+                        jt: (w >> 40) as u8,
+                        jf: (w >> 32) as u8,
+                        k: *w as u32,
+                    })
+                    .collect(),
+            );
+        }
+        Ok(SeccompProgram { filters })
+    }
 }
 
 fn install_one(filter: &[sock_filter]) -> Result<(), nix::errno::Errno> {
@@ -662,5 +706,13 @@ mod tests {
             let rc = unsafe { libc::syscall(X32_SYSCALL_BIT as libc::c_long | libc::SYS_getpid) };
             expect_errno(rc, libc::ENOSYS)
         });
+    }
+
+    #[test]
+    fn words_round_trip() {
+        let program = build_filter().expect("filter");
+        let back = SeccompProgram::from_words(&program.to_words()).expect("from words");
+        assert_eq!(back.to_words(), program.to_words());
+        assert!(SeccompProgram::from_words(&[vec![]]).is_err());
     }
 }
