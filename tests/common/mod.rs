@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sandbox-tui");
 
@@ -111,6 +112,108 @@ impl TestEnv {
     }
 }
 
+impl TestEnv {
+    /// Every pid in `rel` (relative to this env's cgroup root) and below, over
+    /// every mounted hierarchy; empty when the group does not exist.
+    pub fn cgroup_pids(&self, rel: &str) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for dir in self.cgroup_dirs() {
+            collect_pids(&dir.join(rel), &mut pids);
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// SIGKILL whatever is still in this env's cgroup root (only its own
+    /// groups), a few rounds, so that the groups can be removed.
+    pub fn kill_cgroup_processes(&self) {
+        for _ in 0..50 {
+            let pids = self.cgroup_pids("");
+            if pids.is_empty() {
+                return;
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn collect_pids(dir: &Path, out: &mut Vec<i32>) {
+    if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+        out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                collect_pids(&entry.path(), out);
+            }
+        }
+    }
+}
+
+/// Poll `check` (every 20 ms) until it gives a value; panic with `what`
+/// after `timeout`. For waiting on conditions, never for timing them.
+pub fn poll<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A string unlikely to appear in any other process's command line.
+pub fn unique_marker(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    format!("stui-{tag}-{}-{n}-{nanos}", std::process::id())
+}
+
+/// Host pids (not zombies) whose /proc/PID/cmdline contains `needle`.
+pub fn pids_with_cmdline(needle: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        if cmdline
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
 fn strip_settings(text: &str) -> String {
     // The shipped file may carry its own [settings]; the test's own comes first.
     let mut out = String::new();
@@ -142,6 +245,9 @@ fn rmdir_tree(dir: &Path) {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        // A failed test may leave sandboxed processes behind: only this env's
+        // own cgroup root is touched.
+        self.kill_cgroup_processes();
         for dir in self.cgroup_dirs() {
             rmdir_tree(&dir);
         }

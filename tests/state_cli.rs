@@ -1,0 +1,661 @@
+//! Named sandboxes and their state: detached supervisors, recovery of lost
+//! executions, admission order and limits, races, removal and pruning.
+//! Real binary, real supervisors, real SQLite.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use common::{pids_with_cmdline, poll, require_root, unique_marker, TestEnv};
+
+/// Generous: waiting for a condition, never timing it.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Run a verb that must succeed; returns its output.
+fn ok(env: &TestEnv, args: &[&str]) -> Output {
+    let out = env.run(args);
+    assert!(
+        out.status.success(),
+        "{args:?} exited {:?}: stdout {:?} stderr {:?}",
+        out.status.code(),
+        stdout_of(&out),
+        stderr_of(&out)
+    );
+    out
+}
+
+fn create(env: &TestEnv, name: &str, profile: &str) {
+    ok(env, &["create", name, "-p", profile]);
+}
+
+/// `exec NAME --detach -- CMD...`; returns the execution id.
+fn detach(env: &TestEnv, name: &str, command: &[&str]) -> String {
+    let mut args = vec!["exec", name, "--detach", "--"];
+    args.extend_from_slice(command);
+    let (v, code) = env.json(&args);
+    assert_eq!(code, 0, "{v}");
+    let id = v["id"].as_str().unwrap_or_else(|| panic!("no id: {v}"));
+    assert_eq!(id.len(), 6, "{v}");
+    id.to_string()
+}
+
+/// All execution records (`ps --json`).
+fn ps(env: &TestEnv) -> Vec<Value> {
+    let (v, code) = env.json(&["ps"]);
+    assert_eq!(code, 0, "{v}");
+    v.as_array()
+        .unwrap_or_else(|| panic!("ps --json is not an array: {v}"))
+        .clone()
+}
+
+fn record(env: &TestEnv, id: &str) -> Value {
+    ps(env)
+        .into_iter()
+        .find(|r| r["id"] == id)
+        .unwrap_or_else(|| panic!("execution {id} not in ps --json"))
+}
+
+fn is_final(status: &Value) -> bool {
+    !matches!(status.as_str(), Some("queued" | "running"))
+}
+
+fn wait_status(env: &TestEnv, id: &str, status: &str) -> Value {
+    poll(&format!("execution {id} to be {status}"), DEADLINE, || {
+        let r = record(env, id);
+        if r["status"] == status {
+            return Some(r);
+        }
+        assert!(!is_final(&r["status"]), "ended before {status}: {r}");
+        None
+    })
+}
+
+/// Wait for the end through the CLI (`wait --json`): (result, exit code).
+fn wait_json(env: &TestEnv, id: &str) -> (Value, i32) {
+    env.json(&["wait", id])
+}
+
+fn logs(env: &TestEnv, id: &str) -> String {
+    stdout_of(&ok(env, &["logs", id]))
+}
+
+fn ls(env: &TestEnv) -> Vec<Value> {
+    let (v, code) = env.json(&["ls"]);
+    assert_eq!(code, 0, "{v}");
+    v.as_array()
+        .unwrap_or_else(|| panic!("ls --json is not an array: {v}"))
+        .clone()
+}
+
+fn process_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => {
+            // Field 3, after the command name in parentheses.
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .unwrap_or("");
+            matches!(state, "Z" | "X")
+        }
+    }
+}
+
+#[test]
+fn detached_execution_survives_its_killed_launcher() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    create(&env, "surv", "default");
+    let mut launcher = env
+        .cmd()
+        .args(["exec", "surv", "--", "sh", "-c", "sleep 2; echo survived"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn the attached exec");
+    let id = poll("the attached execution to run", DEADLINE, || {
+        let records = ps(&env);
+        records
+            .iter()
+            .find(|r| r["sandbox"] == "surv" && r["status"] == "running")
+            .map(|r| r["id"].as_str().expect("id").to_string())
+    });
+    launcher.kill().expect("SIGKILL the launcher");
+    let status = launcher.wait().expect("reap the launcher");
+    assert!(!status.success(), "the launcher was not killed: {status}");
+    let now = record(&env, &id);
+    if is_final(&now["status"]) {
+        eprintln!("note: execution already ended when its launcher died: {now}");
+    }
+
+    let (v, code) = wait_json(&env, &id);
+    assert_eq!(v["status"], "completed", "{v}");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["exit_code"], 0, "{v}");
+    assert!(logs(&env, &id).contains("survived"), "{v}");
+}
+
+#[test]
+fn logs_follow_prints_everything_and_ends_with_the_execution() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    create(&env, "follow", "default");
+    let id = detach(
+        &env,
+        "follow",
+        &[
+            "sh",
+            "-c",
+            "for i in 1 2 3; do echo line$i; sleep 0.3; done",
+        ],
+    );
+    let out = env.run(&["logs", "-f", &id]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), "line1\nline2\nline3\n");
+    // It returned because the execution ended, not before.
+    let r = record(&env, &id);
+    assert_eq!(r["status"], "completed", "{r}");
+}
+
+#[test]
+fn killed_supervisor_is_recovered_as_lost_and_nothing_is_left() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    create(&env, "lost", "default");
+    let marker = unique_marker("lost");
+    let script = format!("exec -a {marker} sleep 300");
+    let id = detach(&env, "lost", &["bash", "-c", &script]);
+    let running = wait_status(&env, &id, "running");
+    // The command itself is up (so the test kills a supervisor with work under it).
+    let sandboxed = poll("the marked sleep to run", DEADLINE, || {
+        let pids = pids_with_cmdline(&marker);
+        (!pids.is_empty()).then_some(pids)
+    });
+    let supervisor = running["supervisor_pid"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no supervisor_pid: {running}")) as i32;
+    assert!(
+        !sandboxed.contains(&supervisor),
+        "supervisor_pid {supervisor} is the sandboxed process itself"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("SIGKILL the supervisor");
+    poll("the supervisor to die", DEADLINE, || {
+        process_gone(supervisor).then_some(())
+    });
+
+    // The very next command that opens the state recovers it.
+    let r = record(&env, &id);
+    assert_eq!(r["status"], "lost", "{r}");
+    assert!(r["error"].as_str().is_some_and(|e| !e.is_empty()), "{r}");
+
+    poll(
+        &format!("no host process with {marker} in its cmdline"),
+        Duration::from_secs(10),
+        || pids_with_cmdline(&marker).is_empty().then_some(()),
+    );
+    let rel = format!("lost/{id}");
+    poll(
+        "the execution's cgroup to be empty",
+        Duration::from_secs(10),
+        || env.cgroup_pids(&rel).is_empty().then_some(()),
+    );
+    let (list, _) = env.json(&["ls"]);
+    assert_eq!(list[0]["running"], 0, "{list}");
+}
+
+/// The largest number of [start, end] intervals that overlap; an end and a
+/// start at the same millisecond do not overlap (admission is serialised,
+/// and a slot frees when its execution is recorded as ended).
+fn max_overlap(intervals: &[(i64, i64)]) -> usize {
+    let mut events: Vec<(i64, i32)> = Vec::new();
+    for &(start, end) in intervals {
+        events.push((start, 1));
+        events.push((end, -1));
+    }
+    // Ends (-1) sort before starts (+1) at the same time.
+    events.sort();
+    let (mut now, mut max) = (0i32, 0i32);
+    for (_, delta) in events {
+        now += delta;
+        max = max.max(now);
+    }
+    max as usize
+}
+
+#[test]
+fn two_hundred_executions_respect_max_concurrent_and_order() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("[profiles.q]\nmax_concurrent = 4\ntimeout_seconds = 60\n");
+    create(&env, "queue", "q");
+    let began = Instant::now();
+    let mut ids = Vec::new();
+    for _ in 0..200 {
+        ids.push(detach(&env, "queue", &["sh", "-c", "sleep 0.05"]));
+    }
+    let launched = began.elapsed();
+    let records = poll(
+        "all 200 executions to end",
+        Duration::from_secs(600),
+        || {
+            let records = ps(&env);
+            records
+                .iter()
+                .all(|r| is_final(&r["status"]))
+                .then_some(records)
+        },
+    );
+    eprintln!(
+        "200 executions: launched in {:.1} s, all ended after {:.1} s",
+        launched.as_secs_f64(),
+        began.elapsed().as_secs_f64()
+    );
+    assert_eq!(records.len(), 200);
+    let not_completed: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["status"] != "completed")
+        .collect();
+    assert!(
+        not_completed.is_empty(),
+        "{} not completed, e.g. {}",
+        not_completed.len(),
+        not_completed[0]
+    );
+    let mut by_seq: Vec<(i64, i64, i64, String)> = records
+        .iter()
+        .map(|r| {
+            let get = |k: &str| r[k].as_i64().unwrap_or_else(|| panic!("no {k} in {r}"));
+            (
+                get("seq"),
+                get("started_at"),
+                get("ended_at"),
+                r["id"].as_str().expect("id").to_string(),
+            )
+        })
+        .collect();
+    by_seq.sort();
+    let submitted: Vec<&String> = by_seq.iter().map(|(_, _, _, id)| id).collect();
+    assert_eq!(
+        submitted,
+        ids.iter().collect::<Vec<_>>(),
+        "seq is not the submission order"
+    );
+    let intervals: Vec<(i64, i64)> = by_seq.iter().map(|(_, s, e, _)| (*s, *e)).collect();
+    for (start, end) in &intervals {
+        assert!(start <= end, "started after it ended: {start} > {end}");
+    }
+    let overlap = max_overlap(&intervals);
+    eprintln!("200 executions: at most {overlap} at once");
+    assert!(overlap <= 4, "{overlap} executions ran at once (max 4)");
+    for pair in by_seq.windows(2) {
+        assert!(
+            pair[0].1 <= pair[1].1,
+            "execution seq {} ({}) started at {} after seq {} ({}) at {}",
+            pair[0].0,
+            pair[0].3,
+            pair[0].1,
+            pair[1].0,
+            pair[1].3,
+            pair[1].1
+        );
+    }
+}
+
+#[test]
+fn racing_creates_give_one_sandbox_and_one_clear_error() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    // The first round also races on creating the state database itself.
+    for name in ["same", "same2", "same3", "same4", "same5"] {
+        let spawn = || {
+            env.cmd()
+                .args(["create", name, "-p", "default"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn create")
+        };
+        let (a, b) = (spawn(), spawn());
+        let outs = [
+            a.wait_with_output().expect("wait a"),
+            b.wait_with_output().expect("wait b"),
+        ];
+        let winners = outs.iter().filter(|o| o.status.success()).count();
+        assert_eq!(
+            winners,
+            1,
+            "{name}: {:?}",
+            outs.iter()
+                .map(|o| (o.status.code(), stderr_of(o)))
+                .collect::<Vec<_>>()
+        );
+        let loser = outs.iter().find(|o| !o.status.success()).expect("loser");
+        let err = stderr_of(loser);
+        assert!(err.contains("already exists"), "{name}: {err}");
+        assert!(err.contains(name), "{name}: {err}");
+    }
+    let list = ls(&env);
+    let same: Vec<&Value> = list.iter().filter(|s| s["name"] == "same").collect();
+    assert_eq!(same.len(), 1, "{list:?}");
+    assert_eq!(list.len(), 5, "{list:?}");
+    let workspace = same[0]["workspace"].as_str().expect("workspace");
+    assert!(Path::new(workspace).is_dir(), "{workspace}");
+    // The winner's sandbox works.
+    let out = ok(&env, &["exec", "same", "--", "true"]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn rm_refuses_a_busy_sandbox_and_force_kills_and_removes() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    create(&env, "busy", "default");
+    let marker = unique_marker("busy");
+    let script = format!("exec -a {marker} sleep 300");
+    let id = detach(&env, "busy", &["bash", "-c", &script]);
+    wait_status(&env, &id, "running");
+
+    let out = env.run(&["rm", "busy"]);
+    assert!(!out.status.success(), "rm of a busy sandbox succeeded");
+    let err = stderr_of(&out);
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(ls(&env).len(), 1, "refused rm still removed something");
+    assert_eq!(record(&env, &id)["status"], "running");
+
+    ok(&env, &["rm", "busy", "--force"]);
+    let dir = env.state_dir.join("sandboxes").join("busy");
+    assert!(!dir.exists(), "{} is still there", dir.display());
+    assert_eq!(ls(&env), Vec::<Value>::new());
+    assert_eq!(ps(&env), Vec::<Value>::new(), "history outlived rm");
+    poll(
+        &format!("no host process with {marker} in its cmdline"),
+        Duration::from_secs(10),
+        || pids_with_cmdline(&marker).is_empty().then_some(()),
+    );
+    assert!(env.cgroup_pids("busy").is_empty());
+}
+
+#[test]
+fn rm_never_follows_symlinks_out_of_the_workspace() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    create(&env, "links", "default");
+    let list = ls(&env);
+    let workspace = Path::new(list[0]["workspace"].as_str().expect("workspace")).to_path_buf();
+    assert!(workspace.is_dir(), "{}", workspace.display());
+
+    let host = env.dir.path().join("host-data");
+    std::fs::create_dir_all(host.join("sub")).expect("mkdir host");
+    let precious = host.join("precious");
+    std::fs::write(&precious, "keep me").expect("write precious");
+    std::fs::write(host.join("sub").join("deeper"), "me too").expect("write deeper");
+
+    std::os::unix::fs::symlink(&host, workspace.join("to-host")).expect("symlink dir");
+    std::os::unix::fs::symlink(&precious, workspace.join("to-precious")).expect("symlink file");
+    std::fs::create_dir_all(workspace.join("nested")).expect("mkdir nested");
+    std::os::unix::fs::symlink(&host, workspace.join("nested").join("again"))
+        .expect("nested symlink");
+
+    // And one made by the sandboxed code itself: relative, climbing out of
+    // the workspace to the same host directory.
+    ok(
+        &env,
+        &[
+            "exec",
+            "links",
+            "--",
+            "ln",
+            "-s",
+            "../../../../host-data",
+            "up",
+        ],
+    );
+    let up = workspace.join("up");
+    assert_eq!(
+        std::fs::read_to_string(up.join("precious")).expect("the relative link resolves"),
+        "keep me"
+    );
+
+    ok(&env, &["rm", "links"]);
+    assert!(!workspace.exists(), "workspace survived rm");
+    assert_eq!(
+        std::fs::read_to_string(&precious).expect("precious is gone"),
+        "keep me"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.join("sub").join("deeper")).expect("deeper is gone"),
+        "me too"
+    );
+}
+
+#[test]
+fn newer_state_database_is_refused_clearly() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    ok(&env, &["ls"]);
+    let db = env.state_dir.join("state.db");
+    {
+        let conn = rusqlite::Connection::open(&db).expect("open state.db");
+        conn.pragma_update(None, "user_version", 999)
+            .expect("set user_version");
+    }
+    let out = env.run(&["ls"]);
+    assert!(!out.status.success(), "ls accepted a newer database");
+    let err = stderr_of(&out);
+    assert!(err.contains("version"), "{err}");
+    assert!(err.contains("999"), "{err}");
+    // And the database was left alone.
+    let conn = rusqlite::Connection::open(&db).expect("reopen state.db");
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .expect("read user_version");
+    assert_eq!(version, 999);
+}
+
+#[test]
+fn execution_ids_accept_unique_prefixes_and_unknown_ids_are_clear_errors() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    create(&env, "ids", "default");
+    let ids: Vec<String> = (0..3)
+        .map(|i| detach(&env, "ids", &["sh", "-c", &format!("echo hello{i}")]))
+        .collect();
+    for (i, id) in ids.iter().enumerate() {
+        // The shortest unique prefix of at least 3 characters.
+        let prefix = (3..=6)
+            .map(|n| &id[..n])
+            .find(|p| ids.iter().filter(|other| other.starts_with(p)).count() == 1)
+            .expect("a full id is unique");
+        let (v, code) = wait_json(&env, prefix);
+        assert_eq!(code, 0, "wait {prefix}: {v}");
+        assert_eq!(v["id"], id.as_str(), "wait {prefix}: {v}");
+        assert_eq!(v["status"], "completed", "{v}");
+        assert_eq!(logs(&env, prefix), format!("hello{i}\n"));
+        let (v, code) = env.json(&["logs", prefix]);
+        assert_eq!(code, 0, "{v}");
+        assert_eq!(v["id"], id.as_str(), "{v}");
+    }
+
+    // A hex id that is no execution's prefix.
+    let unknown = (0..=0xffu32)
+        .map(|n| format!("{n:02x}ee"))
+        .find(|c| !ids.iter().any(|id| id.starts_with(c.as_str())))
+        .expect("a free id");
+    for verb in ["wait", "logs"] {
+        let out = env.run(&[verb, &unknown]);
+        assert!(!out.status.success(), "{verb} {unknown} succeeded");
+        let err = stderr_of(&out);
+        assert!(err.contains(&unknown), "{verb}: {err}");
+        assert!(err.contains("no such execution"), "{verb}: {err}");
+    }
+}
+
+#[test]
+fn denied_exec_is_recorded_with_its_reason() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("[profiles.only_echo]\nallowed_commands = [\"echo\"]\n");
+    create(&env, "policy", "only_echo");
+    let (v, code) = env.json(&["exec", "policy", "--", "cat", "/etc/hostname"]);
+    assert_eq!(code, 126, "{v}");
+    assert_eq!(v["status"], "denied", "{v}");
+    let reason = v["error"].as_str().unwrap_or_default();
+    assert!(reason.contains("allowed_commands"), "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+
+    // Without --json too, with the reason on stderr.
+    let out = env.run(&["exec", "policy", "--", "cat", "/etc/hostname"]);
+    assert_eq!(out.status.code(), Some(126));
+    assert!(stderr_of(&out).contains("allowed_commands"), "{out:?}");
+
+    let r = record(&env, &id);
+    assert_eq!(r["status"], "denied", "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("allowed_commands")),
+        "{r}"
+    );
+    assert_eq!(
+        r["started_at"],
+        Value::Null,
+        "a denied command started: {r}"
+    );
+    // The allowed command still runs.
+    let (v, code) = env.json(&["exec", "policy", "--", "echo", "fine"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["stdout"], "fine\n", "{v}");
+}
+
+#[test]
+fn kill_with_signal_term_reaches_the_sandboxed_processes() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    create(&env, "term", "default");
+    let id = detach(
+        &env,
+        "term",
+        &[
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 0' TERM; echo ready; while :; do sleep 0.1; done",
+        ],
+    );
+    // Only once the trap is set.
+    poll("the trap to be set", DEADLINE, || {
+        logs(&env, &id).contains("ready").then_some(())
+    });
+    let (v, code) = env.json(&["kill", "term", "--signal", "TERM"]);
+    assert_eq!(code, 0, "{v}");
+    let (v, code) = wait_json(&env, &id);
+    assert_eq!(v["status"], "completed", "{v}");
+    assert_eq!(code, 0, "{v}");
+    assert!(logs(&env, &id).contains("got-term"), "{v}");
+}
+
+#[test]
+fn prune_removes_finished_executions_and_their_logs() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    create(&env, "prune", "default");
+    let ids = [
+        detach(&env, "prune", &["sh", "-c", "echo one; echo err1 >&2"]),
+        detach(&env, "prune", &["sh", "-c", "echo two; echo err2 >&2"]),
+    ];
+    let mut log_files = Vec::new();
+    for id in &ids {
+        let (v, code) = wait_json(&env, id);
+        assert_eq!(code, 0, "{v}");
+        let r = record(&env, id);
+        for key in ["stdout_log", "stderr_log"] {
+            let path = Path::new(r[key].as_str().expect("log path")).to_path_buf();
+            assert!(path.starts_with(env.state_dir.join("logs")), "{r}");
+            assert!(path.exists(), "{} missing before prune", path.display());
+            log_files.push(path);
+        }
+    }
+    let (v, code) = env.json(&["prune"]);
+    assert_eq!(code, 0, "{v}");
+    let mut pruned: Vec<&str> = v["executions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    pruned.sort_unstable();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(pruned, expected, "{v}");
+    assert_eq!(ps(&env), Vec::<Value>::new());
+    for path in &log_files {
+        assert!(!path.exists(), "{} survived prune", path.display());
+    }
+    let left: Vec<_> = std::fs::read_dir(env.state_dir.join("logs"))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in logs/: {left:?}");
+    // The sandbox itself stays.
+    assert_eq!(ls(&env).len(), 1);
+}
+
+#[test]
+fn global_flags_work_before_and_after_the_verb() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    create(&env, "flags", "default");
+    for args in [
+        vec!["ls", "--json"],
+        vec!["--json", "ls"],
+        vec!["ps", "--json"],
+        vec!["--json", "ps"],
+    ] {
+        let out = ok(&env, &args);
+        let text = stdout_of(&out);
+        let v: Value = serde_json::from_str(text.trim())
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {text:?}"));
+        assert!(v.is_array(), "{args:?}: {v}");
+    }
+    let out = ok(&env, &["ls", "--json"]);
+    let v: Value = serde_json::from_str(stdout_of(&out).trim()).expect("json");
+    assert_eq!(v[0]["name"], "flags", "{v}");
+}
