@@ -11,6 +11,7 @@ pub mod manager;
 pub mod monitor;
 pub mod output;
 pub mod profile;
+pub mod python;
 pub mod selftest;
 pub mod state;
 pub mod supervisor;

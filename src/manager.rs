@@ -17,9 +17,10 @@ use serde::Serialize;
 
 use crate::cgroup::{Cgroup, Hierarchy};
 use crate::profile::{Config, Profile};
+use crate::python::{self, PythonJob};
 use crate::state::db::{
     now_ms, process_alive, process_start_time, validate_name, ExecutionRecord, NewExecution,
-    SandboxRecord, StateError, Store,
+    SandboxRecord, StateError, Store, KIND_COMMAND, KIND_PYTHON,
 };
 use crate::state::layout::{remove_tree, resolve_state_dir};
 use crate::supervisor::{self, CgroupPlan, ExecRequest, ExecResult, OutputSinks, Status};
@@ -55,6 +56,30 @@ pub struct RunOptions {
     pub timeout: Option<Duration>,
     pub live_output: bool,
     pub pass_stdin: bool,
+}
+
+/// What an execution runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Launch {
+    Command(Vec<String>),
+    Python(PythonJob),
+}
+
+impl Launch {
+    fn kind(&self) -> &'static str {
+        match self {
+            Launch::Command(_) => KIND_COMMAND,
+            Launch::Python(_) => KIND_PYTHON,
+        }
+    }
+
+    /// What listings show, and what `allowed_commands` is checked against.
+    fn display(&self, profile: &Profile) -> Vec<String> {
+        match self {
+            Launch::Command(argv) => argv.clone(),
+            Launch::Python(job) => python::display_command(job, profile),
+        }
+    }
 }
 
 /// How to launch an execution in a named sandbox.
@@ -221,7 +246,7 @@ impl Manager {
     pub fn exec(
         &self,
         name: &str,
-        argv: Vec<String>,
+        launch: Launch,
         options: &ExecOptions,
     ) -> Result<ExecutionRecord, ManagerError> {
         let sandbox = self.store.sandbox(name)?;
@@ -231,29 +256,29 @@ impl Manager {
                 sandbox.state
             )));
         }
-        if argv.is_empty() {
-            return Err(ManagerError::Invalid("empty command".into()));
+        if let Launch::Command(argv) = &launch {
+            if argv.is_empty() {
+                return Err(ManagerError::Invalid("empty command".into()));
+            }
         }
-        let id = self.unique_id()?;
-        let logs = self.logs_dir();
-        std::fs::create_dir_all(&logs).map_err(io_err(format!("creating {}", logs.display())))?;
         let timeout = options
             .timeout
             .unwrap_or(Duration::from_secs(sandbox.profile.timeout_seconds));
-        let new = NewExecution {
-            id: id.clone(),
-            sandbox: name.to_string(),
-            kind: "command".into(),
-            command: argv.clone(),
-            timeout_ms: timeout.as_millis() as u64,
-            stdout_log: logs.join(format!("{id}.stdout")),
-            stderr_log: logs.join(format!("{id}.stderr")),
-        };
-        let record = self.store.insert_execution(&new)?;
-        if let Err(reason) = supervisor::check_policy(&sandbox.profile, &argv) {
+        let record = self.record_execution(&sandbox, &launch, timeout)?;
+        let id = record.id.clone();
+        if let Err(e) = self.prepare_launch(&sandbox, &record, &launch) {
+            let request = self.request_for(&sandbox, &record, timeout);
+            let result = supervisor::refused(&request, Status::Error, e.to_string());
+            self.store.finish_execution(&id, &result)?;
+            return Ok(self.store.execution(&id)?);
+        }
+        if let Err(reason) =
+            supervisor::check_policy(&sandbox.profile, &self.run_argv(&sandbox, &record))
+        {
             let request = self.request_for(&sandbox, &record, timeout);
             let result = supervisor::refused(&request, Status::Denied, reason);
             self.store.finish_execution(&id, &result)?;
+            self.discard_job(&id);
             return Ok(self.store.execution(&id)?);
         }
         if let Err(e) = self.spawn_supervisor(&id, options.inherit_stdin) {
@@ -264,8 +289,66 @@ impl Manager {
                 format!("could not start the supervisor: {e}"),
             );
             self.store.finish_execution(&id, &result)?;
+            self.discard_job(&id);
         }
         Ok(self.store.execution(&id)?)
+    }
+
+    fn record_execution(
+        &self,
+        sandbox: &SandboxRecord,
+        launch: &Launch,
+        timeout: Duration,
+    ) -> Result<ExecutionRecord, ManagerError> {
+        let logs = self.logs_dir();
+        std::fs::create_dir_all(&logs).map_err(io_err(format!("creating {}", logs.display())))?;
+        let id = self.unique_id()?;
+        Ok(self.store.insert_execution(&NewExecution {
+            id: id.clone(),
+            sandbox: sandbox.name.clone(),
+            kind: launch.kind().into(),
+            command: launch.display(&sandbox.profile),
+            timeout_ms: timeout.as_millis() as u64,
+            stdout_log: logs.join(format!("{id}.stdout")),
+            stderr_log: logs.join(format!("{id}.stderr")),
+        })?)
+    }
+
+    /// Files a launch needs before its supervisor starts (a Python job's code).
+    fn prepare_launch(
+        &self,
+        sandbox: &SandboxRecord,
+        exec: &ExecutionRecord,
+        launch: &Launch,
+    ) -> Result<(), python::PythonError> {
+        match launch {
+            Launch::Command(_) => Ok(()),
+            Launch::Python(job) => python::write_job(
+                &python::job_dir(&self.state_dir, &exec.id),
+                job,
+                &sandbox.profile,
+            ),
+        }
+    }
+
+    fn discard_job(&self, id: &str) {
+        let dir = python::job_dir(&self.state_dir, id);
+        if dir.exists() {
+            let _ = remove_tree(&dir);
+        }
+    }
+
+    /// The argv that really runs (for a Python job: the interpreter and runner).
+    fn run_argv(&self, sandbox: &SandboxRecord, exec: &ExecutionRecord) -> Vec<String> {
+        if exec.kind == KIND_PYTHON {
+            python::command(
+                &python::job_dir(&self.state_dir, &exec.id),
+                &sandbox.profile,
+            )
+            .0
+        } else {
+            exec.command.clone()
+        }
     }
 
     fn unique_id(&self) -> Result<String, ManagerError> {
@@ -320,21 +403,13 @@ impl Manager {
         exec: &ExecutionRecord,
         timeout: Duration,
     ) -> ExecRequest {
-        ExecRequest {
-            id: exec.id.clone(),
-            sandbox: sandbox.name.clone(),
-            profile: sandbox.profile.clone(),
-            argv: exec.command.clone(),
-            workspace: sandbox.workspace.clone(),
-            cgroup: self.hierarchy.as_ref().map(|h| CgroupPlan {
-                hierarchy: h.clone(),
-                sandbox_rel: sandbox.cgroup_rel.clone(),
-            }),
+        request_for(
+            &self.state_dir,
+            self.hierarchy.as_ref(),
+            sandbox,
+            exec,
             timeout,
-            pass_stdin: false,
-            extra_files: Vec::new(),
-            extra_env: Vec::new(),
-        }
+        )
     }
 
     /// Block until the execution is final; `on_tick` runs between polls (for `logs -f`).
@@ -583,31 +658,42 @@ impl Manager {
     pub fn run_ephemeral(
         &self,
         profile: &Profile,
-        argv: Vec<String>,
+        launch: Launch,
         options: &RunOptions,
     ) -> Result<ExecResult, ManagerError> {
-        let id = self.unique_id()?;
-        let name = format!("run-{id}");
+        let name = format!("run-{}", self.unique_id()?);
         let sandbox = self.create_with(&name, profile, true)?;
+        let outcome = self.run_in(&sandbox, launch, options);
+        let cleanup = self.remove(&name, true, true);
+        let mut result = outcome?;
+        if let Err(e) = cleanup {
+            result.degraded.push(format!("cleanup: {e}"));
+        }
+        Ok(result)
+    }
+
+    fn run_in(
+        &self,
+        sandbox: &SandboxRecord,
+        launch: Launch,
+        options: &RunOptions,
+    ) -> Result<ExecResult, ManagerError> {
         let timeout = options
             .timeout
-            .unwrap_or(Duration::from_secs(profile.timeout_seconds));
-        let logs = self.logs_dir();
-        let record = self.store.insert_execution(&NewExecution {
-            id: id.clone(),
-            sandbox: name.clone(),
-            kind: "command".into(),
-            command: argv,
-            timeout_ms: timeout.as_millis() as u64,
-            stdout_log: logs.join(format!("{id}.stdout")),
-            stderr_log: logs.join(format!("{id}.stderr")),
-        })?;
+            .unwrap_or(Duration::from_secs(sandbox.profile.timeout_seconds));
+        let record = self.record_execution(sandbox, &launch, timeout)?;
+        let id = record.id.clone();
         let me = std::process::id() as i32;
         self.store
             .set_supervisor(&id, me, process_start_time(me).unwrap_or(0))?;
-        self.store.try_start(&id, u64::MAX)?;
-        let mut request = self.request_for(&sandbox, &record, timeout);
+        let mut request = self.request_for(sandbox, &record, timeout);
         request.pass_stdin = options.pass_stdin;
+        if let Err(e) = self.prepare_launch(sandbox, &record, &launch) {
+            let result = supervisor::refused(&request, Status::Error, e.to_string());
+            self.store.finish_execution(&id, &result)?;
+            return Ok(result);
+        }
+        self.store.try_start(&id, u64::MAX)?;
         let mut sinks = OutputSinks {
             live: options.live_output,
             ..OutputSinks::default()
@@ -617,12 +703,56 @@ impl Manager {
             let supervisor::Event::Started { init_pid } = event;
             let _ = store.set_init_pid(&id, init_pid);
         });
+        finish_job(&self.state_dir, &record, &sandbox.profile, &mut result);
         self.store.finish_execution(&id, &result)?;
-        if let Err(e) = self.remove(&name, true, true) {
-            result.degraded.push(format!("cleanup: {e}"));
-        }
         Ok(result)
     }
+}
+
+/// The request that runs `exec` in `sandbox`.
+fn request_for(
+    state_dir: &Path,
+    hierarchy: Option<&Hierarchy>,
+    sandbox: &SandboxRecord,
+    exec: &ExecutionRecord,
+    timeout: Duration,
+) -> ExecRequest {
+    let (argv, binds) = if exec.kind == KIND_PYTHON {
+        python::command(&python::job_dir(state_dir, &exec.id), &sandbox.profile)
+    } else {
+        (exec.command.clone(), Vec::new())
+    };
+    ExecRequest {
+        id: exec.id.clone(),
+        sandbox: sandbox.name.clone(),
+        profile: sandbox.profile.clone(),
+        argv,
+        workspace: sandbox.workspace.clone(),
+        cgroup: hierarchy.map(|h| CgroupPlan {
+            hierarchy: h.clone(),
+            sandbox_rel: sandbox.cgroup_rel.clone(),
+        }),
+        timeout,
+        pass_stdin: false,
+        binds,
+        extra_env: Vec::new(),
+    }
+}
+
+/// After the end: a Python job's value or exception joins the result, and
+/// its files go.
+fn finish_job(
+    state_dir: &Path,
+    exec: &ExecutionRecord,
+    profile: &Profile,
+    result: &mut ExecResult,
+) {
+    if exec.kind != KIND_PYTHON {
+        return;
+    }
+    let dir = python::job_dir(state_dir, &exec.id);
+    python::collect(&dir, result, profile);
+    let _ = remove_tree(&dir);
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -656,7 +786,7 @@ pub fn supervise_main(args: &[std::ffi::OsString]) -> i32 {
                 .map(|s| s.profile_name)
                 .unwrap_or_default();
             let mut result = ExecResult::blank(&exec.id, &exec.sandbox, &profile, &exec.command);
-            result.error = Some(message);
+            result.error = Some(message.into());
             let _ = store.finish_execution(&id, &result);
         }
         1
@@ -690,21 +820,14 @@ pub fn supervise_main(args: &[std::ffi::OsString]) -> i32 {
         delay = (delay * 2).min(Duration::from_millis(100));
     }
     let hierarchy = Hierarchy::detect(&cgroup_root.to_string_lossy()).ok();
-    let request = ExecRequest {
-        id: exec.id.clone(),
-        sandbox: sandbox.name.clone(),
-        profile: sandbox.profile.clone(),
-        argv: exec.command.clone(),
-        workspace: sandbox.workspace.clone(),
-        cgroup: hierarchy.map(|h| CgroupPlan {
-            hierarchy: h,
-            sandbox_rel: sandbox.cgroup_rel.clone(),
-        }),
-        timeout: Duration::from_millis(exec.timeout_ms),
-        pass_stdin: true,
-        extra_files: Vec::new(),
-        extra_env: Vec::new(),
-    };
+    let mut request = request_for(
+        &state_dir,
+        hierarchy.as_ref(),
+        &sandbox,
+        &exec,
+        Duration::from_millis(exec.timeout_ms),
+    );
+    request.pass_stdin = true;
     let open_log = |path: &Path| -> Option<File> {
         OpenOptions::new().create(true).append(true).open(path).ok()
     };
@@ -713,10 +836,11 @@ pub fn supervise_main(args: &[std::ffi::OsString]) -> i32 {
         stdout_log: open_log(&exec.stdout_log),
         stderr_log: open_log(&exec.stderr_log),
     };
-    let result = supervisor::execute(&request, &mut sinks, &mut |event| {
+    let mut result = supervisor::execute(&request, &mut sinks, &mut |event| {
         let supervisor::Event::Started { init_pid } = event;
         let _ = store.set_init_pid(&id, init_pid);
     });
+    finish_job(&state_dir, &exec, &sandbox.profile, &mut result);
     match store.finish_execution(&id, &result) {
         Ok(()) => 0,
         Err(_) => 1,

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::manager::{Manager, RunOptions};
+use crate::manager::{Launch, Manager, RunOptions};
 use crate::profile::{Config, Profile};
 use crate::supervisor::{ExecResult, Status};
 
@@ -92,7 +92,11 @@ fn ran(result: &ExecResult) -> Result<(), String> {
         Status::Error | Status::Denied => Err(format!(
             "the sandbox did not run: {}: {}",
             result.status,
-            result.error.clone().unwrap_or_default()
+            result
+                .error
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
         )),
         _ => Ok(()),
     }
@@ -546,7 +550,7 @@ pub fn run_case(case: &Case, config: &Config, base: &Profile, state_dir: &Path) 
     };
     let argv = vec!["bash".to_string(), "-c".to_string(), script];
     let outcome = Manager::open(config.clone(), Some(state_dir))
-        .and_then(|manager| manager.run_ephemeral(&profile, argv, &options));
+        .and_then(|manager| manager.run_ephemeral(&profile, Launch::Command(argv), &options));
     let result = match outcome {
         Ok(result) => result,
         Err(e) => {
@@ -558,7 +562,11 @@ pub fn run_case(case: &Case, config: &Config, base: &Profile, state_dir: &Path) 
         Ok(()) => Verdict::Held(case.claim.to_string()),
         Err(reason) if result.status == Status::Error => Verdict::Skipped(format!(
             "missing mechanism: {}",
-            result.error.clone().unwrap_or(reason)
+            result
+                .error
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or(reason)
         )),
         Err(reason) => Verdict::Broken(reason),
     };

@@ -70,6 +70,43 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// Why an execution did not simply exit: a message, or for Python snippets
+/// the exception the snippet raised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ErrorInfo {
+    Exception {
+        #[serde(rename = "type")]
+        kind: String,
+        message: String,
+        traceback: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        line: Option<u64>,
+    },
+    Message(String),
+}
+
+impl std::fmt::Display for ErrorInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ErrorInfo::Message(text) => f.write_str(text),
+            ErrorInfo::Exception { kind, message, .. } => write!(f, "{kind}: {message}"),
+        }
+    }
+}
+
+impl From<String> for ErrorInfo {
+    fn from(text: String) -> Self {
+        ErrorInfo::Message(text)
+    }
+}
+
+impl From<&str> for ErrorInfo {
+    fn from(text: &str) -> Self {
+        ErrorInfo::Message(text.to_string())
+    }
+}
+
 /// The result object of an execution; its JSON form is the documented schema.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecResult {
@@ -92,7 +129,13 @@ pub struct ExecResult {
     pub stderr_truncated: bool,
     pub stdout_bytes: u64,
     pub stderr_bytes: u64,
-    pub error: Option<String>,
+    pub error: Option<ErrorInfo>,
+    /// The value a Python snippet returned (JSON), or `{"repr", "type"}` when
+    /// JSON cannot hold it (then `result_non_json` is true).
+    #[serde(default)]
+    pub result: Option<serde_json::Value>,
+    #[serde(default)]
+    pub result_non_json: bool,
     /// Mechanisms that ran with less than asked (only when the profile allows it).
     pub degraded: Vec<String>,
 }
@@ -170,7 +213,7 @@ pub struct ExecRequest {
     pub cgroup: Option<CgroupPlan>,
     pub timeout: Duration,
     pub pass_stdin: bool,
-    pub extra_files: Vec<PathBuf>,
+    pub binds: Vec<crate::isolation::Bind>,
     /// Environment added on top of the profile's (e.g. by the Python runner).
     pub extra_env: Vec<(String, String)>,
 }
@@ -274,6 +317,8 @@ impl ExecResult {
             stdout_bytes: 0,
             stderr_bytes: 0,
             error: None,
+            result: None,
+            result_non_json: false,
             degraded: Vec::new(),
         }
     }
@@ -283,7 +328,7 @@ impl ExecResult {
 pub fn refused(req: &ExecRequest, status: Status, error: String) -> ExecResult {
     let mut result = base_result(req);
     result.status = status;
-    result.error = Some(error);
+    result.error = Some(error.into());
     result
 }
 
@@ -416,7 +461,20 @@ fn build_spec(req: &ExecRequest, require: bool, cgroup: bool) -> Result<SandboxS
         workdir: profile.workdir.clone(),
         read_only_paths: canonical(&profile.read_only_paths)?,
         writable_paths: canonical(&profile.writable_paths)?,
-        extra_files: req.extra_files.clone(),
+        binds: req
+            .binds
+            .iter()
+            .map(|b| {
+                Ok(crate::isolation::Bind {
+                    source: b
+                        .source
+                        .canonicalize()
+                        .map_err(|e| format!("{}: {e}", b.source.display()))?,
+                    target: b.target.clone(),
+                    writable: b.writable,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?,
         allow_network: profile.allow_network,
         rlimits: Rlimits {
             file_size_bytes: profile.max_file_size_mb.saturating_mul(mb),
@@ -834,7 +892,7 @@ fn classify(result: &mut ExecResult, outcome: &Outcome, profile: &Profile, timeo
     let signal_exit = |sig: i32| Some(128 + sig);
     if let Some(message) = &outcome.setup_error {
         result.status = Status::Error;
-        result.error = Some(format!("sandbox setup failed: {message}"));
+        result.error = error_text(format!("sandbox setup failed: {message}"));
         return;
     }
     if let Some((code, signal)) = outcome.exited {
@@ -843,7 +901,7 @@ fn classify(result: &mut ExecResult, outcome: &Outcome, profile: &Profile, timeo
     }
     if outcome.timed_out {
         result.status = Status::Timeout;
-        result.error = Some(format!(
+        result.error = error_text(format!(
             "wall-clock timeout after {:.1} s",
             timeout.as_secs_f64()
         ));
@@ -851,7 +909,7 @@ fn classify(result: &mut ExecResult, outcome: &Outcome, profile: &Profile, timeo
     }
     if outcome.oom {
         result.status = Status::MemoryLimit;
-        result.error = Some(format!(
+        result.error = error_text(format!(
             "out of memory: the sandbox exceeded max_memory_mb = {}",
             profile.max_memory_mb
         ));
@@ -862,7 +920,7 @@ fn classify(result: &mut ExecResult, outcome: &Outcome, profile: &Profile, timeo
             && result.cpu_ms >= profile.max_cpu_seconds.saturating_mul(1000));
     if outcome.cpu_exceeded || cpu_signal {
         result.status = Status::CpuLimit;
-        result.error = Some(format!(
+        result.error = error_text(format!(
             "CPU time limit of {} s exceeded",
             profile.max_cpu_seconds
         ));
@@ -872,13 +930,13 @@ fn classify(result: &mut ExecResult, outcome: &Outcome, profile: &Profile, timeo
         result.status = Status::Killed;
         result.signal = Some(sig);
         result.exit_code = signal_exit(sig);
-        result.error = Some(format!("killed: the supervisor received signal {sig}"));
+        result.error = error_text(format!("killed: the supervisor received signal {sig}"));
         return;
     }
     if let Some((message, code)) = &outcome.exec_error {
         result.status = Status::Failed;
         result.exit_code = Some(*code);
-        result.error = Some(message.clone());
+        result.error = Some(message.clone().into());
         return;
     }
     match outcome.exited {
@@ -915,4 +973,8 @@ pub fn new_id() -> String {
         bytes.copy_from_slice(&nanos.to_le_bytes()[..3]);
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn error_text(text: String) -> Option<ErrorInfo> {
+    Some(ErrorInfo::Message(text))
 }

@@ -4,6 +4,7 @@
 mod doctor;
 mod format;
 mod profiles;
+mod python_args;
 mod run;
 mod selftest;
 mod table;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use super::Global;
 use crate::manager::{Manager, RunOptions};
 use crate::profile::Config;
-use crate::supervisor::{ExecResult, Status};
+use crate::supervisor::{ErrorInfo, ExecResult};
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -15,9 +15,11 @@ pub struct RunArgs {
     /// Wall-clock timeout in seconds (overrides the profile's timeout_seconds)
     #[arg(long, value_name = "S")]
     pub timeout: Option<f64>,
+    #[command(flatten)]
+    pub python: super::python_args::PythonArgs,
     /// The command and its arguments
     #[arg(
-        required = true,
+        required_unless_present = "python",
         trailing_var_arg = true,
         allow_hyphen_values = true,
         value_name = "CMD"
@@ -41,8 +43,13 @@ pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<i32> {
         live_output: !global.json,
         pass_stdin: true,
     };
+    let launch = args.python.launch(args.command)?;
+    let options = RunOptions {
+        pass_stdin: matches!(launch, crate::manager::Launch::Command(_)),
+        ..options
+    };
     let manager = Manager::open(config, global.state_dir.as_deref())?;
-    let result = manager.run_ephemeral(&profile, args.command, &options)?;
+    let result = manager.run_ephemeral(&profile, launch, &options)?;
     print_result(global, &result)?;
     Ok(result.exit_code_for_cli())
 }
@@ -53,12 +60,22 @@ pub fn print_result(global: &Global, result: &ExecResult) -> anyhow::Result<()> 
         println!("{}", serde_json::to_string(result)?);
         return Ok(());
     }
-    let explain =
-        !matches!(result.status, Status::Completed | Status::Failed) || result.error.is_some();
-    if explain {
-        if let Some(error) = &result.error {
-            eprintln!("sandbox-tui: {}: {error}", result.status);
+    // A Python snippet's value goes to stdout after its own output, as a REPL would show it.
+    if let Some(value) = &result.result {
+        if result.result_non_json {
+            let repr = value
+                .get("repr")
+                .and_then(|r| r.as_str())
+                .unwrap_or_default();
+            println!("{repr}");
+        } else {
+            println!("{value}");
         }
+    }
+    if let Some(ErrorInfo::Exception { traceback, .. }) = &result.error {
+        eprint!("{traceback}");
+    } else if let Some(error) = &result.error {
+        eprintln!("sandbox-tui: {}: {error}", result.status);
     }
     for note in &result.degraded {
         eprintln!("sandbox-tui: warning: degraded isolation: {note}");

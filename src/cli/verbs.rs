@@ -52,9 +52,11 @@ pub struct ExecArgs {
     /// Wall-clock timeout in seconds (overrides the profile's timeout_seconds)
     #[arg(long, value_name = "S")]
     pub timeout: Option<f64>,
+    #[command(flatten)]
+    pub python: super::python_args::PythonArgs,
     /// The command and its arguments
     #[arg(
-        required = true,
+        required_unless_present = "python",
         trailing_var_arg = true,
         allow_hyphen_values = true,
         value_name = "CMD"
@@ -84,12 +86,14 @@ fn catch_interrupts() {
 pub fn exec(global: &Global, args: ExecArgs) -> anyhow::Result<i32> {
     let manager = open_manager(global)?;
     let timeout = super::run::parse_timeout(args.timeout)?;
+    let launch = args.python.launch(args.command)?;
+    let inherit_stdin = !args.detach && matches!(launch, crate::manager::Launch::Command(_));
     let record = manager.exec(
         &args.name,
-        args.command,
+        launch,
         &ExecOptions {
             timeout,
-            inherit_stdin: !args.detach,
+            inherit_stdin,
         },
     )?;
     if args.detach {
@@ -135,7 +139,7 @@ fn result_of(exec: &ExecutionRecord) -> ExecResult {
         r.status = exec.status;
         r.exit_code = exec.exit_code;
         r.signal = exec.signal;
-        r.error = exec.error.clone();
+        r.error = exec.error.clone().map(Into::into);
         r
     })
 }

@@ -169,6 +169,12 @@ fn prepare(spec: &SandboxSpec, reporter: &mut Reporter) -> Result<Prepared, Stri
         PathBuf::from("/dev/shm"),
     ];
     writable.extend(spec.writable_paths.iter().cloned());
+    writable.extend(
+        spec.binds
+            .iter()
+            .filter(|b| b.writable)
+            .map(|b| b.target.clone()),
+    );
     let plan = LandlockPlan {
         writable,
         read_only_roots: vec![PathBuf::from("/")],

@@ -31,8 +31,8 @@ pub struct SandboxSpec {
     pub workdir: PathBuf,
     pub read_only_paths: Vec<PathBuf>,
     pub writable_paths: Vec<PathBuf>,
-    /// Extra read-only host files bound at the same path (e.g. a runner script).
-    pub extra_files: Vec<PathBuf>,
+    /// Binds the tool itself adds (the Python runner, its result directory).
+    pub binds: Vec<Bind>,
     pub allow_network: bool,
     pub rlimits: rlimits::Rlimits,
     pub tmp_size_bytes: u64,
@@ -40,6 +40,14 @@ pub struct SandboxSpec {
     pub require_isolation: bool,
     /// The seccomp filters, compiled by the supervisor (see `SeccompProgram::to_words`).
     pub seccomp: Vec<Vec<u64>>,
+}
+
+/// A host path bound at a path inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bind {
+    pub source: PathBuf,
+    pub target: PathBuf,
+    pub writable: bool,
 }
 
 /// Messages from the init to the supervisor on the status pipe, one JSON object per line.

@@ -138,8 +138,8 @@ pub fn build_root(spec: &SandboxSpec) -> Result<(), MountError> {
     for path in &spec.writable_paths {
         bind_extra(path, false)?;
     }
-    for path in &spec.extra_files {
-        bind_extra(path, true)?;
+    for b in &spec.binds {
+        bind_pair(&b.source, &b.target, !b.writable)?;
     }
 
     // The root tmpfs itself becomes read-only: only the workspace, /tmp and
@@ -211,11 +211,15 @@ fn mirror_host_path(path: &Path, read_only: bool) -> Result<(), MountError> {
     bind(&source, &target, read_only)
 }
 
-/// An operator-requested bind: the source must exist.
+/// An operator-requested bind at the same path inside: the source must exist.
 fn bind_extra(path: &Path, read_only: bool) -> Result<(), MountError> {
-    let source = under(OLD, path);
-    let meta = fs::metadata(&source).map_err(fail_io("bind source", path))?;
-    let target = under(NEW, path);
+    bind_pair(path, path, read_only)
+}
+
+fn bind_pair(host: &Path, inside: &Path, read_only: bool) -> Result<(), MountError> {
+    let source = under(OLD, host);
+    let meta = fs::metadata(&source).map_err(fail_io("bind source", host))?;
+    let target = under(NEW, inside);
     if meta.is_dir() {
         make_dir(&target)?;
     } else {

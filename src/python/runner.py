@@ -75,10 +75,12 @@ def compile_body(source):
     function's nodes keep the snippet's own line numbers."""
     tree = ast.parse(source, FILENAME, "exec")
     body = tree.body or [ast.Pass()]
-    func = ast.FunctionDef(name="__snippet__", args=ast.arguments(
+    fields = dict(name="__snippet__", args=ast.arguments(
         posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[],
-        kwarg=None, defaults=[]), body=body, decorator_list=[], returns=None,
-        type_params=[])
+        kwarg=None, defaults=[]), body=body, decorator_list=[], returns=None)
+    if "type_params" in ast.FunctionDef._fields:  # Python 3.12+
+        fields["type_params"] = []
+    func = ast.FunctionDef(**fields)
     func.lineno = 1
     func.col_offset = 0
     module = ast.Module(body=[func], type_ignores=[])

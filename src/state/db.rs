@@ -465,7 +465,7 @@ impl Store {
                 result.signal,
                 saturating_i64(result.cpu_ms),
                 saturating_i64(result.peak_memory_bytes),
-                result.error,
+                result.error.as_ref().map(ToString::to_string),
                 now_ms(),
                 result_json,
             ],
@@ -916,6 +916,8 @@ mod tests {
             stdout_bytes: 3,
             stderr_bytes: 3,
             error: Some("exit status 3".into()),
+            result: Some(serde_json::json!({"answer": 42})),
+            result_non_json: false,
             degraded: vec!["landlock: not supported".into()],
         }
     }
