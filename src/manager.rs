@@ -752,6 +752,8 @@ fn finish_job(
     }
     let dir = python::job_dir(state_dir, &exec.id);
     python::collect(&dir, result, profile);
+    // The interpreter's argv is an implementation detail; show what was asked.
+    result.command = exec.command.clone();
     let _ = remove_tree(&dir);
 }
 

@@ -48,7 +48,7 @@ def encode_value(value):
         except Exception as exc:  # a broken __repr__ must not lose the result
             text = "<unrepresentable: %s>" % type(exc).__name__
         return json.dumps({"ok": True, "non_json": True,
-                           "result": {"repr": text, "type": type(value).__qualname__}})
+                           "result": {"repr": text, "type": type(value).__name__}})
 
 
 def user_traceback(exc):
@@ -62,7 +62,7 @@ def user_traceback(exc):
 
 
 def encode_error(exc):
-    info = {"type": type(exc).__qualname__, "message": str(exc),
+    info = {"type": type(exc).__name__, "message": str(exc),
             "traceback": user_traceback(exc)}
     if isinstance(exc, SyntaxError):
         info["line"] = exc.lineno
