@@ -108,30 +108,14 @@ pub fn spawn_init(options: &SpawnOptions) -> Result<InitChild, SpawnError> {
         flags |= libc::CLONE_NEWUSER;
     }
 
-    let pid = clone_process(flags);
-    if pid == 0 {
-        // Child: async-signal-safe calls only, on data prepared above.
-        // SAFETY: prctl/dup2/execve/write/_exit are async-signal-safe and all
-        // pointers refer to memory prepared before the clone.
-        unsafe {
-            // The sandbox never outlives its supervisor.
-            libc::prctl(
-                libc::PR_SET_PDEATHSIG,
-                libc::SIGKILL as libc::c_ulong,
-                0,
-                0,
-                0,
-            );
-            for (from, to) in moves {
-                if libc::dup2(from, to) < 0 {
-                    libc::_exit(125);
-                }
-            }
-            libc::execve(exe.as_ptr(), argv.as_ptr(), envp.as_ptr());
-            libc::write(STATUS_FD, exec_failed.as_ptr().cast(), exec_failed.len());
-            libc::_exit(125);
-        }
-    }
+    let plan = ChildPlan {
+        moves,
+        exe: exe.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        exec_failed,
+    };
+    let pid = clone_vfork(flags, &plan);
     if pid < 0 {
         return Err(SpawnError::Sys {
             step: "clone",
@@ -147,21 +131,84 @@ pub fn spawn_init(options: &SpawnOptions) -> Result<InitChild, SpawnError> {
     })
 }
 
-/// `clone` without a new stack behaves like `fork` but takes namespace flags.
-fn clone_process(flags: libc::c_int) -> libc::pid_t {
-    // SAFETY: a raw clone with a NULL stack duplicates the calling thread like
-    // fork; the supervisor is single-threaded, and the child only runs
-    // async-signal-safe code before execve.
+/// What the cloned child needs; everything is prepared before the clone.
+struct ChildPlan<'a> {
+    moves: [(RawFd, RawFd); 5],
+    exe: *const libc::c_char,
+    argv: *const *const libc::c_char,
+    envp: *const *const libc::c_char,
+    exec_failed: &'a [u8],
+}
+
+/// The cloned child: async-signal-safe calls only, on data prepared before
+/// the clone, until `execve` replaces it with the init.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` points at the ChildPlan that clone_vfork keeps alive
+    // until this child has exec'd or exited (CLONE_VFORK suspends the parent).
+    let plan = unsafe { &*(arg as *const ChildPlan) };
+    // SAFETY: prctl/dup2/sigprocmask/execve/write/_exit are async-signal-safe
+    // and every pointer refers to memory prepared before the clone.
     unsafe {
-        libc::syscall(
-            libc::SYS_clone,
-            (flags | libc::SIGCHLD) as libc::c_ulong,
-            0usize,
-            0usize,
-            0usize,
-            0usize,
-        ) as libc::pid_t
+        // The sandbox never outlives its supervisor.
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+        for (from, to) in plan.moves {
+            if libc::dup2(from, to) < 0 {
+                libc::_exit(125);
+            }
+        }
+        // The init starts with nothing blocked; it blocks what it waits for itself.
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+        libc::execve(plan.exe, plan.argv, plan.envp);
+        libc::write(
+            STATUS_FD,
+            plan.exec_failed.as_ptr().cast(),
+            plan.exec_failed.len(),
+        );
+        libc::_exit(125)
     }
+}
+
+const CHILD_STACK_BYTES: usize = 64 * 1024;
+
+/// `clone` into new namespaces the way posix_spawn does it: the child shares
+/// our memory (no page tables to copy) and we sleep until it has exec'd.
+fn clone_vfork(flags: libc::c_int, plan: &ChildPlan) -> libc::pid_t {
+    let mut stack = vec![0u8; CHILD_STACK_BYTES];
+    // Stacks grow down on every architecture we support; keep 16-byte alignment.
+    let top = (stack.as_mut_ptr() as usize + CHILD_STACK_BYTES) & !0xf;
+    // No signal handler of ours may run on the child's borrowed stack.
+    // SAFETY: plain sigset manipulation on locals.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers to local sigsets.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    }
+    // SAFETY: the stack and the plan outlive the child's use of them: with
+    // CLONE_VFORK this call returns only after the child exec'd or exited.
+    let pid = unsafe {
+        libc::clone(
+            child_main,
+            top as *mut libc::c_void,
+            flags | libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            plan as *const ChildPlan as *mut libc::c_void,
+        )
+    };
+    // SAFETY: restoring our own mask.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+    drop(stack);
+    pid
 }
 
 /// Map uid/gid 0 inside a new user namespace to the caller's ids outside.
