@@ -484,6 +484,36 @@ fn newer_state_database_is_refused_clearly() {
 }
 
 #[test]
+fn corrupt_state_database_is_a_clear_error_not_a_panic() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    std::fs::create_dir_all(&env.state_dir).expect("state dir");
+    let db = env.state_dir.join("state.db");
+    std::fs::write(
+        &db,
+        b"this is not a database, just garbage bytes \x00\x01".repeat(200),
+    )
+    .expect("write garbage");
+    for args in [
+        &["ls"][..],
+        &["ps"],
+        &["create", "x"],
+        &["run", "--", "true"],
+    ] {
+        let out = env.run(args);
+        let err = stderr_of(&out);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?} panicked: {err}");
+        assert!(
+            err.contains("state.db") || err.contains("database"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
 fn execution_ids_accept_unique_prefixes_and_unknown_ids_are_clear_errors() {
     if !require_root() {
         return;
