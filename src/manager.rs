@@ -418,7 +418,10 @@ impl Manager {
         id: &str,
         on_tick: &mut dyn FnMut(&ExecutionRecord) -> bool,
     ) -> Result<ExecutionRecord, ManagerError> {
-        let mut delay = Duration::from_millis(10);
+        let mut delay = Duration::from_millis(2);
+        // The supervisor's exit is the moment its result is recorded: wait on
+        // a pidfd for it instead of polling the database on a timer.
+        let mut watched: Option<(i32, std::os::fd::OwnedFd)> = None;
         loop {
             let exec = self.store.execution(id)?;
             if !on_tick(&exec) {
@@ -432,9 +435,25 @@ impl Manager {
                     self.recover()?;
                     continue;
                 }
+                if watched.as_ref().map(|(p, _)| *p) != Some(pid) {
+                    watched = supervisor::pidfd_open(nix::unistd::Pid::from_raw(pid))
+                        .ok()
+                        .map(|fd| (pid, fd));
+                }
             }
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_millis(100));
+            match &watched {
+                Some((_, fd)) => {
+                    use std::os::fd::AsFd;
+                    let mut fds = [nix::poll::PollFd::new(
+                        fd.as_fd(),
+                        nix::poll::PollFlags::POLLIN,
+                    )];
+                    let ms = u16::try_from(delay.as_millis()).unwrap_or(u16::MAX);
+                    let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
+                }
+                None => std::thread::sleep(delay),
+            }
+            delay = (delay * 2).min(Duration::from_millis(50));
         }
     }
 
