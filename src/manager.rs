@@ -713,9 +713,11 @@ impl Manager {
             return Ok(result);
         }
         self.store.try_start(&id, u64::MAX)?;
+        // Logs too, so `logs` and the dashboard can follow a `run` like any execution.
         let mut sinks = OutputSinks {
             live: options.live_output,
-            ..OutputSinks::default()
+            stdout_log: open_log(&record.stdout_log),
+            stderr_log: open_log(&record.stderr_log),
         };
         let store = &self.store;
         let mut result = supervisor::execute(&request, &mut sinks, &mut |event| {
@@ -726,6 +728,10 @@ impl Manager {
         self.store.finish_execution(&id, &result)?;
         Ok(result)
     }
+}
+
+fn open_log(path: &Path) -> Option<File> {
+    OpenOptions::new().create(true).append(true).open(path).ok()
 }
 
 /// The request that runs `exec` in `sandbox`.
@@ -849,9 +855,6 @@ pub fn supervise_main(args: &[std::ffi::OsString]) -> i32 {
         Duration::from_millis(exec.timeout_ms),
     );
     request.pass_stdin = true;
-    let open_log = |path: &Path| -> Option<File> {
-        OpenOptions::new().create(true).append(true).open(path).ok()
-    };
     let mut sinks = OutputSinks {
         live: false,
         stdout_log: open_log(&exec.stdout_log),
