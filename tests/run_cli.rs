@@ -122,7 +122,8 @@ fn strict_profile_limits_apply() {
     // strict: 2 s of CPU, 5 s of wall clock: the CPU budget ends it first.
     assert_eq!(v["status"], "cpu_limit", "{v}");
     assert_ne!(code, 0);
-    assert!(v["cpu_ms"].as_u64().unwrap_or(0) >= 1900, "{v}");
+    // RLIMIT_CPU counts in scheduler ticks, the cgroup in nanoseconds: close, not equal.
+    assert!(v["cpu_ms"].as_u64().unwrap_or(0) >= 1500, "{v}");
 }
 
 #[test]
