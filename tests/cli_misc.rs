@@ -1,0 +1,131 @@
+//! `doctor`, `profiles` and help: the documented JSON shapes and exit codes.
+
+mod common;
+
+use common::TestEnv;
+
+#[test]
+fn doctor_reports_every_mechanism() {
+    let env = TestEnv::new("");
+    let (v, code) = env.json(&["doctor"]);
+    let checks = v.as_array().expect("an array");
+    for mechanism in [
+        "user_namespace",
+        "pid_namespace",
+        "mnt_namespace",
+        "net_namespace",
+        "ipc_namespace",
+        "uts_namespace",
+        "cgroup_namespace",
+        "landlock",
+        "seccomp",
+        "no_new_privs",
+        "rlimits",
+    ] {
+        assert!(
+            checks.iter().any(|c| c["mechanism"] == mechanism),
+            "{mechanism} missing from {v}"
+        );
+    }
+    for c in checks {
+        let state = c["state"].as_str().unwrap_or_default();
+        assert!(["available", "degraded", "missing"].contains(&state), "{c}");
+        assert!(c["detail"].as_str().is_some_and(|d| !d.is_empty()), "{c}");
+    }
+    if common::isolation_required() {
+        assert_eq!(
+            code, 0,
+            "a mechanism is missing on a host that must isolate: {v}"
+        );
+    }
+}
+
+#[test]
+fn profiles_lists_the_shipped_profiles() {
+    let env = TestEnv::new("");
+    let (v, code) = env.json(&["profiles"]);
+    assert_eq!(code, 0);
+    let names: Vec<&str> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for name in ["default", "strict", "build"] {
+        assert!(names.contains(&name), "{names:?}");
+    }
+    let strict = v
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["name"] == "strict"))
+        .expect("strict");
+    assert_eq!(strict["max_memory_mb"], 64);
+    assert_eq!(strict["max_cpu_seconds"], 2);
+    assert_eq!(strict["timeout_seconds"], 5);
+    assert_eq!(strict["max_file_size_mb"], 1);
+    assert_eq!(strict["allow_network"], false);
+}
+
+#[test]
+fn profiles_check_names_file_line_column_and_key() {
+    let env = TestEnv::new("[profiles.bad]\nmax_memory_mb = 0\nmax_memroy_mb = 5\n");
+    let (v, code) = env.json(&["profiles", "--check"]);
+    assert_eq!(code, 1);
+    assert_eq!(v["ok"], false);
+    let errors = v["errors"].as_array().expect("errors");
+    assert_eq!(errors.len(), 2, "{v}");
+    let zero = errors
+        .iter()
+        .find(|e| e["key"] == "profiles.bad.max_memory_mb")
+        .expect("the zero memory error");
+    assert!(zero["file"]
+        .as_str()
+        .unwrap_or_default()
+        .ends_with("sandboxes.toml"));
+    assert!(zero["line"].as_u64().unwrap_or(0) > 0);
+    assert!(zero["column"].as_u64().unwrap_or(0) > 0);
+    let typo = errors
+        .iter()
+        .find(|e| e["key"] == "profiles.bad.max_memroy_mb")
+        .expect("the unknown key");
+    assert!(typo["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("max_memory_mb"));
+    // Text mode: one line per error, file:line:column: key: message.
+    let out = env.run(&["profiles", "--check"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains(":17: profiles.bad.max_memory_mb: must be at least 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_bad_profile_stops_run_with_the_line() {
+    let env = TestEnv::new("[profiles.bad]\nmax_memory_mb = 0\n");
+    let out = env.run(&["run", "-p", "default", "--", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("profiles.bad.max_memory_mb"), "{text}");
+}
+
+#[test]
+fn bare_command_and_help_work() {
+    let out = std::process::Command::new(common::BIN)
+        .arg("--help")
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for verb in [
+        "run", "create", "exec", "ls", "ps", "top", "logs", "wait", "kill", "rm", "prune",
+        "profiles", "doctor", "selftest",
+    ] {
+        assert!(text.contains(verb), "help lacks {verb}: {text}");
+    }
+    let out = std::process::Command::new(common::BIN)
+        .args(["ls", "--bogus"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(125));
+}
