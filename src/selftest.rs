@@ -57,6 +57,9 @@ pub struct Case {
     /// Tighten the profile so the limit is reached quickly.
     pub tune: fn(&mut Profile),
     pub timeout_secs: Option<f64>,
+    /// The mechanism the guarantee rests on: when the run reports it degraded
+    /// (only possible with require_isolation = false), the case is skipped.
+    pub mechanism: Option<&'static str>,
     /// A bash script; `@PORT@`, `@MARKER@` and `@HOSTFILE@` are replaced.
     pub script: &'static str,
     pub check: fn(&ExecResult, &Context) -> Result<(), String>,
@@ -149,6 +152,7 @@ pub const CASES: &[Case] = &[
         needs: &["bash", "python3"],
         tune: |p| p.max_process_count = 20,
         timeout_secs: Some(20.0),
+        mechanism: Some("cgroup"),
         // Python rather than a shell: bash retries a failed fork for half a minute.
         script: r#"exec python3 -c '
 import os, time
@@ -184,6 +188,7 @@ print("procs=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
         needs: &["bash", "head", "tail"],
         tune: |p| p.max_memory_mb = 64,
         timeout_secs: Some(30.0),
+        mechanism: Some("cgroup"),
         // tail keeps a whole line in memory, and this line is 1 GB of zero bytes.
         script: "head -c 1000000000 /dev/zero | tail >/dev/null; echo survived",
         check: |r, _| status_is(r, Status::MemoryLimit),
@@ -194,6 +199,7 @@ print("procs=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
         needs: &["bash"],
         tune: keep,
         timeout_secs: Some(1.0),
+        mechanism: None,
         script: "while :; do :; done",
         check: |r, _| {
             status_is(r, Status::Timeout)?;
@@ -210,6 +216,7 @@ print("procs=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
         needs: &["bash"],
         tune: |p| p.max_cpu_seconds = 1,
         timeout_secs: Some(20.0),
+        mechanism: None,
         script: "while :; do :; done",
         check: |r, _| status_is(r, Status::CpuLimit),
     },
@@ -219,6 +226,7 @@ print("procs=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
         needs: &["bash", "head", "wc"],
         tune: |p| p.max_file_size_mb = 1,
         timeout_secs: Some(20.0),
+        mechanism: None,
         script: "head -c 3000000 /dev/zero > big 2>/dev/null; echo \"size=$(wc -c < big)\"",
         check: |r, _| {
             ran(r)?;
@@ -241,6 +249,7 @@ print("procs=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
         needs: &["bash"],
         tune: |p| p.max_open_files = 16,
         timeout_secs: Some(20.0),
+        mechanism: None,
         script: "n=0; for i in $(seq 64); do exec {fd}</dev/null 2>/dev/null || break; n=$((n+1)); done; echo \"opened=$n\"",
         check: |r, _| {
             ran(r)?;
@@ -263,6 +272,7 @@ print("procs=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
         needs: &["bash"],
         tune: |p| p.allow_network = false,
         timeout_secs: Some(20.0),
+        mechanism: None,
         script: "if exec 3<>/dev/tcp/127.0.0.1/@PORT@; then echo connected; else echo refused; fi",
         check: |r, _| {
             ran(r)?;
@@ -279,6 +289,7 @@ print("procs=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
         needs: &["bash", "ls", "touch", "cat"],
         tune: keep,
         timeout_secs: Some(20.0),
+        mechanism: None,
         script: "for p in /home /root /var /run /srv /opt /mnt @HOSTFILE@ /etc/shadow /etc/ssh; do \
                    [ -e \"$p\" ] && echo \"visible $p\"; done; \
                  for p in /evil /usr/evil /etc/evil /bin/evil /lib/evil; do \
@@ -305,6 +316,7 @@ print("procs=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
         needs: &["bash", "setsid", "sleep"],
         tune: keep,
         timeout_secs: Some(20.0),
+        mechanism: None,
         script: "setsid bash -c '(exec -a @MARKER@ sleep 300 &) ; exit 0' </dev/null >/dev/null 2>&1; \
                  sleep 0.2; echo started",
         check: |r, ctx| {
@@ -318,6 +330,7 @@ print("procs=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
         needs: &["bash", "sleep"],
         tune: keep,
         timeout_secs: Some(1.0),
+        mechanism: None,
         script: "trap '' TERM INT HUP; (trap '' TERM INT HUP; exec -a @MARKER@ sleep 300) & wait",
         check: |r, ctx| {
             status_is(r, Status::Timeout)?;
@@ -330,6 +343,7 @@ print("procs=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
         needs: &["bash", "yes", "head"],
         tune: |p| p.max_output_kb = 64,
         timeout_secs: Some(60.0),
+        mechanism: None,
         script: "yes sandbox | head -c 200000000; echo; echo the-end",
         check: |r, _| {
             status_is(r, Status::Completed)?;
@@ -354,6 +368,7 @@ print("procs=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
         needs: &["bash"],
         tune: keep,
         timeout_secs: Some(20.0),
+        mechanism: None,
         script: "printf '\\377\\376\\000\\001abc\\200'",
         check: |r, _| {
             status_is(r, Status::Completed)?;
@@ -371,6 +386,7 @@ print("procs=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
         needs: &["bash"],
         tune: |p| p.allowed_commands = vec!["echo".into()],
         timeout_secs: Some(20.0),
+        mechanism: None,
         script: "echo ran > /dev/null",
         check: |r, _| status_is(r, Status::Denied),
     },
@@ -380,6 +396,7 @@ print("procs=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
         needs: &["bash", "python3"],
         tune: keep,
         timeout_secs: Some(20.0),
+        mechanism: Some("seccomp"),
         script: "python3 - <<'EOF'\n\
 import ctypes, os\n\
 libc = ctypes.CDLL(None, use_errno=True)\n\
@@ -406,6 +423,7 @@ EOF",
         needs: &["bash", "hostname", "env"],
         tune: keep,
         timeout_secs: Some(20.0),
+        mechanism: None,
         script: "echo \"name=$(hostname)\"; hostname evil-host 2>/dev/null && echo renamed; \
                  env | grep -q SANDBOX_TUI_SELFTEST_SECRET && echo env-leaked; echo done",
         check: |r, ctx| {
@@ -439,6 +457,7 @@ EOF",
         needs: &["bash"],
         tune: keep,
         timeout_secs: Some(20.0),
+        mechanism: None,
         script: "kill -SEGV $$",
         check: |r, _| {
             status_is(r, Status::Failed)?;
@@ -455,6 +474,7 @@ EOF",
         needs: &["bash"],
         tune: keep,
         timeout_secs: Some(20.0),
+        mechanism: None,
         script: "echo data > file; mkdir -p a/b; echo more > a/b/c",
         check: |r, ctx| {
             status_is(r, Status::Completed)?;
@@ -558,8 +578,15 @@ pub fn run_case(case: &Case, config: &Config, base: &Profile, state_dir: &Path) 
             return report(Verdict::Broken(format!("could not run: {e}")), None, 0);
         }
     };
+    let degraded_mechanism = case
+        .mechanism
+        .and_then(|m| result.degraded.iter().find(|d| d.starts_with(m)).cloned());
     let verdict = match (case.check)(&result, &ctx) {
         Ok(()) => Verdict::Held(case.claim.to_string()),
+        Err(_) if degraded_mechanism.is_some() => Verdict::Skipped(format!(
+            "missing mechanism: {}",
+            degraded_mechanism.unwrap_or_default()
+        )),
         Err(reason) if result.status == Status::Error => Verdict::Skipped(format!(
             "missing mechanism: {}",
             result

@@ -601,13 +601,6 @@ fn run_sandbox(
             return Err(format!("placing the sandbox in its cgroup: {e}"));
         }
     }
-    if user_namespace {
-        if let Err(e) = namespaces::write_id_maps(init_pid) {
-            kill_init();
-            let _ = nix::sys::wait::waitpid(init_pid, None);
-            return Err(format!("user namespace id maps: {e}"));
-        }
-    }
     // Compiled now, while the init is still being exec'd: off the critical path.
     let spec_json = crate::isolation::seccomp::build_filter()
         .map_err(|e| format!("seccomp filter: {e}"))

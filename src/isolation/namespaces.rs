@@ -108,21 +108,49 @@ pub fn spawn_init(options: &SpawnOptions) -> Result<InitChild, SpawnError> {
         flags |= libc::CLONE_NEWUSER;
     }
 
+    // In a new user namespace the child must not exec before its id maps
+    // exist: an exec by an unmapped uid drops every capability, and the init
+    // needs them (inside its namespace) to build the sandbox.
+    let (go_read, go_write) = if options.user_namespace {
+        let (r, w) = pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
     let plan = ChildPlan {
         moves,
         exe: exe.as_ptr(),
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
         exec_failed,
+        wait_fd: go_read.as_ref().map(|fd| fd.as_raw_fd()).unwrap_or(-1),
     };
-    let pid = clone_vfork(flags, &plan);
+    let pid = if options.user_namespace {
+        clone_waiting(flags, &plan)
+    } else {
+        clone_vfork(flags, &plan)
+    };
     if pid < 0 {
         return Err(SpawnError::Sys {
             step: "clone",
             source: io::Error::last_os_error(),
         });
     }
-    drop((stdin_src, stdout_src, stderr_src, spec_src, status_src));
+    drop((
+        stdin_src, stdout_src, stderr_src, spec_src, status_src, go_read,
+    ));
+    if let Some(go) = go_write {
+        let child = Pid::from_raw(pid);
+        let released = write_id_maps(child).and_then(|()| File::from(go).write_all(b"1"));
+        if let Err(source) = released {
+            let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(child, None);
+            return Err(SpawnError::Sys {
+                step: "user namespace id maps",
+                source,
+            });
+        }
+    }
     drop((spec_read, status_write));
     Ok(InitChild {
         pid: Pid::from_raw(pid),
@@ -138,6 +166,8 @@ struct ChildPlan<'a> {
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
     exec_failed: &'a [u8],
+    /// When >= 0: block reading one byte from it before exec (see spawn_init).
+    wait_fd: RawFd,
 }
 
 /// The cloned child: async-signal-safe calls only, on data prepared before
@@ -157,6 +187,12 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             0,
             0,
         );
+        if plan.wait_fd >= 0 {
+            let mut byte = 0u8;
+            if libc::read(plan.wait_fd, (&mut byte as *mut u8).cast(), 1) != 1 {
+                libc::_exit(125);
+            }
+        }
         for (from, to) in plan.moves {
             if libc::dup2(from, to) < 0 {
                 libc::_exit(125);
@@ -207,6 +243,26 @@ fn clone_vfork(flags: libc::c_int, plan: &ChildPlan) -> libc::pid_t {
     unsafe {
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
     }
+    drop(stack);
+    pid
+}
+
+/// A fork-like clone (own copy of memory) for the user-namespace case, where
+/// the child waits for its id maps and a vfork-style clone would deadlock.
+fn clone_waiting(flags: libc::c_int, plan: &ChildPlan) -> libc::pid_t {
+    let mut stack = vec![0u8; CHILD_STACK_BYTES];
+    let top = (stack.as_mut_ptr() as usize + CHILD_STACK_BYTES) & !0xf;
+    // SAFETY: without CLONE_VM the child runs on its own copy of `stack` and
+    // `plan`; the supervisor is single-threaded, and the child only runs
+    // async-signal-safe code before execve.
+    let pid = unsafe {
+        libc::clone(
+            child_main,
+            top as *mut libc::c_void,
+            flags | libc::SIGCHLD,
+            plan as *const ChildPlan as *mut libc::c_void,
+        )
+    };
     drop(stack);
     pid
 }

@@ -1,0 +1,98 @@
+//! Without root: user namespaces instead, limits degrade loudly, and a
+//! profile that requires isolation refuses to run and says why.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use common::{require_root, TestEnv};
+
+/// Run the binary as `nobody` (root drops to it with setpriv).
+fn as_nobody(env: &TestEnv, args: &[&str]) -> Option<std::process::Output> {
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        assert!(
+            !common::isolation_required(),
+            "setpriv (util-linux) is missing"
+        );
+        eprintln!("skipped: setpriv is not installed");
+        return None;
+    }
+    for dir in [env.dir.path(), env.state_dir.as_path()] {
+        std::fs::create_dir_all(dir).expect("dir");
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    }
+    std::fs::set_permissions(&env.config, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(common::BIN)
+        .arg("--config")
+        .arg(&env.config)
+        .args(args)
+        .env_remove("SANDBOX_TUI_REQUIRE_ISOLATION")
+        .output()
+        .expect("setpriv");
+    Some(out)
+}
+
+#[test]
+fn unprivileged_run_uses_a_user_namespace_and_says_what_degraded() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("[profiles.loose]\nrequire_isolation = false\n");
+    let Some(out) = as_nobody(
+        &env,
+        &[
+            "--json",
+            "run",
+            "-p",
+            "loose",
+            "--",
+            "sh",
+            "-c",
+            "id -u; cat /proc/self/uid_map; hostname",
+        ],
+    ) else {
+        return;
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["status"], "completed", "{v}");
+    let stdout = v["stdout"].as_str().unwrap_or_default();
+    let mut lines = stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some("0"),
+        "root inside its own user namespace: {stdout}"
+    );
+    let map: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(map, ["0", "65534", "1"], "{stdout}");
+    assert_eq!(lines.next(), Some("sandbox"));
+    let degraded = v["degraded"].as_array().expect("degraded");
+    assert!(
+        degraded
+            .iter()
+            .any(|d| d.as_str().unwrap_or_default().starts_with("cgroup")),
+        "the missing cgroup must be reported: {v}"
+    );
+}
+
+#[test]
+fn unprivileged_run_of_a_strict_profile_refuses_and_names_the_mechanism() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let Some(out) = as_nobody(&env, &["run", "-p", "strict", "--", "true"]) else {
+        return;
+    };
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cgroup"), "{err}");
+    assert!(err.contains("requires full isolation"), "{err}");
+}
