@@ -1,12 +1,45 @@
-//! `--python` and friends, shared by `run` and `exec`.
+//! What to launch, shared by `run` and `exec`: a command, or `--python`
+//! and friends, and a timeout.
 
 use std::io::Read;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::manager::Launch;
 use crate::python::PythonJob;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct LaunchArgs {
+    /// Wall-clock timeout in seconds (overrides the profile's timeout_seconds)
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<f64>,
+    #[command(flatten)]
+    pub python: PythonArgs,
+    /// The command and its arguments
+    #[arg(
+        required_unless_present = "python",
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    pub command: Vec<String>,
+}
+
+impl LaunchArgs {
+    pub fn timeout(&self) -> anyhow::Result<Option<Duration>> {
+        match self.timeout {
+            Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+            Some(s) => anyhow::bail!("--timeout must be a positive number of seconds, got {s}"),
+            None => Ok(None),
+        }
+    }
+
+    pub fn launch(self) -> anyhow::Result<Launch> {
+        self.python.launch(self.command)
+    }
+}
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PythonArgs {

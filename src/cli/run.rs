@@ -1,7 +1,5 @@
 //! `sandbox-tui run`: one command in a fresh, ephemeral sandbox.
 
-use std::time::Duration;
-
 use super::Global;
 use crate::manager::{Manager, RunOptions};
 use crate::profile::Config;
@@ -12,41 +10,20 @@ pub struct RunArgs {
     /// Profile from sandboxes.toml
     #[arg(short, long, default_value = "default")]
     pub profile: String,
-    /// Wall-clock timeout in seconds (overrides the profile's timeout_seconds)
-    #[arg(long, value_name = "S")]
-    pub timeout: Option<f64>,
     #[command(flatten)]
-    pub python: super::python_args::PythonArgs,
-    /// The command and its arguments
-    #[arg(
-        required_unless_present = "python",
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
-    pub command: Vec<String>,
-}
-
-pub fn parse_timeout(value: Option<f64>) -> anyhow::Result<Option<Duration>> {
-    match value {
-        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
-        Some(s) => anyhow::bail!("--timeout must be a positive number of seconds, got {s}"),
-        None => Ok(None),
-    }
+    pub launch: super::python_args::LaunchArgs,
 }
 
 pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<i32> {
     let config = Config::discover(global.config.as_deref())?;
     let profile = config.profile(&args.profile)?.clone();
+    let timeout = args.launch.timeout()?;
+    let launch = args.launch.launch()?;
     let options = RunOptions {
-        timeout: parse_timeout(args.timeout)?,
+        timeout,
         live_output: !global.json,
-        pass_stdin: true,
-    };
-    let launch = args.python.launch(args.command)?;
-    let options = RunOptions {
+        // A Python job's code may come from stdin; the snippet then gets none.
         pass_stdin: matches!(launch, crate::manager::Launch::Command(_)),
-        ..options
     };
     let manager = Manager::open(config, global.state_dir.as_deref())?;
     let result = manager.run_ephemeral(&profile, launch, &options)?;

@@ -49,19 +49,8 @@ pub struct ExecArgs {
     /// Return at once with the execution's id; it runs on without this terminal
     #[arg(short, long)]
     pub detach: bool,
-    /// Wall-clock timeout in seconds (overrides the profile's timeout_seconds)
-    #[arg(long, value_name = "S")]
-    pub timeout: Option<f64>,
     #[command(flatten)]
-    pub python: super::python_args::PythonArgs,
-    /// The command and its arguments
-    #[arg(
-        required_unless_present = "python",
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
-    pub command: Vec<String>,
+    pub launch: super::python_args::LaunchArgs,
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -85,8 +74,8 @@ fn catch_interrupts() {
 
 pub fn exec(global: &Global, args: ExecArgs) -> anyhow::Result<i32> {
     let manager = open_manager(global)?;
-    let timeout = super::run::parse_timeout(args.timeout)?;
-    let launch = args.python.launch(args.command)?;
+    let timeout = args.launch.timeout()?;
+    let launch = args.launch.launch()?;
     let inherit_stdin = !args.detach && matches!(launch, crate::manager::Launch::Command(_));
     let record = manager.exec(
         &args.name,
