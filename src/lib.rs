@@ -15,3 +15,4 @@ pub mod python;
 pub mod selftest;
 pub mod state;
 pub mod supervisor;
+pub mod tui;

@@ -32,6 +32,12 @@ pub struct Cli {
     pub global: Global,
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// Dashboard: milliseconds between samples
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(50..=600_000))]
+    pub refresh: u64,
+    /// Dashboard: colour theme (default, light, high-contrast, or a file in $XDG_CONFIG_HOME/sandbox-tui/themes/NAME.toml)
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -89,9 +95,13 @@ pub fn main() -> i32 {
         }
     };
     let Some(command) = cli.command else {
-        use clap::CommandFactory;
-        let _ = Cli::command().print_help();
-        return 0;
+        return match dashboard(&cli) {
+            Ok(()) => 0,
+            Err(e) => {
+                report_error(&cli.global, &e);
+                EXIT_USAGE
+            }
+        };
     };
     let outcome = match command {
         Command::Run(args) => run::run(&cli.global, args),
@@ -126,4 +136,17 @@ pub fn report_error(global: &Global, error: &anyhow::Error) {
     } else {
         eprintln!("sandbox-tui: {error:#}");
     }
+}
+
+/// The bare command: the terminal dashboard.
+fn dashboard(cli: &Cli) -> anyhow::Result<()> {
+    let config = crate::profile::Config::discover(cli.global.config.as_deref())?;
+    crate::tui::run(crate::tui::Options {
+        config,
+        config_flag: cli.global.config.clone(),
+        state_dir_flag: cli.global.state_dir.clone(),
+        refresh: std::time::Duration::from_millis(cli.refresh),
+        theme: cli.theme.clone(),
+    })?;
+    Ok(())
 }

@@ -1,0 +1,141 @@
+//! What can happen to the dashboard (`Action`) and what it asks the runtime
+//! to do in the world (`Effect`). Both are plain data so `update` stays pure.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ratatui::crossterm::event::{KeyEvent, MouseEvent};
+
+use crate::manager::{ExecutionView, SandboxView};
+use crate::monitor::{HostInfo, ProcessInfo};
+use crate::profile::{Config, Diagnostic};
+use crate::state::db::ExecutionRecord;
+
+/// Whose processes the tree shows (and whose logs/detail the inspector shows).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Subject {
+    #[default]
+    All,
+    Sandbox(String),
+    Execution(String),
+}
+
+/// What the sampler should look at besides the shared state; the runtime
+/// sends a new one whenever the selection changes so the answer comes at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SampleRequest {
+    pub subject: Subject,
+    /// Execution whose log files to tail.
+    pub logs_of: Option<String>,
+}
+
+/// The end of an execution's log files.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogTail {
+    pub id: String,
+    pub stdout: Vec<String>,
+    pub stderr: Vec<String>,
+    /// The files were longer than what was read.
+    pub truncated: bool,
+}
+
+/// One sampling round, as plain data: nothing in it refers back to I/O.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub taken_at_ms: i64,
+    pub host: HostInfo,
+    pub sandboxes: Vec<SandboxView>,
+    pub executions: Vec<ExecutionView>,
+    pub subject: Subject,
+    pub processes: Vec<ProcessInfo>,
+    pub logs: Option<LogTail>,
+    /// The state could not be read this round; the previous figures stay.
+    pub error: Option<String>,
+}
+
+/// Signals offered for a single process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalChoice {
+    Term,
+    Kill,
+    Int,
+    Hup,
+}
+
+impl SignalChoice {
+    pub const ALL: [SignalChoice; 4] = [
+        SignalChoice::Term,
+        SignalChoice::Kill,
+        SignalChoice::Int,
+        SignalChoice::Hup,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SignalChoice::Term => "TERM",
+            SignalChoice::Kill => "KILL",
+            SignalChoice::Int => "INT",
+            SignalChoice::Hup => "HUP",
+        }
+    }
+}
+
+/// Result of a configuration reload.
+#[derive(Debug, Clone)]
+pub enum ConfigOutcome {
+    Loaded(Box<Config>),
+    Invalid(Vec<Diagnostic>),
+    Failed(String),
+}
+
+/// What finished in the world after an `Effect`.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Launched(Result<Box<ExecutionRecord>, String>),
+    Created(Result<String, String>),
+    Killed(Result<String, String>),
+    Removed(Result<String, String>),
+    Config(ConfigOutcome),
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize(u16, u16),
+    Snapshot(Box<Snapshot>),
+    Done(Outcome),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    Quit,
+    KillExecution {
+        id: String,
+    },
+    KillSandbox {
+        name: String,
+    },
+    /// One signal to one process, only if it is still in the sandbox's cgroup.
+    SignalProcess {
+        sandbox: Option<String>,
+        pid: i32,
+        signal: SignalChoice,
+    },
+    RemoveSandbox {
+        name: String,
+    },
+    Launch {
+        sandbox: String,
+        launch: crate::manager::Launch,
+        timeout: Option<Duration>,
+    },
+    Create {
+        name: String,
+        profile: String,
+    },
+    ReloadConfig,
+    OpenEditor {
+        path: PathBuf,
+    },
+}

@@ -1,0 +1,510 @@
+//! The dashboard's whole state, and pure queries over it (sorted and
+//! filtered rows, the tree as displayed, what the sampler should look at).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use ratatui_textarea::TextArea;
+
+use super::action::{LogTail, SampleRequest, SignalChoice, Subject};
+use super::theme::Theme;
+use crate::manager::{ExecutionView, SandboxView};
+use crate::monitor::{tree_order, History, HostInfo, ProcessInfo};
+use crate::profile::{Config, Diagnostic, Profile};
+
+/// Samples kept for the charts: five minutes at the default refresh.
+pub const HISTORY_LEN: usize = 300;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Sandboxes,
+    Executions,
+    Inspector,
+}
+
+/// What the inspector pane shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Detail,
+    Tree,
+    Logs,
+    Charts,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 4] = [Tab::Detail, Tab::Tree, Tab::Logs, Tab::Charts];
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Detail => "Detail",
+            Tab::Tree => "Tree",
+            Tab::Logs => "Logs",
+            Tab::Charts => "Charts",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Main,
+    Profiles,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortColumn {
+    Name,
+    Profile,
+    State,
+    Execs,
+    Cpu,
+    Memory,
+    Procs,
+    Age,
+}
+
+impl SortColumn {
+    pub const ALL: [SortColumn; 8] = [
+        SortColumn::Name,
+        SortColumn::Profile,
+        SortColumn::State,
+        SortColumn::Execs,
+        SortColumn::Cpu,
+        SortColumn::Memory,
+        SortColumn::Procs,
+        SortColumn::Age,
+    ];
+    pub fn next(self) -> SortColumn {
+        let i = SortColumn::ALL.iter().position(|c| *c == self).unwrap_or(0);
+        SortColumn::ALL[(i + 1) % SortColumn::ALL.len()]
+    }
+}
+
+/// A sandbox as displayed: the manager's view plus the CPU% we derive.
+#[derive(Debug, Clone)]
+pub struct SandboxRow {
+    pub view: SandboxView,
+    /// 100 = one core, from the change of cpu_ms between two samples.
+    pub cpu_percent: f64,
+}
+
+/// Chart histories of one sandbox: CPU in tenths of a percent, memory in bytes.
+#[derive(Debug, Clone)]
+pub struct Histories {
+    pub cpu_tenths: History,
+    pub memory: History,
+}
+
+impl Default for Histories {
+    fn default() -> Self {
+        Histories {
+            cpu_tenths: History::new(HISTORY_LEN),
+            memory: History::new(HISTORY_LEN),
+        }
+    }
+}
+
+/// What a kill confirmation will kill, named in full.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KillTarget {
+    Execution {
+        id: String,
+        sandbox: String,
+        command: String,
+    },
+    Sandbox {
+        name: String,
+        active: u64,
+    },
+    Process {
+        sandbox: Option<String>,
+        pid: i32,
+        command: String,
+    },
+    Remove {
+        name: String,
+        active: u64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Confirm {
+    pub target: KillTarget,
+    pub signal: SignalChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchField {
+    Sandbox,
+    Command,
+    Timeout,
+}
+
+#[derive(Debug, Clone)]
+pub struct LaunchDialog {
+    pub sandboxes: Vec<String>,
+    pub sandbox: usize,
+    pub command: TextArea<'static>,
+    pub timeout: TextArea<'static>,
+    pub field: LaunchField,
+    pub error: Option<String>,
+    pub busy: bool,
+    /// The command box holds multi-line Python (a function body) instead of a command line.
+    pub python: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateField {
+    Name,
+    Profile,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateDialog {
+    pub name: TextArea<'static>,
+    pub profiles: Vec<String>,
+    pub profile: usize,
+    pub field: CreateField,
+    pub error: Option<String>,
+    pub busy: bool,
+    /// Go back to the launch dialog (with the new sandbox) once created.
+    pub then_launch: bool,
+}
+
+#[derive(Debug, Clone)]
+pub enum Overlay {
+    Help,
+    Confirm(Confirm),
+    Launch(Box<LaunchDialog>),
+    Create(Box<CreateDialog>),
+}
+
+/// A one-line text input in the footer: the sandbox filter or the log search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputKind {
+    Filter,
+    LogSearch,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusLine {
+    pub text: String,
+    pub error: bool,
+}
+
+/// Facts about this session that do not change while it runs.
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    pub state_dir: PathBuf,
+    /// Mechanism and detail of every degraded or missing isolation mechanism.
+    pub degraded: Vec<(String, String)>,
+}
+
+/// The configuration as the profiles view shows it.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigView {
+    pub path: Option<PathBuf>,
+    pub profiles: Vec<Profile>,
+    pub errors: Vec<Diagnostic>,
+    /// Not a validation error (e.g. the file vanished).
+    pub failure: Option<String>,
+    pub selected: usize,
+}
+
+impl ConfigView {
+    pub fn from_config(config: &Config) -> ConfigView {
+        ConfigView {
+            path: config.path.clone(),
+            profiles: config.profiles.values().cloned().collect(),
+            errors: Vec::new(),
+            failure: None,
+            selected: 0,
+        }
+    }
+}
+
+/// One displayed line of the process tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeRow {
+    pub depth: usize,
+    pub index: usize,
+    pub has_children: bool,
+    pub collapsed: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct App {
+    pub theme: Theme,
+    pub refresh_ms: u64,
+    pub size: (u16, u16),
+    pub env: Environment,
+    pub config: ConfigView,
+
+    // Data from the sampler.
+    pub loaded: bool,
+    pub now_ms: i64,
+    pub host: HostInfo,
+    pub host_history: Histories,
+    pub sandboxes: Vec<SandboxRow>,
+    pub executions: Vec<ExecutionView>,
+    pub processes: Vec<ProcessInfo>,
+    pub processes_of: Subject,
+    pub logs: Option<LogTail>,
+    pub history: BTreeMap<String, Histories>,
+    /// Previous (time, cpu_ms) per sandbox, for CPU%.
+    pub prev_cpu: BTreeMap<String, (i64, u64)>,
+    pub sample_error: Option<String>,
+
+    // Navigation.
+    pub screen: Screen,
+    pub focus: Pane,
+    pub tab: Tab,
+    /// The inspector shows the selected execution rather than the sandbox.
+    pub exec_context: bool,
+    pub selected_sandbox: Option<String>,
+    pub selected_execution: Option<String>,
+    pub selected_pid: Option<i32>,
+    pub collapsed: BTreeSet<i32>,
+    pub sort: SortColumn,
+    pub sort_desc: bool,
+    pub filter: String,
+    pub input: Option<InputKind>,
+    pub input_buffer: String,
+    pub log_search: Option<String>,
+    /// First displayed log line; `None` follows the end.
+    pub log_scroll: Option<usize>,
+    pub detail_scroll: usize,
+    pub overlay: Option<Overlay>,
+    pub status: Option<StatusLine>,
+    pub quit: bool,
+    /// Something visible changed since the last draw.
+    pub dirty: bool,
+}
+
+impl App {
+    pub fn new(theme: Theme, refresh_ms: u64, env: Environment, config: ConfigView) -> App {
+        App {
+            theme,
+            refresh_ms,
+            size: (80, 24),
+            env,
+            config,
+            loaded: false,
+            now_ms: 0,
+            host: HostInfo::default(),
+            host_history: Histories::default(),
+            sandboxes: Vec::new(),
+            executions: Vec::new(),
+            processes: Vec::new(),
+            processes_of: Subject::All,
+            logs: None,
+            history: BTreeMap::new(),
+            prev_cpu: BTreeMap::new(),
+            sample_error: None,
+            screen: Screen::Main,
+            focus: Pane::Sandboxes,
+            tab: Tab::Tree,
+            exec_context: false,
+            selected_sandbox: None,
+            selected_execution: None,
+            selected_pid: None,
+            collapsed: BTreeSet::new(),
+            sort: SortColumn::Name,
+            sort_desc: false,
+            filter: String::new(),
+            input: None,
+            input_buffer: String::new(),
+            log_search: None,
+            log_scroll: None,
+            detail_scroll: 0,
+            overlay: None,
+            status: None,
+            quit: false,
+            dirty: true,
+        }
+    }
+
+    /// Sandboxes after the filter, in the chosen order.
+    pub fn visible_sandboxes(&self) -> Vec<&SandboxRow> {
+        let needle = self.filter.to_lowercase();
+        let mut rows: Vec<&SandboxRow> = self
+            .sandboxes
+            .iter()
+            .filter(|r| needle.is_empty() || r.view.name.to_lowercase().contains(&needle))
+            .collect();
+        rows.sort_by(|a, b| {
+            let order = match self.sort {
+                SortColumn::Name => a.view.name.cmp(&b.view.name),
+                SortColumn::Profile => a.view.profile.cmp(&b.view.profile),
+                SortColumn::State => a.view.state.cmp(&b.view.state),
+                SortColumn::Execs => {
+                    (a.view.running, a.view.total).cmp(&(b.view.running, b.view.total))
+                }
+                SortColumn::Cpu => a.cpu_percent.total_cmp(&b.cpu_percent),
+                SortColumn::Memory => a.view.memory_bytes.cmp(&b.view.memory_bytes),
+                SortColumn::Procs => a.view.processes.cmp(&b.view.processes),
+                // Oldest first reads like a log.
+                SortColumn::Age => a.view.created_at.cmp(&b.view.created_at),
+            }
+            .then_with(|| a.view.name.cmp(&b.view.name));
+            if self.sort_desc {
+                order.reverse()
+            } else {
+                order
+            }
+        });
+        rows
+    }
+
+    /// Row index in the sandboxes table (row 0 is "all sandboxes").
+    pub fn sandbox_cursor(&self) -> usize {
+        match &self.selected_sandbox {
+            None => 0,
+            Some(name) => self
+                .visible_sandboxes()
+                .iter()
+                .position(|r| &r.view.name == name)
+                .map(|i| i + 1)
+                .unwrap_or(0),
+        }
+    }
+
+    pub fn selected_sandbox_row(&self) -> Option<&SandboxRow> {
+        let name = self.selected_sandbox.as_ref()?;
+        self.sandboxes.iter().find(|r| &r.view.name == name)
+    }
+
+    /// Executions of the selected sandbox (or all), newest first.
+    pub fn visible_executions(&self) -> Vec<&ExecutionView> {
+        let mut rows: Vec<&ExecutionView> = self
+            .executions
+            .iter()
+            .filter(|e| match &self.selected_sandbox {
+                Some(name) => &e.record.sandbox == name,
+                None => true,
+            })
+            .collect();
+        rows.sort_by_key(|e| std::cmp::Reverse(e.record.seq));
+        rows
+    }
+
+    pub fn execution_cursor(&self) -> Option<usize> {
+        let id = self.selected_execution.as_ref()?;
+        self.visible_executions()
+            .iter()
+            .position(|e| &e.record.id == id)
+    }
+
+    pub fn selected_execution_view(&self) -> Option<&ExecutionView> {
+        let id = self.selected_execution.as_ref()?;
+        self.executions.iter().find(|e| &e.record.id == id)
+    }
+
+    /// What the inspector is about.
+    pub fn subject(&self) -> Subject {
+        if self.exec_context {
+            if let Some(id) = &self.selected_execution {
+                return Subject::Execution(id.clone());
+            }
+        }
+        match &self.selected_sandbox {
+            Some(name) => Subject::Sandbox(name.clone()),
+            None => Subject::All,
+        }
+    }
+
+    /// The sandbox the charts and a process kill refer to.
+    pub fn subject_sandbox(&self) -> Option<String> {
+        match self.subject() {
+            Subject::All => None,
+            Subject::Sandbox(name) => Some(name),
+            Subject::Execution(id) => self
+                .executions
+                .iter()
+                .find(|e| e.record.id == id)
+                .map(|e| e.record.sandbox.clone()),
+        }
+    }
+
+    /// The execution whose logs the inspector would show.
+    pub fn log_subject(&self) -> Option<&ExecutionView> {
+        match self.subject() {
+            Subject::Execution(id) => self.executions.iter().find(|e| e.record.id == id),
+            // Without an explicit choice, the newest execution of the view.
+            _ => self
+                .selected_execution_view()
+                .or_else(|| self.visible_executions().first().copied()),
+        }
+    }
+
+    pub fn sample_request(&self) -> SampleRequest {
+        let logs_visible = self.screen == Screen::Main && self.tab == Tab::Logs;
+        SampleRequest {
+            subject: self.subject(),
+            logs_of: if logs_visible {
+                self.log_subject().map(|e| e.record.id.clone())
+            } else {
+                None
+            },
+        }
+    }
+
+    /// The process tree as displayed, collapsed subtrees hidden.
+    pub fn tree_rows(&self) -> Vec<TreeRow> {
+        let order = tree_order(&self.processes);
+        let mut rows = Vec::with_capacity(order.len());
+        let mut hide_below: Option<usize> = None;
+        for (pos, (depth, index)) in order.iter().enumerate() {
+            if let Some(d) = hide_below {
+                if *depth > d {
+                    continue;
+                }
+                hide_below = None;
+            }
+            let has_children = order.get(pos + 1).is_some_and(|(d, _)| *d > *depth);
+            let collapsed = self.collapsed.contains(&self.processes[*index].pid);
+            if collapsed && has_children {
+                hide_below = Some(*depth);
+            }
+            rows.push(TreeRow {
+                depth: *depth,
+                index: *index,
+                has_children,
+                collapsed,
+            });
+        }
+        rows
+    }
+
+    pub fn tree_cursor(&self) -> Option<usize> {
+        let pid = self.selected_pid?;
+        self.tree_rows()
+            .iter()
+            .position(|r| self.processes[r.index].pid == pid)
+    }
+
+    /// Lines of the logs pane: stdout, then stderr, each flagged.
+    pub fn log_lines(&self) -> Vec<(bool, &str)> {
+        let Some(logs) = &self.logs else {
+            return Vec::new();
+        };
+        logs.stdout
+            .iter()
+            .map(|l| (false, l.as_str()))
+            .chain(logs.stderr.iter().map(|l| (true, l.as_str())))
+            .collect()
+    }
+
+    pub fn running_and_queued(&self) -> (u64, u64) {
+        self.sandboxes
+            .iter()
+            .fold((0, 0), |(r, q), s| (r + s.view.running, q + s.view.queued))
+    }
+}
+
+/// First row shown so that `cursor` is visible in `height` rows.
+pub fn scroll_offset(cursor: usize, height: usize) -> usize {
+    if height == 0 {
+        0
+    } else {
+        cursor.saturating_sub(height - 1)
+    }
+}

@@ -1,0 +1,122 @@
+//! Performing effects: each runs on the blocking pool with the effects'
+//! own `Manager` (a rusqlite connection is not shared between threads).
+
+use std::path::PathBuf;
+
+use nix::sys::signal::Signal;
+
+use super::action::{ConfigOutcome, Effect, Outcome, SignalChoice};
+use crate::manager::{ExecOptions, Manager};
+use crate::profile::{Config, ConfigError};
+
+pub struct Worker {
+    pub manager: Manager,
+    /// `--config` as given, for reloads.
+    pub config_flag: Option<PathBuf>,
+}
+
+fn signal_of(choice: SignalChoice) -> Signal {
+    match choice {
+        SignalChoice::Term => Signal::SIGTERM,
+        SignalChoice::Kill => Signal::SIGKILL,
+        SignalChoice::Int => Signal::SIGINT,
+        SignalChoice::Hup => Signal::SIGHUP,
+    }
+}
+
+impl Worker {
+    /// Perform one effect; `None` for effects that are not the worker's.
+    pub fn perform(&mut self, effect: Effect) -> Option<Outcome> {
+        let m = &self.manager;
+        Some(match effect {
+            Effect::KillExecution { id } => Outcome::Killed(
+                m.kill_execution(&id, None)
+                    .map(|r| format!("execution {} is {}", r.id, r.status))
+                    .map_err(|e| e.to_string()),
+            ),
+            Effect::KillSandbox { name } => Outcome::Killed(
+                m.kill_sandbox(&name, None)
+                    .map(|killed| format!("killed {} execution(s) of {name}", killed.len()))
+                    .map_err(|e| e.to_string()),
+            ),
+            Effect::SignalProcess {
+                sandbox,
+                pid,
+                signal,
+            } => Outcome::Killed(self.signal_process(sandbox.as_deref(), pid, signal)),
+            Effect::RemoveSandbox { name } => Outcome::Removed(
+                m.remove(&name, true, false)
+                    .map(|()| name)
+                    .map_err(|e| e.to_string()),
+            ),
+            Effect::Launch {
+                sandbox,
+                launch,
+                timeout,
+            } => Outcome::Launched(
+                m.exec(
+                    &sandbox,
+                    launch,
+                    &ExecOptions {
+                        timeout,
+                        inherit_stdin: false,
+                    },
+                )
+                .map(Box::new)
+                .map_err(|e| e.to_string()),
+            ),
+            Effect::Create { name, profile } => Outcome::Created(
+                m.create(&name, &profile)
+                    .map(|r| r.name)
+                    .map_err(|e| e.to_string()),
+            ),
+            Effect::ReloadConfig => Outcome::Config(self.reload()),
+            Effect::Quit | Effect::OpenEditor { .. } => return None,
+        })
+    }
+
+    /// Signal a process only while it is still in a sandbox's cgroup, so a
+    /// recycled pid of some other program is never hit.
+    fn signal_process(
+        &self,
+        sandbox: Option<&str>,
+        pid: i32,
+        choice: SignalChoice,
+    ) -> Result<String, String> {
+        let m = &self.manager;
+        let members = match sandbox {
+            Some(name) => m.sandbox_pids(name).map_err(|e| e.to_string())?,
+            None => {
+                let mut all = Vec::new();
+                for s in m.sandboxes().map_err(|e| e.to_string())? {
+                    all.extend(m.sandbox_pids(&s.name).unwrap_or_default());
+                }
+                all
+            }
+        };
+        if !members.contains(&pid) {
+            return Err(format!("process {pid} is no longer in the sandbox"));
+        }
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal_of(choice))
+            .map(|()| format!("sent SIG{} to {pid}", choice.name()))
+            .map_err(|e| format!("signal {pid}: {e}"))
+    }
+
+    fn reload(&mut self) -> ConfigOutcome {
+        match Config::discover(self.config_flag.as_deref()) {
+            Ok(config) => {
+                // Keep the state directory of this session whatever the file says.
+                let state_dir = self.manager.state_dir().to_path_buf();
+                match Manager::open(config.clone(), Some(&state_dir)) {
+                    Ok(manager) => {
+                        self.manager = manager;
+                        ConfigOutcome::Loaded(Box::new(config))
+                    }
+                    Err(e) => ConfigOutcome::Failed(e.to_string()),
+                }
+            }
+            Err(ConfigError::Invalid(diagnostics)) => ConfigOutcome::Invalid(diagnostics),
+            Err(e) => ConfigOutcome::Failed(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The only place that reads the world for the dashboard: the shared state
+//! (through its own `Manager`), the cgroups, `/proc` and log files. Runs off
+//! the UI thread and returns plain data.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use super::action::{LogTail, SampleRequest, Snapshot, Subject};
+use crate::manager::Manager;
+use crate::monitor::Monitor;
+use crate::state::db::now_ms;
+
+/// How much of the end of each log file to read per sample.
+const LOG_TAIL_BYTES: u64 = 128 * 1024;
+const LOG_MAX_LINES: usize = 5000;
+
+pub struct Sampler {
+    manager: Manager,
+    monitor: Monitor,
+}
+
+impl Sampler {
+    pub fn new(manager: Manager, monitor: Monitor) -> Sampler {
+        Sampler { manager, monitor }
+    }
+
+    pub fn sample(&mut self, request: &SampleRequest) -> Snapshot {
+        match self.try_sample(request) {
+            Ok(s) => s,
+            Err(e) => Snapshot {
+                taken_at_ms: now_ms(),
+                error: Some(format!("cannot read the state: {e}")),
+                ..Snapshot::default()
+            },
+        }
+    }
+
+    fn try_sample(
+        &mut self,
+        request: &SampleRequest,
+    ) -> Result<Snapshot, crate::manager::ManagerError> {
+        // A supervisor that died (kill -9, reboot) leaves a `running` row;
+        // every reader recovers, as the CLI verbs do.
+        let _ = self.manager.recover();
+        let sandboxes = self.manager.sandboxes()?;
+        let executions = self.manager.executions(None)?;
+        let pids = match &request.subject {
+            Subject::All => {
+                let mut all = Vec::new();
+                for s in &sandboxes {
+                    all.extend(self.manager.sandbox_pids(&s.name).unwrap_or_default());
+                }
+                all
+            }
+            Subject::Sandbox(name) => self.manager.sandbox_pids(name).unwrap_or_default(),
+            Subject::Execution(id) => self.manager.execution_pids(id).unwrap_or_default(),
+        };
+        let processes = self.monitor.sample(&pids);
+        let host = self.monitor.host();
+        let logs = request.logs_of.as_ref().and_then(|id| {
+            let e = executions.iter().find(|e| &e.record.id == id)?;
+            let (stdout, t1) = tail_lines(&e.record.stdout_log);
+            let (stderr, t2) = tail_lines(&e.record.stderr_log);
+            Some(LogTail {
+                id: id.clone(),
+                stdout,
+                stderr,
+                truncated: t1 || t2,
+            })
+        });
+        Ok(Snapshot {
+            taken_at_ms: now_ms(),
+            host,
+            sandboxes,
+            executions,
+            subject: request.subject.clone(),
+            processes,
+            logs,
+            error: None,
+        })
+    }
+}
+
+/// The last lines of a file (a missing file has none). Returns whether the
+/// beginning was left out.
+pub fn tail_lines(path: &Path) -> (Vec<String>, bool) {
+    let Ok(mut file) = File::open(path) else {
+        return (Vec::new(), false);
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(LOG_TAIL_BYTES);
+    if file.seek(SeekFrom::Start(start)).is_err() {
+        return (Vec::new(), false);
+    }
+    let mut bytes = Vec::new();
+    if file.take(LOG_TAIL_BYTES).read_to_end(&mut bytes).is_err() {
+        return (Vec::new(), false);
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let mut lines: Vec<String> = text
+        .lines()
+        .map(|l| {
+            l.replace('\t', "    ")
+                .replace(|c: char| c.is_control(), "�")
+        })
+        .collect();
+    let mut truncated = start > 0;
+    if start > 0 && !lines.is_empty() {
+        // The first line was cut in the middle.
+        lines.remove(0);
+    }
+    if lines.len() > LOG_MAX_LINES {
+        lines.drain(..lines.len() - LOG_MAX_LINES);
+        truncated = true;
+    }
+    (lines, truncated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tails_files_and_cleans_control_characters() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("out");
+        std::fs::write(&path, "a\n\x1b[31mred\tx\n").expect("write");
+        let (lines, truncated) = tail_lines(&path);
+        assert_eq!(lines, vec!["a".to_string(), "�[31mred    x".to_string()]);
+        assert!(!truncated);
+        let big = "line\n".repeat(100_000);
+        std::fs::write(&path, big).expect("write");
+        let (lines, truncated) = tail_lines(&path);
+        assert!(truncated);
+        assert_eq!(lines.len(), LOG_MAX_LINES);
+        assert_eq!(tail_lines(&dir.path().join("missing")), (Vec::new(), false));
+    }
+}

@@ -1,0 +1,1020 @@
+//! `update`: the only place the state changes. Pure: it returns the effects
+//! it wants and the runtime performs them.
+
+use std::time::Duration;
+
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::{Position, Rect};
+use ratatui_textarea::TextArea;
+
+use super::action::{Action, ConfigOutcome, Effect, Outcome, SignalChoice, Snapshot};
+use super::app::{
+    scroll_offset, App, ConfigView, Confirm, CreateDialog, CreateField, InputKind, KillTarget,
+    LaunchDialog, LaunchField, Overlay, Pane, SandboxRow, Screen, StatusLine, Tab,
+};
+use super::format::{command_line, split_command};
+use super::view;
+use crate::supervisor::Status;
+
+pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
+    match action {
+        Action::Key(key) if key.kind == KeyEventKind::Release => Vec::new(),
+        Action::Key(key) => {
+            app.dirty = true;
+            on_key(app, key)
+        }
+        Action::Mouse(mouse) => on_mouse(app, mouse),
+        Action::Resize(w, h) => {
+            app.size = (w, h);
+            app.dirty = true;
+            Vec::new()
+        }
+        Action::Snapshot(snapshot) => {
+            apply_snapshot(app, *snapshot);
+            app.dirty = true;
+            Vec::new()
+        }
+        Action::Done(outcome) => {
+            on_outcome(app, outcome);
+            app.dirty = true;
+            Vec::new()
+        }
+    }
+}
+
+fn status(app: &mut App, text: impl Into<String>, error: bool) {
+    app.status = Some(StatusLine {
+        text: text.into(),
+        error,
+    });
+}
+
+// ---------------------------------------------------------------- snapshot
+
+fn apply_snapshot(app: &mut App, snap: Snapshot) {
+    if let Some(error) = snap.error {
+        // Keep the last good figures; say why they are not moving.
+        app.sample_error = Some(error);
+        return;
+    }
+    app.sample_error = None;
+    let now = snap.taken_at_ms;
+    app.now_ms = now;
+    app.host = snap.host;
+    app.host_history
+        .cpu_tenths
+        .push((f64::from(app.host.cpu_percent) * 10.0).round() as u64);
+    app.host_history.memory.push(app.host.memory_used_bytes);
+
+    let mut rows = Vec::with_capacity(snap.sandboxes.len());
+    for view in snap.sandboxes {
+        let cpu_percent = match app.prev_cpu.get(&view.name) {
+            Some((t, cpu)) if now > *t && view.cpu_ms >= *cpu => {
+                (view.cpu_ms - cpu) as f64 * 100.0 / (now - t) as f64
+            }
+            _ => 0.0,
+        };
+        app.prev_cpu.insert(view.name.clone(), (now, view.cpu_ms));
+        let h = app.history.entry(view.name.clone()).or_default();
+        h.cpu_tenths.push((cpu_percent * 10.0).round() as u64);
+        h.memory.push(view.memory_bytes);
+        rows.push(SandboxRow { view, cpu_percent });
+    }
+    let alive = |name: &String| rows.iter().any(|r: &SandboxRow| &r.view.name == name);
+    app.prev_cpu.retain(|k, _| alive(k));
+    app.history.retain(|k, _| alive(k));
+    app.sandboxes = rows;
+    app.executions = snap.executions;
+    app.processes = snap.processes;
+    app.processes_of = snap.subject;
+    app.logs = snap.logs;
+    app.loaded = true;
+
+    if let Some(name) = &app.selected_sandbox {
+        if !app.sandboxes.iter().any(|r| &r.view.name == name) {
+            app.selected_sandbox = None;
+        }
+    }
+    if app.execution_cursor().is_none() {
+        app.selected_execution = app
+            .visible_executions()
+            .first()
+            .map(|e| e.record.id.clone());
+    }
+    if app.tree_cursor().is_none() {
+        app.selected_pid = app.tree_rows().first().map(|r| app.processes[r.index].pid);
+    }
+    let pids: Vec<i32> = app.processes.iter().map(|p| p.pid).collect();
+    app.collapsed.retain(|p| pids.contains(p));
+}
+
+// ---------------------------------------------------------------- outcomes
+
+fn on_outcome(app: &mut App, outcome: Outcome) {
+    match outcome {
+        Outcome::Launched(Ok(record)) => {
+            let refused = matches!(record.status, Status::Denied | Status::Error);
+            if refused {
+                let why = record
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| record.status.to_string());
+                if let Some(Overlay::Launch(d)) = &mut app.overlay {
+                    d.busy = false;
+                    d.error = Some(format!("{}: {why}", record.status));
+                    return;
+                }
+                status(app, format!("{} {}: {why}", record.id, record.status), true);
+                return;
+            }
+            if matches!(app.overlay, Some(Overlay::Launch(_))) {
+                app.overlay = None;
+            }
+            app.selected_sandbox = Some(record.sandbox.clone());
+            app.selected_execution = Some(record.id.clone());
+            app.focus = Pane::Executions;
+            app.exec_context = true;
+            status(
+                app,
+                format!(
+                    "launched {} in {}: {}",
+                    record.id,
+                    record.sandbox,
+                    command_line(&record.command)
+                ),
+                false,
+            );
+        }
+        Outcome::Launched(Err(e)) => match &mut app.overlay {
+            Some(Overlay::Launch(d)) => {
+                d.busy = false;
+                d.error = Some(e);
+            }
+            _ => status(app, format!("launch failed: {e}"), true),
+        },
+        Outcome::Created(Ok(name)) => {
+            let then_launch = matches!(&app.overlay, Some(Overlay::Create(d)) if d.then_launch);
+            app.overlay = None;
+            app.selected_sandbox = Some(name.clone());
+            status(app, format!("created sandbox {name}"), false);
+            if then_launch {
+                let mut dialog = launch_dialog(app);
+                if !dialog.sandboxes.contains(&name) {
+                    dialog.sandboxes.push(name.clone());
+                    dialog.sandboxes.sort();
+                }
+                dialog.sandbox = dialog
+                    .sandboxes
+                    .iter()
+                    .position(|n| n == &name)
+                    .unwrap_or(0);
+                dialog.field = LaunchField::Command;
+                app.overlay = Some(Overlay::Launch(Box::new(dialog)));
+            }
+        }
+        Outcome::Created(Err(e)) => match &mut app.overlay {
+            Some(Overlay::Create(d)) => {
+                d.busy = false;
+                d.error = Some(e);
+            }
+            _ => status(app, format!("create failed: {e}"), true),
+        },
+        Outcome::Killed(Ok(text)) => status(app, text, false),
+        Outcome::Killed(Err(e)) => status(app, format!("kill failed: {e}"), true),
+        Outcome::Removed(Ok(name)) => {
+            if app.selected_sandbox.as_deref() == Some(name.as_str()) {
+                app.selected_sandbox = None;
+            }
+            status(app, format!("removed sandbox {name}"), false);
+        }
+        Outcome::Removed(Err(e)) => status(app, format!("remove failed: {e}"), true),
+        Outcome::Config(ConfigOutcome::Loaded(config)) => {
+            let selected = app.config.selected;
+            app.config = ConfigView::from_config(&config);
+            app.config.selected = selected.min(app.config.profiles.len().saturating_sub(1));
+            status(app, "configuration reloaded", false);
+        }
+        Outcome::Config(ConfigOutcome::Invalid(diagnostics)) => {
+            let n = diagnostics.len();
+            app.config.errors = diagnostics;
+            app.config.failure = None;
+            status(
+                app,
+                format!("configuration has {n} error(s); the previous one stays in use"),
+                true,
+            );
+        }
+        Outcome::Config(ConfigOutcome::Failed(e)) => {
+            app.config.failure = Some(e.clone());
+            status(app, e, true);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- keys
+
+fn is_ctrl_c(key: &KeyEvent) -> bool {
+    key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c')
+}
+
+fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    if let Some(overlay) = app.overlay.take() {
+        return on_overlay_key(app, overlay, key);
+    }
+    if let Some(kind) = app.input {
+        on_input_key(app, kind, key);
+        return Vec::new();
+    }
+    if is_ctrl_c(&key) {
+        app.quit = true;
+        return vec![Effect::Quit];
+    }
+    // A new key press makes old news stale.
+    app.status = None;
+    match app.screen {
+        Screen::Main => on_main_key(app, key),
+        Screen::Profiles => on_profiles_key(app, key),
+    }
+}
+
+fn on_input_key(app: &mut App, kind: InputKind, key: KeyEvent) {
+    match key.code {
+        KeyCode::Esc => {
+            app.input = None;
+            app.input_buffer.clear();
+            match kind {
+                InputKind::Filter => app.filter.clear(),
+                InputKind::LogSearch => app.log_search = None,
+            }
+        }
+        KeyCode::Enter => {
+            app.input = None;
+            if kind == InputKind::LogSearch {
+                let needle = std::mem::take(&mut app.input_buffer);
+                app.log_search = (!needle.is_empty()).then_some(needle);
+                search_logs(app, true, true);
+            }
+            app.input_buffer.clear();
+        }
+        KeyCode::Backspace => {
+            app.input_buffer.pop();
+        }
+        KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
+            app.input_buffer.push(c);
+        }
+        _ => {}
+    }
+    if kind == InputKind::Filter && app.input.is_some() {
+        // The filter applies as one types.
+        app.filter = app.input_buffer.clone();
+        keep_sandbox_selection_visible(app);
+    }
+}
+
+fn keep_sandbox_selection_visible(app: &mut App) {
+    if let Some(name) = &app.selected_sandbox {
+        if !app.visible_sandboxes().iter().any(|r| &r.view.name == name) {
+            let first = app.visible_sandboxes().first().map(|r| r.view.name.clone());
+            select_sandbox(app, first);
+        }
+    }
+}
+
+fn on_main_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    let logs_focused = app.focus == Pane::Inspector && app.tab == Tab::Logs;
+    match key.code {
+        KeyCode::Char('q') => {
+            app.quit = true;
+            return vec![Effect::Quit];
+        }
+        KeyCode::Char('?') | KeyCode::F(1) => app.overlay = Some(Overlay::Help),
+        KeyCode::Tab => set_focus(app, next_pane(app.focus, true)),
+        KeyCode::BackTab => set_focus(app, next_pane(app.focus, false)),
+        KeyCode::Up | KeyCode::Char('k') => move_cursor(app, -1),
+        KeyCode::Down | KeyCode::Char('j') => move_cursor(app, 1),
+        KeyCode::PageUp => move_cursor(app, -10),
+        KeyCode::PageDown => move_cursor(app, 10),
+        KeyCode::Home | KeyCode::Char('g') => move_cursor(app, i64::MIN / 2),
+        KeyCode::End | KeyCode::Char('G') => move_cursor(app, i64::MAX / 2),
+        KeyCode::Enter => drill_down(app),
+        KeyCode::Char(' ') | KeyCode::Char('+') | KeyCode::Char('-')
+            if app.focus == Pane::Inspector && app.tab == Tab::Tree =>
+        {
+            let want = match key.code {
+                KeyCode::Char('+') => Some(false),
+                KeyCode::Char('-') => Some(true),
+                _ => None,
+            };
+            toggle_collapse(app, want);
+        }
+        KeyCode::Esc => go_back(app),
+        KeyCode::Char('/') => {
+            app.input = Some(if logs_focused {
+                InputKind::LogSearch
+            } else {
+                InputKind::Filter
+            });
+            app.input_buffer = if logs_focused {
+                app.log_search.clone().unwrap_or_default()
+            } else {
+                app.filter.clone()
+            };
+        }
+        KeyCode::Char('n') if logs_focused && app.log_search.is_some() => {
+            search_logs(app, true, false)
+        }
+        KeyCode::Char('N') if logs_focused && app.log_search.is_some() => {
+            search_logs(app, false, false)
+        }
+        KeyCode::Char('n') => open_create(app, false),
+        KeyCode::Char('s') => {
+            app.sort = app.sort.next();
+            status(
+                app,
+                format!("sorted by {:?}", app.sort).to_lowercase(),
+                false,
+            );
+        }
+        KeyCode::Char('S') => app.sort_desc = !app.sort_desc,
+        KeyCode::Char('x') => open_launch(app),
+        KeyCode::Char('K') | KeyCode::F(9) => open_kill(app),
+        KeyCode::Char('D') => open_remove(app),
+        KeyCode::Char('l') => show_tab(app, Tab::Logs),
+        KeyCode::Char('t') => show_tab(app, Tab::Tree),
+        KeyCode::Char('c') => show_tab(app, Tab::Charts),
+        KeyCode::Char('i') => show_tab(app, Tab::Detail),
+        KeyCode::Char('f') => {
+            app.log_scroll = match app.log_scroll {
+                Some(_) => None,
+                None => Some(log_max_top(app)),
+            };
+            let state = if app.log_scroll.is_none() {
+                "on"
+            } else {
+                "off"
+            };
+            status(app, format!("follow {state}"), false);
+        }
+        KeyCode::Char('p') => app.screen = Screen::Profiles,
+        _ => app.dirty = false,
+    }
+    Vec::new()
+}
+
+fn on_profiles_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    let count = app.config.profiles.len();
+    match key.code {
+        KeyCode::Char('q') => {
+            app.quit = true;
+            return vec![Effect::Quit];
+        }
+        KeyCode::Char('?') | KeyCode::F(1) => app.overlay = Some(Overlay::Help),
+        KeyCode::Esc | KeyCode::Char('p') => app.screen = Screen::Main,
+        KeyCode::Up | KeyCode::Char('k') => {
+            app.config.selected = app.config.selected.saturating_sub(1)
+        }
+        KeyCode::Down | KeyCode::Char('j') => {
+            app.config.selected = (app.config.selected + 1).min(count.saturating_sub(1))
+        }
+        KeyCode::Char('r') => return vec![Effect::ReloadConfig],
+        KeyCode::Char('e') => match &app.config.path {
+            Some(path) => return vec![Effect::OpenEditor { path: path.clone() }],
+            None => status(
+                app,
+                "the built-in profiles are in use: there is no file to edit (create sandboxes.toml)",
+                true,
+            ),
+        },
+        _ => app.dirty = false,
+    }
+    Vec::new()
+}
+
+fn next_pane(pane: Pane, forward: bool) -> Pane {
+    match (pane, forward) {
+        (Pane::Sandboxes, true) | (Pane::Inspector, false) => Pane::Executions,
+        (Pane::Executions, true) | (Pane::Sandboxes, false) => Pane::Inspector,
+        (Pane::Inspector, true) | (Pane::Executions, false) => Pane::Sandboxes,
+    }
+}
+
+fn set_focus(app: &mut App, pane: Pane) {
+    match pane {
+        Pane::Sandboxes => app.exec_context = false,
+        Pane::Executions => app.exec_context = app.selected_execution.is_some(),
+        Pane::Inspector => {}
+    }
+    app.focus = pane;
+}
+
+fn show_tab(app: &mut App, tab: Tab) {
+    if app.focus == Pane::Executions {
+        app.exec_context = app.selected_execution.is_some();
+    }
+    app.tab = tab;
+    app.focus = Pane::Inspector;
+    app.detail_scroll = 0;
+}
+
+fn drill_down(app: &mut App) {
+    match app.focus {
+        Pane::Sandboxes => {
+            app.focus = Pane::Executions;
+            app.exec_context = app.selected_execution.is_some();
+        }
+        Pane::Executions => {
+            app.exec_context = app.selected_execution.is_some();
+            app.focus = Pane::Inspector;
+            app.tab = Tab::Detail;
+            app.detail_scroll = 0;
+        }
+        Pane::Inspector if app.tab == Tab::Tree => toggle_collapse(app, None),
+        Pane::Inspector => {}
+    }
+}
+
+fn go_back(app: &mut App) {
+    match app.focus {
+        Pane::Inspector => set_focus(app, Pane::Executions),
+        Pane::Executions => set_focus(app, Pane::Sandboxes),
+        Pane::Sandboxes if !app.filter.is_empty() => app.filter.clear(),
+        Pane::Sandboxes => select_sandbox(app, None),
+    }
+}
+
+fn toggle_collapse(app: &mut App, want_collapsed: Option<bool>) {
+    let Some(pid) = app.selected_pid else {
+        return;
+    };
+    let now = app.collapsed.contains(&pid);
+    if want_collapsed.unwrap_or(!now) {
+        app.collapsed.insert(pid);
+    } else {
+        app.collapsed.remove(&pid);
+    }
+}
+
+fn select_sandbox(app: &mut App, name: Option<String>) {
+    if app.selected_sandbox == name {
+        return;
+    }
+    app.selected_sandbox = name;
+    app.selected_execution = app
+        .visible_executions()
+        .first()
+        .map(|e| e.record.id.clone());
+    app.selected_pid = None;
+    app.log_scroll = None;
+}
+
+fn step(cursor: usize, delta: i64, len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    (cursor as i64 + delta).clamp(0, len as i64 - 1) as usize
+}
+
+fn move_cursor(app: &mut App, delta: i64) {
+    match app.focus {
+        Pane::Sandboxes => {
+            let names: Vec<String> = app
+                .visible_sandboxes()
+                .iter()
+                .map(|r| r.view.name.clone())
+                .collect();
+            let cursor = step(app.sandbox_cursor(), delta, names.len() + 1);
+            let name = cursor.checked_sub(1).and_then(|i| names.get(i).cloned());
+            select_sandbox(app, name);
+        }
+        Pane::Executions => {
+            let ids: Vec<String> = app
+                .visible_executions()
+                .iter()
+                .map(|e| e.record.id.clone())
+                .collect();
+            let cursor = step(app.execution_cursor().unwrap_or(0), delta, ids.len());
+            let id = ids.get(cursor).cloned();
+            if id != app.selected_execution {
+                app.selected_execution = id;
+                app.selected_pid = None;
+                app.log_scroll = None;
+            }
+            app.exec_context = app.selected_execution.is_some();
+        }
+        Pane::Inspector => match app.tab {
+            Tab::Tree => {
+                let rows = app.tree_rows();
+                let cursor = step(app.tree_cursor().unwrap_or(0), delta, rows.len());
+                app.selected_pid = rows.get(cursor).map(|r| app.processes[r.index].pid);
+            }
+            Tab::Logs => {
+                let max_top = log_max_top(app);
+                let top = app.log_scroll.unwrap_or(max_top);
+                let top = (top as i64 + delta).clamp(0, max_top as i64) as usize;
+                // Scrolling back to the end resumes following.
+                app.log_scroll = (top < max_top).then_some(top);
+            }
+            Tab::Detail => {
+                app.detail_scroll = (app.detail_scroll as i64 + delta).clamp(0, 10_000) as usize
+            }
+            Tab::Charts => app.dirty = false,
+        },
+    }
+}
+
+/// Lines of log text that fit in the inspector.
+fn log_height(app: &App) -> usize {
+    let layout = view::main_layout(Rect::new(0, 0, app.size.0, app.size.1), app.focus);
+    view::inner_rows(layout.inspector).saturating_sub(1)
+}
+
+fn log_max_top(app: &App) -> usize {
+    app.log_lines().len().saturating_sub(log_height(app))
+}
+
+/// Move to the next (or previous) line matching the search; `from_current`
+/// includes the line at the top.
+fn search_logs(app: &mut App, forward: bool, from_current: bool) {
+    let Some(needle) = app.log_search.clone().map(|n| n.to_lowercase()) else {
+        return;
+    };
+    let lines = app.log_lines();
+    let top = app
+        .log_scroll
+        .unwrap_or(lines.len().saturating_sub(log_height(app)));
+    let matches = |i: &usize| lines[*i].1.to_lowercase().contains(&needle);
+    let found = if forward {
+        let start = if from_current { top } else { top + 1 };
+        (start..lines.len())
+            .find(matches)
+            .or_else(|| (0..start.min(lines.len())).find(matches))
+    } else {
+        (0..top)
+            .rev()
+            .find(matches)
+            .or_else(|| (top..lines.len()).rev().find(matches))
+    };
+    match found {
+        Some(i) => app.log_scroll = Some(i),
+        None => status(app, format!("no match for {needle:?}"), true),
+    }
+}
+
+// ---------------------------------------------------------------- dialogs
+
+fn open_kill(app: &mut App) {
+    let target = match app.focus {
+        Pane::Sandboxes => match app.selected_sandbox_row() {
+            Some(row) => KillTarget::Sandbox {
+                name: row.view.name.clone(),
+                active: row.view.running + row.view.queued,
+            },
+            None => {
+                status(
+                    app,
+                    "select a sandbox, an execution or a process to kill",
+                    true,
+                );
+                return;
+            }
+        },
+        Pane::Inspector if app.tab == Tab::Tree => {
+            let Some(process) = app
+                .selected_pid
+                .and_then(|pid| app.processes.iter().find(|p| p.pid == pid))
+            else {
+                status(app, "no process selected", true);
+                return;
+            };
+            KillTarget::Process {
+                sandbox: app.subject_sandbox(),
+                pid: process.pid,
+                command: process.command.clone(),
+            }
+        }
+        _ => match app.selected_execution_view() {
+            Some(e) if !e.record.status.is_final() => KillTarget::Execution {
+                id: e.record.id.clone(),
+                sandbox: e.record.sandbox.clone(),
+                command: command_line(&e.record.command),
+            },
+            Some(e) => {
+                status(
+                    app,
+                    format!("{} already ended ({})", e.record.id, e.record.status),
+                    true,
+                );
+                return;
+            }
+            None => {
+                status(app, "no execution selected", true);
+                return;
+            }
+        },
+    };
+    app.overlay = Some(Overlay::Confirm(Confirm {
+        target,
+        signal: SignalChoice::Term,
+    }));
+}
+
+fn open_remove(app: &mut App) {
+    match app.selected_sandbox_row() {
+        Some(row) => {
+            app.overlay = Some(Overlay::Confirm(Confirm {
+                target: KillTarget::Remove {
+                    name: row.view.name.clone(),
+                    active: row.view.running + row.view.queued,
+                },
+                signal: SignalChoice::Term,
+            }))
+        }
+        None => status(app, "select a sandbox to remove", true),
+    }
+}
+
+fn single_line(placeholder: &str) -> TextArea<'static> {
+    let mut area = TextArea::default();
+    area.set_placeholder_text(placeholder.to_string());
+    area
+}
+
+fn launch_dialog(app: &App) -> LaunchDialog {
+    let mut names: Vec<String> = app.sandboxes.iter().map(|r| r.view.name.clone()).collect();
+    names.sort();
+    let sandbox = app
+        .selected_sandbox
+        .as_ref()
+        .and_then(|s| names.iter().position(|n| n == s))
+        .unwrap_or(0);
+    LaunchDialog {
+        sandboxes: names,
+        sandbox,
+        command: single_line("command, e.g. python3 -c 'print(1)'  or  yes | head"),
+        timeout: single_line("seconds (empty: the profile's timeout)"),
+        field: LaunchField::Command,
+        error: None,
+        busy: false,
+        python: false,
+    }
+}
+
+fn open_launch(app: &mut App) {
+    let mut dialog = launch_dialog(app);
+    if dialog.sandboxes.is_empty() {
+        dialog.field = LaunchField::Sandbox;
+        dialog.error = Some("no sandbox yet: press n to create one".into());
+    }
+    app.overlay = Some(Overlay::Launch(Box::new(dialog)));
+}
+
+fn open_create(app: &mut App, then_launch: bool) {
+    let profiles: Vec<String> = app.config.profiles.iter().map(|p| p.name.clone()).collect();
+    let profile = profiles.iter().position(|p| p == "default").unwrap_or(0);
+    app.overlay = Some(Overlay::Create(Box::new(CreateDialog {
+        name: single_line("name: a-z 0-9 _ . -"),
+        profiles,
+        profile,
+        field: CreateField::Name,
+        error: None,
+        busy: false,
+        then_launch,
+    })));
+}
+
+fn on_overlay_key(app: &mut App, overlay: Overlay, key: KeyEvent) -> Vec<Effect> {
+    match overlay {
+        Overlay::Help => {
+            if !matches!(
+                key.code,
+                KeyCode::Esc
+                    | KeyCode::Char('?')
+                    | KeyCode::Char('q')
+                    | KeyCode::Enter
+                    | KeyCode::F(1)
+            ) {
+                app.overlay = Some(Overlay::Help);
+            }
+            Vec::new()
+        }
+        Overlay::Confirm(confirm) => on_confirm_key(app, confirm, key),
+        Overlay::Launch(dialog) => on_launch_key(app, dialog, key),
+        Overlay::Create(dialog) => on_create_key(app, dialog, key),
+    }
+}
+
+fn on_confirm_key(app: &mut App, mut confirm: Confirm, key: KeyEvent) -> Vec<Effect> {
+    let is_process = matches!(confirm.target, KillTarget::Process { .. });
+    let index = SignalChoice::ALL
+        .iter()
+        .position(|s| *s == confirm.signal)
+        .unwrap_or(0);
+    match key.code {
+        KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
+            let (effect, text) = match confirm.target {
+                KillTarget::Execution { id, .. } => (
+                    Effect::KillExecution { id: id.clone() },
+                    format!("killing {id}…"),
+                ),
+                KillTarget::Sandbox { name, .. } => (
+                    Effect::KillSandbox { name: name.clone() },
+                    format!("killing every execution of {name}…"),
+                ),
+                KillTarget::Process { sandbox, pid, .. } => (
+                    Effect::SignalProcess {
+                        sandbox,
+                        pid,
+                        signal: confirm.signal,
+                    },
+                    format!("sending SIG{} to {pid}…", confirm.signal.name()),
+                ),
+                KillTarget::Remove { name, .. } => (
+                    Effect::RemoveSandbox { name: name.clone() },
+                    format!("removing {name}…"),
+                ),
+            };
+            status(app, text, false);
+            return vec![effect];
+        }
+        KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
+            status(app, "cancelled", false);
+            return Vec::new();
+        }
+        KeyCode::Left | KeyCode::Char('h') | KeyCode::BackTab if is_process => {
+            confirm.signal = SignalChoice::ALL[(index + 3) % 4];
+        }
+        KeyCode::Right | KeyCode::Char('l') | KeyCode::Tab if is_process => {
+            confirm.signal = SignalChoice::ALL[(index + 1) % 4];
+        }
+        KeyCode::Char(c @ '1'..='4') if is_process => {
+            confirm.signal = SignalChoice::ALL[(c as usize) - ('1' as usize)];
+        }
+        _ => {}
+    }
+    app.overlay = Some(Overlay::Confirm(confirm));
+    Vec::new()
+}
+
+/// "30", "30s", "2m", "1h" → a duration; empty → none.
+fn parse_timeout(text: &str) -> Result<Option<Duration>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let (number, factor) = match text.char_indices().last() {
+        Some((i, 's')) => (&text[..i], 1.0),
+        Some((i, 'm')) => (&text[..i], 60.0),
+        Some((i, 'h')) => (&text[..i], 3600.0),
+        _ => (text, 1.0),
+    };
+    match number.trim().parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(Some(Duration::from_secs_f64(v * factor))),
+        _ => Err(format!("timeout {text:?}: use seconds, e.g. 30, 90s, 5m")),
+    }
+}
+
+fn on_launch_key(app: &mut App, mut d: Box<LaunchDialog>, key: KeyEvent) -> Vec<Effect> {
+    if key.code == KeyCode::Esc || is_ctrl_c(&key) {
+        return Vec::new();
+    }
+    if d.busy {
+        app.overlay = Some(Overlay::Launch(d));
+        return Vec::new();
+    }
+    let mut effects = Vec::new();
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    match key.code {
+        // Ctrl-P or F2: command line <-> Python snippet.
+        KeyCode::Char('p') if ctrl => {
+            d.python = !d.python;
+            d.field = LaunchField::Command;
+            d.error = None;
+        }
+        KeyCode::F(2) => {
+            d.python = !d.python;
+            d.field = LaunchField::Command;
+            d.error = None;
+        }
+        // In Python mode Enter is a new line in the code; Ctrl-S runs in either mode.
+        KeyCode::Enter if d.python && d.field == LaunchField::Command && !ctrl => {
+            d.command.input(key);
+        }
+        KeyCode::Char('s') if ctrl => match submit_launch(&d) {
+            Ok(effect) => {
+                d.busy = true;
+                d.error = None;
+                effects.push(effect);
+            }
+            Err(e) => d.error = Some(e),
+        },
+        KeyCode::Tab | KeyCode::BackTab => {
+            let order = [
+                LaunchField::Sandbox,
+                LaunchField::Command,
+                LaunchField::Timeout,
+            ];
+            let i = order.iter().position(|f| *f == d.field).unwrap_or(0);
+            let next = if key.code == KeyCode::Tab {
+                i + 1
+            } else {
+                i + 2
+            };
+            d.field = order[next % 3];
+        }
+        KeyCode::Enter => match submit_launch(&d) {
+            Ok(effect) => {
+                d.busy = true;
+                d.error = None;
+                effects.push(effect);
+            }
+            Err(e) => d.error = Some(e),
+        },
+        KeyCode::Char('n') if d.field == LaunchField::Sandbox => {
+            open_create(app, true);
+            return Vec::new();
+        }
+        KeyCode::Up | KeyCode::Char('k') if d.field == LaunchField::Sandbox => {
+            d.sandbox = d.sandbox.saturating_sub(1)
+        }
+        KeyCode::Down | KeyCode::Char('j') if d.field == LaunchField::Sandbox => {
+            d.sandbox = (d.sandbox + 1).min(d.sandboxes.len().saturating_sub(1))
+        }
+        _ => match d.field {
+            LaunchField::Command => {
+                d.command.input(key);
+            }
+            LaunchField::Timeout => {
+                d.timeout.input(key);
+            }
+            LaunchField::Sandbox => {}
+        },
+    }
+    app.overlay = Some(Overlay::Launch(d));
+    effects
+}
+
+fn submit_launch(d: &LaunchDialog) -> Result<Effect, String> {
+    let sandbox = d
+        .sandboxes
+        .get(d.sandbox)
+        .cloned()
+        .ok_or("no sandbox: press Tab to the sandbox list, then n to create one")?;
+    let text = d.command.lines().join("\n");
+    let launch = if d.python {
+        if text.trim().is_empty() {
+            return Err("code: empty (a function body; `return` gives the result)".into());
+        }
+        crate::manager::Launch::Python(crate::python::PythonJob {
+            code: text,
+            ..crate::python::PythonJob::default()
+        })
+    } else {
+        crate::manager::Launch::Command(split_command(&text).map_err(|e| format!("command: {e}"))?)
+    };
+    let timeout = parse_timeout(&d.timeout.lines().join(""))?;
+    Ok(Effect::Launch {
+        sandbox,
+        launch,
+        timeout,
+    })
+}
+
+fn on_create_key(app: &mut App, mut d: Box<CreateDialog>, key: KeyEvent) -> Vec<Effect> {
+    if key.code == KeyCode::Esc || is_ctrl_c(&key) {
+        if d.then_launch {
+            open_launch(app);
+        }
+        return Vec::new();
+    }
+    if d.busy {
+        app.overlay = Some(Overlay::Create(d));
+        return Vec::new();
+    }
+    let mut effects = Vec::new();
+    match key.code {
+        KeyCode::Tab | KeyCode::BackTab => {
+            d.field = match d.field {
+                CreateField::Name => CreateField::Profile,
+                CreateField::Profile => CreateField::Name,
+            }
+        }
+        KeyCode::Up if d.field == CreateField::Profile => d.profile = d.profile.saturating_sub(1),
+        KeyCode::Down if d.field == CreateField::Profile => {
+            d.profile = (d.profile + 1).min(d.profiles.len().saturating_sub(1))
+        }
+        KeyCode::Char('k') if d.field == CreateField::Profile => {
+            d.profile = d.profile.saturating_sub(1)
+        }
+        KeyCode::Char('j') if d.field == CreateField::Profile => {
+            d.profile = (d.profile + 1).min(d.profiles.len().saturating_sub(1))
+        }
+        KeyCode::Enter => {
+            let name = d.name.lines().join("").trim().to_string();
+            match (name.is_empty(), d.profiles.get(d.profile)) {
+                (true, _) => d.error = Some("type a name".into()),
+                (false, None) => d.error = Some("no profile in the configuration".into()),
+                (false, Some(profile)) => {
+                    d.busy = true;
+                    d.error = None;
+                    effects.push(Effect::Create {
+                        name,
+                        profile: profile.clone(),
+                    });
+                }
+            }
+        }
+        _ if d.field == CreateField::Name => {
+            d.name.input(key);
+        }
+        _ => {}
+    }
+    app.overlay = Some(Overlay::Create(d));
+    effects
+}
+
+// ---------------------------------------------------------------- mouse
+
+fn on_mouse(app: &mut App, mouse: MouseEvent) -> Vec<Effect> {
+    if app.overlay.is_some() || app.screen != Screen::Main {
+        return Vec::new();
+    }
+    let layout = view::main_layout(Rect::new(0, 0, app.size.0, app.size.1), app.focus);
+    let at = Position::new(mouse.column, mouse.row);
+    let pane = [
+        (Pane::Sandboxes, layout.sandboxes),
+        (Pane::Executions, layout.executions),
+        (Pane::Inspector, layout.inspector),
+    ]
+    .into_iter()
+    .find(|(_, r)| r.contains(at));
+    let Some((pane, area)) = pane else {
+        return Vec::new();
+    };
+    match mouse.kind {
+        MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+            let delta = if mouse.kind == MouseEventKind::ScrollDown {
+                3
+            } else {
+                -3
+            };
+            let before = app.focus;
+            app.focus = pane;
+            move_cursor(app, delta);
+            if pane == Pane::Inspector {
+                app.focus = before;
+            } else {
+                set_focus(app, pane);
+            }
+        }
+        MouseEventKind::Down(MouseButton::Left) => {
+            set_focus(app, pane);
+            // Rows start under the top border and the column header.
+            let first_row = area.y
+                + if pane == Pane::Inspector && app.tab != Tab::Tree {
+                    1
+                } else {
+                    2
+                };
+            if mouse.row < first_row {
+                app.dirty = true;
+                return Vec::new();
+            }
+            let height = view::inner_rows(area).saturating_sub(1);
+            let clicked = (mouse.row - first_row) as usize;
+            match pane {
+                Pane::Sandboxes => {
+                    let cursor = app.sandbox_cursor();
+                    let row = scroll_offset(cursor, height) + clicked;
+                    let name = row
+                        .checked_sub(1)
+                        .and_then(|i| app.visible_sandboxes().get(i).map(|r| r.view.name.clone()));
+                    if row == 0 || name.is_some() {
+                        select_sandbox(app, name);
+                    }
+                }
+                Pane::Executions => {
+                    let cursor = app.execution_cursor().unwrap_or(0);
+                    let row = scroll_offset(cursor, height) + clicked;
+                    if let Some(e) = app.visible_executions().get(row) {
+                        app.selected_execution = Some(e.record.id.clone());
+                        app.exec_context = true;
+                    }
+                }
+                Pane::Inspector if app.tab == Tab::Tree => {
+                    let rows = app.tree_rows();
+                    let cursor = app.tree_cursor().unwrap_or(0);
+                    let row = scroll_offset(cursor, height) + clicked;
+                    if let Some(r) = rows.get(row) {
+                        app.selected_pid = Some(app.processes[r.index].pid);
+                    }
+                }
+                Pane::Inspector => {}
+            }
+        }
+        _ => return Vec::new(),
+    }
+    app.dirty = true;
+    Vec::new()
+}

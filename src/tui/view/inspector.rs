@@ -1,0 +1,395 @@
+//! The inspector pane: detail, process tree, logs or charts of the subject.
+
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Wrap};
+use ratatui::Frame;
+
+use super::executions::{duration_ms, exit_text};
+use super::{inner_rows, pane_block};
+use crate::profile::Profile;
+use crate::tui::action::Subject;
+use crate::tui::app::{scroll_offset, App, Pane, Tab};
+use crate::tui::format::{age, bytes, command_line, millis};
+
+fn subject_label(app: &App) -> String {
+    match app.subject() {
+        Subject::All => "all sandboxes".into(),
+        Subject::Sandbox(name) => name,
+        Subject::Execution(id) => match app.executions.iter().find(|e| e.record.id == id) {
+            Some(e) => format!("{}/{}", e.record.sandbox, id),
+            None => id,
+        },
+    }
+}
+
+pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
+    let theme = &app.theme;
+    let focused = app.focus == Pane::Inspector;
+    let mut title = vec![Span::raw(" ")];
+    for (i, tab) in Tab::ALL.iter().enumerate() {
+        if i > 0 {
+            title.push(Span::styled("│", theme.muted()));
+        }
+        let style = if *tab == app.tab {
+            theme.title().add_modifier(Modifier::REVERSED)
+        } else {
+            theme.muted()
+        };
+        title.push(Span::styled(format!(" {} ", tab.title()), style));
+    }
+    title.push(Span::styled(
+        format!(" {} ", subject_label(app)),
+        theme.accent(),
+    ));
+    let block = pane_block(app, Line::from(title), focused);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    match app.tab {
+        Tab::Detail => detail(frame, app, inner),
+        Tab::Tree => tree(frame, app, inner, area),
+        Tab::Logs => logs(frame, app, inner),
+        Tab::Charts => super::charts::draw(frame, app, inner, false),
+    }
+}
+
+fn kv<'a>(app: &App, key: &str, value: impl Into<String>) -> Line<'a> {
+    Line::from(vec![
+        Span::styled(format!("{key:<18}"), app.theme.muted()),
+        Span::styled(value.into(), app.theme.text()),
+    ])
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+fn list(items: &[impl std::fmt::Display]) -> String {
+    if items.is_empty() {
+        "-".into()
+    } else {
+        items
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Every resolved limit of a profile.
+pub fn profile_lines<'a>(app: &App, p: &Profile) -> Vec<Line<'a>> {
+    let paths = |v: &[std::path::PathBuf]| {
+        list(
+            &v.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>(),
+        )
+    };
+    vec![
+        kv(app, "max_memory_mb", p.max_memory_mb.to_string()),
+        kv(app, "max_cpu_seconds", p.max_cpu_seconds.to_string()),
+        kv(
+            app,
+            "cpu_quota",
+            p.cpu_quota
+                .map(|q| format!("{q} cores ({:.0}%)", q * 100.0))
+                .unwrap_or_else(|| "none".into()),
+        ),
+        kv(app, "max_process_count", p.max_process_count.to_string()),
+        kv(app, "max_open_files", p.max_open_files.to_string()),
+        kv(app, "max_file_size_mb", p.max_file_size_mb.to_string()),
+        kv(app, "max_output_kb", p.max_output_kb.to_string()),
+        kv(app, "max_result_mb", p.max_result_mb.to_string()),
+        kv(app, "timeout_seconds", p.timeout_seconds.to_string()),
+        kv(app, "max_concurrent", p.max_concurrent.to_string()),
+        kv(app, "allow_network", on_off(p.allow_network)),
+        kv(app, "allowed_hosts", list(&p.allowed_hosts)),
+        kv(app, "allowed_commands", list(&p.allowed_commands)),
+        kv(app, "read_only_paths", paths(&p.read_only_paths)),
+        kv(app, "writable_paths", paths(&p.writable_paths)),
+        kv(app, "workdir", p.workdir.display().to_string()),
+        kv(app, "hostname", p.hostname.clone()),
+        kv(app, "require_isolation", on_off(p.require_isolation)),
+        kv(app, "python", p.python.clone()),
+        kv(
+            app,
+            "env",
+            list(
+                &p.env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>(),
+            ),
+        ),
+    ]
+}
+
+fn detail(frame: &mut Frame, app: &App, area: Rect) {
+    let theme = &app.theme;
+    let mut lines: Vec<Line> = Vec::new();
+    match app.subject() {
+        Subject::All => {
+            lines.push(Line::from(Span::styled(
+                "Select a sandbox (or an execution) to see its limits or its result.",
+                theme.muted(),
+            )));
+            lines.push(kv(app, "sandboxes", app.sandboxes.len().to_string()));
+            lines.push(kv(app, "executions", app.executions.len().to_string()));
+        }
+        Subject::Sandbox(name) => match app.sandboxes.iter().find(|r| r.view.name == name) {
+            Some(r) => {
+                let v = &r.view;
+                lines.push(kv(app, "sandbox", v.name.clone()));
+                lines.push(kv(app, "profile", v.profile.clone()));
+                lines.push(kv(app, "state", v.state.clone()));
+                lines.push(kv(
+                    app,
+                    "created",
+                    format!("{} ago", age(v.created_at, app.now_ms)),
+                ));
+                lines.push(kv(app, "workspace", v.workspace.display().to_string()));
+                lines.push(Line::from(Span::styled("limits", theme.title())));
+                lines.extend(profile_lines(app, &v.limits));
+            }
+            None => lines.push(Line::from(Span::styled("sandbox gone", theme.muted()))),
+        },
+        Subject::Execution(id) => match app.executions.iter().find(|e| e.record.id == id) {
+            Some(e) => {
+                let r = &e.record;
+                lines.push(kv(app, "execution", r.id.clone()));
+                lines.push(kv(app, "sandbox", r.sandbox.clone()));
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{:<18}", "status"), theme.muted()),
+                    Span::styled(r.status.to_string(), theme.status(r.status)),
+                ]));
+                lines.push(kv(app, "command", command_line(&r.command)));
+                lines.push(kv(
+                    app,
+                    "duration",
+                    duration_ms(e, app.now_ms)
+                        .map(millis)
+                        .unwrap_or_else(|| "-".into()),
+                ));
+                lines.push(kv(app, "exit", exit_text(e)));
+                lines.push(kv(app, "cpu", millis(r.cpu_ms.unwrap_or(e.live_cpu_ms))));
+                lines.push(kv(app, "memory (peak)", bytes(e.memory_bytes)));
+                lines.push(kv(app, "timeout", millis(r.timeout_ms)));
+                if let Some(error) = &r.error {
+                    lines.push(Line::from(vec![
+                        Span::styled(format!("{:<18}", "error"), theme.muted()),
+                        Span::styled(error.clone(), theme.error()),
+                    ]));
+                }
+                if let Some(result) = &r.result {
+                    if let Some(value) = &result.result {
+                        let text = if result.result_non_json {
+                            let repr = value.get("repr").and_then(|v| v.as_str()).unwrap_or("");
+                            let kind = value.get("type").and_then(|v| v.as_str()).unwrap_or("");
+                            format!("{repr}  (a {kind}, not JSON)")
+                        } else {
+                            serde_json::to_string_pretty(value).unwrap_or_default()
+                        };
+                        lines.push(Line::from(Span::styled("result", theme.title())));
+                        for l in text.lines().take(20) {
+                            lines.push(Line::from(Span::styled(l.to_string(), theme.text())));
+                        }
+                    }
+                    if let Some(crate::supervisor::ErrorInfo::Exception { traceback, .. }) =
+                        &result.error
+                    {
+                        lines.push(Line::from(Span::styled("traceback", theme.title())));
+                        for l in traceback.lines().take(30) {
+                            lines.push(Line::from(Span::styled(l.to_string(), theme.error())));
+                        }
+                    }
+                    if !result.degraded.is_empty() {
+                        lines.push(Line::from(vec![
+                            Span::styled(format!("{:<18}", "degraded"), theme.muted()),
+                            Span::styled(result.degraded.join("; "), theme.warning()),
+                        ]));
+                    }
+                    for (name, text, truncated, style) in [
+                        (
+                            "stdout",
+                            &result.stdout,
+                            result.stdout_truncated,
+                            theme.text(),
+                        ),
+                        (
+                            "stderr",
+                            &result.stderr,
+                            result.stderr_truncated,
+                            theme.warning(),
+                        ),
+                    ] {
+                        if text.is_empty() {
+                            continue;
+                        }
+                        let more = if truncated { " (truncated)" } else { "" };
+                        lines.push(Line::from(Span::styled(
+                            format!("{name}{more}"),
+                            theme.title(),
+                        )));
+                        for l in text.lines().take(12) {
+                            lines.push(Line::from(Span::styled(l.to_string(), style)));
+                        }
+                    }
+                }
+            }
+            None => lines.push(Line::from(Span::styled("execution gone", theme.muted()))),
+        },
+    }
+    let scroll = app.detail_scroll.min(lines.len().saturating_sub(1)) as u16;
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .scroll((scroll, 0)),
+        area,
+    );
+}
+
+fn tree(frame: &mut Frame, app: &App, inner: Rect, outer: Rect) {
+    let theme = &app.theme;
+    if app.processes_of != app.subject() {
+        frame.render_widget(
+            Paragraph::new(Span::styled("sampling…", theme.muted())),
+            inner,
+        );
+        return;
+    }
+    if app.processes.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                "no processes: nothing is running here",
+                theme.muted(),
+            )),
+            inner,
+        );
+        return;
+    }
+    let rows = app.tree_rows();
+    let cursor = app.tree_cursor().unwrap_or(0);
+    let height = inner_rows(outer).saturating_sub(1);
+    let offset = scroll_offset(cursor, height);
+    let focused = app.focus == Pane::Inspector;
+    let table_rows: Vec<Row> = rows
+        .iter()
+        .enumerate()
+        .skip(offset)
+        .take(height.max(1))
+        .map(|(i, r)| {
+            let p = &app.processes[r.index];
+            let marker = match (r.has_children, r.collapsed) {
+                (true, true) => "▸ ",
+                (true, false) => "▾ ",
+                _ => "  ",
+            };
+            let row = Row::new(vec![
+                Cell::from(p.pid.to_string()),
+                Cell::from(p.ppid.map(|p| p.to_string()).unwrap_or_else(|| "-".into())),
+                Cell::from(p.state.chars().next().map(String::from).unwrap_or_default()),
+                Cell::from(format!("{:.1}", p.cpu_percent)),
+                Cell::from(bytes(p.rss_bytes)),
+                Cell::from(p.threads.to_string()),
+                Cell::from(format!("{}{marker}{}", "  ".repeat(r.depth), p.command)),
+            ]);
+            if i == cursor {
+                row.style(if focused {
+                    theme.selected()
+                } else {
+                    theme.selected_unfocused()
+                })
+            } else {
+                row
+            }
+        })
+        .collect();
+    let header = Row::new(["PID", "PPID", "S", "CPU%", "RSS", "THR", "COMMAND"])
+        .style(theme.column_header());
+    let widths = [
+        Constraint::Length(7),
+        Constraint::Length(7),
+        Constraint::Length(1),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(3),
+        Constraint::Min(10),
+    ];
+    frame.render_widget(
+        Table::new(table_rows, widths)
+            .header(header)
+            .column_spacing(1),
+        inner,
+    );
+}
+
+fn logs(frame: &mut Frame, app: &App, area: Rect) {
+    let theme = &app.theme;
+    let Some(subject) = app.log_subject() else {
+        frame.render_widget(
+            Paragraph::new(Span::styled("no execution selected", theme.muted())),
+            area,
+        );
+        return;
+    };
+    let id = &subject.record.id;
+    let Some(logs) = app.logs.as_ref().filter(|l| &l.id == id) else {
+        frame.render_widget(
+            Paragraph::new(Span::styled("reading logs…", theme.muted())),
+            area,
+        );
+        return;
+    };
+    let lines = app.log_lines();
+    let height = (area.height as usize).saturating_sub(1);
+    let max_top = lines.len().saturating_sub(height);
+    let top = app.log_scroll.unwrap_or(max_top).min(max_top);
+    let needle = app.log_search.as_ref().map(|s| s.to_lowercase());
+    let mut info = vec![
+        Span::styled(
+            format!(
+                "{id}: {} stdout, {} stderr lines{} ",
+                logs.stdout.len(),
+                logs.stderr.len(),
+                if logs.truncated { " (tail)" } else { "" }
+            ),
+            theme.muted(),
+        ),
+        if app.log_scroll.is_none() {
+            Span::styled("following ", theme.ok())
+        } else {
+            Span::styled(format!("line {}/{} ", top + 1, lines.len()), theme.accent())
+        },
+    ];
+    if let Some(n) = &app.log_search {
+        info.push(Span::styled(format!("search: {n} (n/N)"), theme.accent()));
+    }
+    let mut out = vec![Line::from(info)];
+    for (is_err, text) in lines.iter().skip(top).take(height) {
+        let mut style = if *is_err {
+            theme.warning()
+        } else {
+            theme.text()
+        };
+        if needle
+            .as_ref()
+            .is_some_and(|n| !n.is_empty() && text.to_lowercase().contains(n))
+        {
+            style = theme.selected();
+        }
+        let prefix = if *is_err { "2│" } else { "1│" };
+        out.push(Line::from(vec![
+            Span::styled(prefix, theme.muted()),
+            Span::styled(text.to_string(), style),
+        ]));
+    }
+    if lines.is_empty() {
+        out.push(Line::from(Span::styled("(no output yet)", theme.muted())));
+    }
+    frame.render_widget(Paragraph::new(out), area);
+}

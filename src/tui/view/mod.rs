@@ -1,0 +1,210 @@
+//! Drawing. Every function here takes the state by shared reference and only
+//! draws; the layout function is pure so `update` can map mouse clicks.
+
+mod charts;
+mod dialogs;
+mod executions;
+mod header;
+mod help;
+mod inspector;
+mod profiles;
+mod sandboxes;
+
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
+use ratatui::Frame;
+
+use super::app::{App, InputKind, Overlay, Pane, Screen, Tab};
+
+/// Where each pane of the main screen goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MainLayout {
+    pub header: Rect,
+    pub sandboxes: Rect,
+    pub executions: Rect,
+    pub inspector: Rect,
+    /// Charts get their own pane only on large terminals.
+    pub charts: Option<Rect>,
+    pub footer: Rect,
+}
+
+/// Side by side from this size up.
+pub const WIDE: (u16, u16) = (140, 36);
+
+pub fn main_layout(area: Rect, focus: Pane) -> MainLayout {
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(3),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    if area.width >= WIDE.0 && area.height >= WIDE.1 {
+        let [left, right] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                .areas(body);
+        let [sandboxes, executions] =
+            Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(left);
+        let [inspector, charts] =
+            Layout::vertical([Constraint::Percentage(60), Constraint::Percentage(40)]).areas(right);
+        return MainLayout {
+            header,
+            sandboxes,
+            executions,
+            inspector,
+            charts: Some(charts),
+            footer,
+        };
+    }
+    // Stacked: the focused pane gets half the height.
+    let share = |pane: Pane| {
+        if pane == focus {
+            Constraint::Fill(2)
+        } else {
+            Constraint::Fill(1)
+        }
+    };
+    let [sandboxes, executions, inspector] = Layout::vertical([
+        share(Pane::Sandboxes),
+        share(Pane::Executions),
+        share(Pane::Inspector),
+    ])
+    .areas(body);
+    MainLayout {
+        header,
+        sandboxes,
+        executions,
+        inspector,
+        charts: None,
+        footer,
+    }
+}
+
+/// Rows inside a bordered pane.
+pub fn inner_rows(area: Rect) -> usize {
+    area.height.saturating_sub(2) as usize
+}
+
+pub(crate) fn pane_block<'a>(app: &App, title: Line<'a>, focused: bool) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_type(if focused {
+            BorderType::Thick
+        } else {
+            BorderType::Plain
+        })
+        .border_style(app.theme.border(focused))
+        .title(title)
+}
+
+/// A rectangle of at most `width` x `height` centred in `area`.
+pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let [row] = Layout::vertical([Constraint::Length(height.min(area.height))])
+        .flex(Flex::Center)
+        .areas(area);
+    let [rect] = Layout::horizontal([Constraint::Length(width.min(area.width))])
+        .flex(Flex::Center)
+        .areas(row);
+    rect
+}
+
+/// A text gauge: `▕███░░░▏`-style bar of `width` cells.
+pub(crate) fn bar(ratio: f64, width: usize) -> String {
+    let ratio = if ratio.is_finite() {
+        ratio.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let full = (ratio * width as f64).round() as usize;
+    let mut s = "█".repeat(full);
+    s.push_str(&"░".repeat(width - full));
+    s
+}
+
+pub fn draw(frame: &mut Frame, app: &App) {
+    let area = frame.area();
+    match app.screen {
+        Screen::Main => {
+            let layout = main_layout(area, app.focus);
+            header::draw(frame, app, layout.header);
+            sandboxes::draw(frame, app, layout.sandboxes);
+            executions::draw(frame, app, layout.executions);
+            inspector::draw(frame, app, layout.inspector);
+            if let Some(charts) = layout.charts {
+                charts::draw(frame, app, charts, true);
+            }
+            footer(frame, app, layout.footer);
+        }
+        Screen::Profiles => {
+            let [body, foot] =
+                Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
+            profiles::draw(frame, app, body);
+            footer(frame, app, foot);
+        }
+    }
+    match &app.overlay {
+        Some(Overlay::Help) => help::draw(frame, app, area),
+        Some(Overlay::Confirm(c)) => dialogs::confirm(frame, app, c, area),
+        Some(Overlay::Launch(d)) => dialogs::launch(frame, app, d, area),
+        Some(Overlay::Create(d)) => dialogs::create(frame, app, d, area),
+        None => {}
+    }
+}
+
+/// The keys that apply right now.
+pub fn hints(app: &App) -> &'static str {
+    match &app.overlay {
+        Some(Overlay::Help) => "Esc/? close help",
+        Some(Overlay::Confirm(c)) => match c.target {
+            super::app::KillTarget::Process { .. } => {
+                "y/Enter confirm  n/Esc cancel  ←/→ or 1-4 signal"
+            }
+            _ => "y/Enter confirm  n/Esc cancel",
+        },
+        Some(Overlay::Launch(_)) => "Tab field  ↑↓ sandbox  n new sandbox  Enter launch  Esc close",
+        Some(Overlay::Create(_)) => "Tab field  ↑↓ profile  Enter create  Esc close",
+        None => match (app.screen, app.focus, app.tab) {
+            (Screen::Profiles, _, _) => "↑↓ profile  e edit ($EDITOR)  r reload  Esc back  ? help  q quit",
+            (_, Pane::Sandboxes, _) => {
+                "↑↓ select  Enter open  / filter  s/S sort  x launch  n new  K kill  D remove  Tab pane  p profiles  ? help  q quit"
+            }
+            (_, Pane::Executions, _) => {
+                "↑↓ select  Enter detail  l logs  t tree  c charts  x launch  K kill  Esc back  ? help  q quit"
+            }
+            (_, Pane::Inspector, Tab::Tree) => {
+                "↑↓ select  Enter/space fold  +/- expand/collapse  K signal  i/l/c tab  Esc back  q quit"
+            }
+            (_, Pane::Inspector, Tab::Logs) => {
+                "↑↓ scroll  f follow  / search  n/N next/prev  g/G top/end  Esc back  q quit"
+            }
+            (_, Pane::Inspector, _) => "↑↓ scroll  i/t/l/c tab  K kill  x launch  Esc back  ? help  q quit",
+        },
+    }
+}
+
+fn footer(frame: &mut Frame, app: &App, area: Rect) {
+    let theme = &app.theme;
+    let line = if let Some(kind) = app.input {
+        let label = match kind {
+            InputKind::Filter => "filter sandboxes: ",
+            InputKind::LogSearch => "search logs: ",
+        };
+        Line::from(vec![
+            Span::styled(label, theme.accent()),
+            Span::styled(app.input_buffer.clone(), theme.text()),
+            Span::styled("█", theme.accent()),
+            Span::styled("   Enter keep  Esc clear", theme.muted()),
+        ])
+    } else if let Some(status) = &app.status {
+        let style = if status.error {
+            theme.error()
+        } else {
+            theme.ok()
+        };
+        Line::from(Span::styled(status.text.clone(), style))
+    } else {
+        Line::from(Span::styled(hints(app), theme.muted()))
+    };
+    frame.render_widget(Paragraph::new(line).style(Style::default()), area);
+}

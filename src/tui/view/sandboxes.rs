@@ -1,0 +1,169 @@
+use ratatui::layout::{Constraint, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Row, Table};
+use ratatui::Frame;
+
+use super::{bar, inner_rows, pane_block};
+use crate::tui::app::{scroll_offset, App, Pane, SortColumn};
+use crate::tui::format::{age, bytes, clip};
+
+const COLUMNS: [(&str, SortColumn); 8] = [
+    ("NAME", SortColumn::Name),
+    ("PROFILE", SortColumn::Profile),
+    ("STATE", SortColumn::State),
+    ("EXEC", SortColumn::Execs),
+    ("CPU%", SortColumn::Cpu),
+    ("MEMORY", SortColumn::Memory),
+    ("PROCS", SortColumn::Procs),
+    ("AGE", SortColumn::Age),
+];
+
+fn memory_cell(used: u64, limit: u64) -> (String, f64) {
+    let ratio = if limit > 0 {
+        used as f64 / limit as f64
+    } else {
+        0.0
+    };
+    let text = if limit > 0 {
+        format!("{} {}/{}", bar(ratio, 5), bytes(used), bytes(limit))
+    } else {
+        bytes(used)
+    };
+    (text, ratio)
+}
+
+pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
+    let theme = &app.theme;
+    let focused = app.focus == Pane::Sandboxes;
+    let rows_visible = app.visible_sandboxes();
+    let mut title = vec![Span::styled(
+        format!(" Sandboxes ({}) ", app.sandboxes.len()),
+        theme.title(),
+    )];
+    if !app.filter.is_empty() {
+        title.push(Span::styled(
+            format!("filter: {} ", app.filter),
+            theme.accent(),
+        ));
+    }
+    let block = pane_block(app, Line::from(title), focused);
+
+    let header = Row::new(COLUMNS.iter().map(|(name, col)| {
+        let mark = if *col == app.sort {
+            if app.sort_desc {
+                "▼"
+            } else {
+                "▲"
+            }
+        } else {
+            ""
+        };
+        Cell::from(format!("{name}{mark}"))
+    }))
+    .style(theme.column_header());
+
+    let name_width = 16usize;
+    let mut rows = Vec::with_capacity(rows_visible.len() + 1);
+    // Row 0: everything, so the executions pane can show all of them.
+    let (running, total, cpu, mem, procs) =
+        app.sandboxes
+            .iter()
+            .fold((0, 0, 0.0, 0, 0), |(r, t, c, m, p), s| {
+                (
+                    r + s.view.running,
+                    t + s.view.total,
+                    c + s.cpu_percent,
+                    m + s.view.memory_bytes,
+                    p + s.view.processes,
+                )
+            });
+    rows.push(
+        Row::new(vec![
+            Cell::from("(all)"),
+            Cell::from(""),
+            Cell::from(""),
+            Cell::from(format!("{running}/{total}")),
+            Cell::from(format!("{cpu:.1}")),
+            Cell::from(bytes(mem)),
+            Cell::from(procs.to_string()),
+            Cell::from(""),
+        ])
+        .style(theme.muted()),
+    );
+    for r in &rows_visible {
+        let v = &r.view;
+        let (mem_text, mem_ratio) = memory_cell(v.memory_bytes, v.memory_limit_bytes);
+        let state_style = if v.state == "ready" {
+            theme.ok()
+        } else {
+            theme.warning()
+        };
+        let exec_style = if v.running > 0 {
+            theme.status(crate::supervisor::Status::Running)
+        } else {
+            theme.text()
+        };
+        let cpu_style = if r.cpu_percent >= 90.0 {
+            theme.error()
+        } else {
+            theme.text()
+        };
+        rows.push(Row::new(vec![
+            Cell::from(clip(&v.name, name_width)),
+            Cell::from(clip(&v.profile, 10)),
+            Cell::from(Span::styled(v.state.clone(), state_style)),
+            Cell::from(Span::styled(
+                format!("{}/{}", v.running, v.total),
+                exec_style,
+            )),
+            Cell::from(Span::styled(format!("{:.1}", r.cpu_percent), cpu_style)),
+            Cell::from(Span::styled(mem_text, theme.gauge(mem_ratio))),
+            Cell::from(format!("{}/{}", v.processes, v.max_processes)),
+            Cell::from(age(v.created_at, app.now_ms)),
+        ]));
+    }
+
+    let cursor = app.sandbox_cursor();
+    let height = inner_rows(area).saturating_sub(1);
+    let offset = scroll_offset(cursor, height);
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .enumerate()
+        .skip(offset)
+        .map(|(i, row)| {
+            if i == cursor {
+                row.style(if focused {
+                    theme.selected()
+                } else {
+                    theme.selected_unfocused()
+                })
+            } else {
+                row
+            }
+        })
+        .collect();
+    let widths = [
+        Constraint::Max(24),
+        Constraint::Length(8),
+        Constraint::Length(7),
+        Constraint::Length(5),
+        Constraint::Length(6),
+        Constraint::Length(17),
+        Constraint::Length(6),
+        Constraint::Length(4),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .column_spacing(1)
+        .flex(ratatui::layout::Flex::Start);
+    frame.render_widget(table, area);
+    if !app.loaded {
+        let inner =
+            Rect::new(area.x + 2, area.y + 3, area.width.saturating_sub(4), 1).intersection(area);
+        frame.render_widget(
+            ratatui::widgets::Paragraph::new(Span::styled("reading the state…", theme.muted())),
+            inner,
+        );
+    }
+}

@@ -1,0 +1,895 @@
+//! The dashboard without a terminal: every view rendered from a hand-built
+//! state into ratatui's TestBackend (insta snapshots), and `update` driven as
+//! the pure function it is.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::style::Color;
+use ratatui::Terminal;
+
+use sandbox_tui::manager::{ExecutionView, Launch, SandboxView};
+use sandbox_tui::monitor::{HostInfo, ProcessInfo};
+use sandbox_tui::profile::{Config, Diagnostic, Profile};
+use sandbox_tui::python::PythonJob;
+use sandbox_tui::state::db::ExecutionRecord;
+use sandbox_tui::supervisor::{ErrorInfo, ExecResult, Status};
+use sandbox_tui::tui::action::{
+    Action, ConfigOutcome, Effect, LogTail, Outcome, SignalChoice, Snapshot, Subject,
+};
+use sandbox_tui::tui::app::{App, ConfigView, Environment, KillTarget, Overlay, Pane, Screen, Tab};
+use sandbox_tui::tui::theme::Theme;
+use sandbox_tui::tui::update::update;
+use sandbox_tui::tui::view;
+
+const NOW: i64 = 1_700_000_000_000;
+const MIB: u64 = 1024 * 1024;
+
+fn sandbox(name: &str, profile: &str, cpu_ms: u64, memory: u64, procs: u64) -> SandboxView {
+    let mut limits = Profile::defaults(profile);
+    if profile == "strict" {
+        limits.max_memory_mb = 128;
+        limits.cpu_quota = Some(0.5);
+    }
+    SandboxView {
+        name: name.into(),
+        profile: profile.into(),
+        state: "ready".into(),
+        running: 0,
+        queued: 0,
+        total: 0,
+        cpu_ms,
+        memory_bytes: memory,
+        memory_limit_bytes: limits.max_memory_mb * MIB,
+        processes: procs,
+        max_processes: limits.max_process_count,
+        created_at: NOW - 3_600_000,
+        workspace: PathBuf::from(format!("/var/lib/sandbox-tui/sandboxes/{name}/workspace")),
+        ephemeral: false,
+        limits,
+    }
+}
+
+fn execution(id: &str, sandbox: &str, seq: i64, status: Status, command: &[&str]) -> ExecutionView {
+    let started = NOW - 90_000 + seq * 1000;
+    let ended = status.is_final().then_some(started + 4_200);
+    let result = (status == Status::Completed).then(|| ExecResult {
+        id: id.into(),
+        sandbox: sandbox.into(),
+        profile: "default".into(),
+        command: command.iter().map(|s| s.to_string()).collect(),
+        status,
+        exit_code: Some(0),
+        signal: None,
+        duration_ms: 4_200,
+        cpu_ms: 310,
+        peak_memory_bytes: 12 * MIB,
+        stdout: "hello from the sandbox\nsecond line\n".into(),
+        stderr: String::new(),
+        stdout_encoding: "utf-8".into(),
+        stderr_encoding: "utf-8".into(),
+        stdout_truncated: false,
+        stderr_truncated: false,
+        stdout_bytes: 35,
+        stderr_bytes: 0,
+        error: None,
+        result: None,
+        result_non_json: false,
+        degraded: Vec::new(),
+    });
+    let record = ExecutionRecord {
+        id: id.into(),
+        sandbox: sandbox.into(),
+        seq,
+        kind: "command".into(),
+        command: command.iter().map(|s| s.to_string()).collect(),
+        status,
+        timeout_ms: 60_000,
+        supervisor_pid: Some(4000 + seq as i32),
+        supervisor_start: Some(1),
+        init_pid: Some(5000 + seq as i32),
+        queued_at: started - 10,
+        started_at: (status != Status::Queued).then_some(started),
+        ended_at: ended,
+        exit_code: match status {
+            Status::Completed => Some(0),
+            Status::Failed => Some(2),
+            _ => None,
+        },
+        signal: (status == Status::Killed).then_some(9),
+        cpu_ms: status.is_final().then_some(310),
+        peak_memory_bytes: status.is_final().then_some(12 * MIB),
+        error: (status == Status::Denied)
+            .then(|| "command \"curl\" is not in allowed_commands".to_string()),
+        result,
+        stdout_log: PathBuf::from(format!("/tmp/{id}.stdout")),
+        stderr_log: PathBuf::from(format!("/tmp/{id}.stderr")),
+    };
+    let running = status == Status::Running;
+    ExecutionView {
+        record,
+        memory_bytes: if running { 48 * MIB } else { 12 * MIB },
+        live_cpu_ms: if running { 61_000 } else { 310 },
+    }
+}
+
+fn process(pid: i32, ppid: i32, command: &str, cpu: f32) -> ProcessInfo {
+    ProcessInfo {
+        pid,
+        ppid: Some(ppid),
+        command: command.into(),
+        state: if cpu > 1.0 {
+            "Runnable".into()
+        } else {
+            "Sleeping".into()
+        },
+        cpu_percent: cpu,
+        cpu_ms: 1000,
+        rss_bytes: 3 * MIB,
+        threads: 1,
+    }
+}
+
+/// Three sandboxes; `web` has a runaway loop, a finished job and a denied one.
+fn snapshot(at: i64, cpu_base: u64) -> Snapshot {
+    let mut web = sandbox("web", "default", cpu_base + 1_000, 60 * MIB, 4);
+    web.running = 2;
+    web.total = 4;
+    let mut batch = sandbox("batch", "strict", cpu_base / 2, 120 * MIB, 1);
+    batch.running = 0;
+    batch.queued = 1;
+    batch.total = 2;
+    let idle = sandbox("idle", "default", 0, 0, 0);
+    Snapshot {
+        taken_at_ms: at,
+        host: HostInfo {
+            cpu_percent: 42.5,
+            cpus: 8,
+            memory_used_bytes: 6 * 1024 * MIB,
+            memory_total_bytes: 16 * 1024 * MIB,
+        },
+        sandboxes: vec![web, batch, idle],
+        executions: vec![
+            execution(
+                "a1b2c3",
+                "web",
+                1,
+                Status::Completed,
+                &["python3", "-c", "print('hello')"],
+            ),
+            execution("d4e5f6", "web", 2, Status::Denied, &["curl", "example.com"]),
+            execution(
+                "0a0b0c",
+                "web",
+                3,
+                Status::Running,
+                &["sh", "-c", "while :; do :; done"],
+            ),
+            execution(
+                "777888",
+                "web",
+                4,
+                Status::Running,
+                &["python3", "serve.py"],
+            ),
+            execution("999aaa", "batch", 5, Status::Killed, &["make", "-j8"]),
+            execution("bbbccc", "batch", 6, Status::Queued, &["make", "test"]),
+        ],
+        subject: Subject::All,
+        processes: vec![
+            process(100, 1, "sandbox-tui-init __init", 0.0),
+            process(101, 100, "sh -c while :; do :; done", 99.7),
+            process(200, 1, "sandbox-tui-init __init", 0.0),
+            process(201, 200, "python3 serve.py", 2.0),
+            process(202, 201, "python3 worker.py", 0.5),
+        ],
+        logs: None,
+        error: None,
+    }
+}
+
+fn base_app() -> App {
+    let theme = Theme::load("default", None).expect("default theme");
+    let env = Environment {
+        state_dir: PathBuf::from("/var/lib/sandbox-tui"),
+        degraded: vec![("landlock".into(), "not supported by this kernel".into())],
+    };
+    let mut config = ConfigView::from_config(&Config::builtin());
+    config.path = Some(PathBuf::from("/etc/sandbox-tui/sandboxes.toml"));
+    let mut app = App::new(theme, 1000, env, config);
+    // Two samples one second apart: web used 1.5 s of CPU in that second.
+    update(
+        &mut app,
+        Action::Snapshot(Box::new(snapshot(NOW - 1000, 10_000))),
+    );
+    update(&mut app, Action::Snapshot(Box::new(snapshot(NOW, 11_500))));
+    app
+}
+
+fn render(app: &mut App, w: u16, h: u16) -> Terminal<TestBackend> {
+    update(app, Action::Resize(w, h));
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    terminal.draw(|frame| view::draw(frame, app)).expect("draw");
+    terminal
+}
+
+fn screen(app: &mut App, w: u16, h: u16) -> String {
+    format!("{}", render(app, w, h).backend())
+}
+
+fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
+    update(app, Action::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn keys(app: &mut App, text: &str) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    for c in text.chars() {
+        effects.extend(press(app, KeyCode::Char(c)));
+    }
+    effects
+}
+
+/// Focus the executions of `web` with the runaway loop selected.
+fn select_runaway(app: &mut App) {
+    keys(app, "/web");
+    press(app, KeyCode::Enter);
+    keys(app, "j"); // (all) -> web
+    press(app, KeyCode::Enter); // drill down to its executions
+    assert_eq!(app.focus, Pane::Executions);
+    // Newest first: 777888, 0a0b0c, ...
+    keys(app, "j");
+    assert_eq!(app.selected_execution.as_deref(), Some("0a0b0c"));
+}
+
+// ---------------------------------------------------------------- snapshots
+
+#[test]
+fn main_view_80x24() {
+    let mut app = base_app();
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+}
+
+#[test]
+fn main_view_160x48() {
+    let mut app = base_app();
+    keys(&mut app, "jjj"); // web
+    let mut snap = snapshot(NOW + 1000, 13_000);
+    snap.subject = Subject::Sandbox("web".into());
+    snap.processes.truncate(2);
+    update(&mut app, Action::Snapshot(Box::new(snap)));
+    insta::assert_snapshot!(screen(&mut app, 160, 48));
+}
+
+#[test]
+fn executions_and_execution_detail() {
+    let mut app = base_app();
+    keys(&mut app, "jjj"); // web
+    press(&mut app, KeyCode::Enter);
+    keys(&mut app, "jjj"); // the completed one
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.tab, Tab::Detail);
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+}
+
+#[test]
+fn sandbox_detail_lists_every_limit() {
+    let mut app = base_app();
+    keys(&mut app, "j"); // batch (strict)
+    keys(&mut app, "i");
+    insta::assert_snapshot!(screen(&mut app, 100, 50));
+}
+
+#[test]
+fn process_tree_with_a_collapsed_node() {
+    let mut app = base_app();
+    keys(&mut app, "t");
+    keys(&mut app, "jj"); // pid 200
+    press(&mut app, KeyCode::Enter);
+    assert!(app.collapsed.contains(&200));
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+}
+
+fn with_logs(app: &mut App) {
+    select_runaway(app);
+    keys(app, "l");
+    let mut snap = snapshot(NOW + 1000, 13_000);
+    snap.subject = Subject::Execution("0a0b0c".into());
+    snap.processes.clear();
+    snap.logs = Some(LogTail {
+        id: "0a0b0c".into(),
+        stdout: (1..=40).map(|i| format!("tick {i}")).collect(),
+        stderr: vec!["warning: spinning".into()],
+        truncated: false,
+    });
+    update(app, Action::Snapshot(Box::new(snap)));
+}
+
+#[test]
+fn logs_follow_and_search() {
+    let mut app = base_app();
+    with_logs(&mut app);
+    insta::assert_snapshot!("logs_following", screen(&mut app, 80, 24));
+    keys(&mut app, "/tick 1");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.log_scroll, Some(0), "first match is line 0");
+    keys(&mut app, "n");
+    assert_eq!(app.log_scroll, Some(9), "tick 10");
+    keys(&mut app, "N");
+    assert_eq!(app.log_scroll, Some(0));
+    insta::assert_snapshot!("logs_search", screen(&mut app, 80, 24));
+}
+
+#[test]
+fn charts_of_a_sandbox() {
+    let mut app = base_app();
+    for i in 1..30 {
+        update(
+            &mut app,
+            Action::Snapshot(Box::new(snapshot(
+                NOW + i * 1000,
+                11_500 + (i as u64 % 7) * 200,
+            ))),
+        );
+    }
+    keys(&mut app, "j"); // batch: memory limit 128M, cpu quota 50%
+    keys(&mut app, "c");
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+}
+
+#[test]
+fn launch_dialog_shows_a_denial() {
+    let mut app = base_app();
+    keys(&mut app, "jjj"); // web
+    keys(&mut app, "x");
+    keys(&mut app, "curl example.com");
+    let effects = press(&mut app, KeyCode::Enter);
+    assert_eq!(
+        effects,
+        vec![Effect::Launch {
+            sandbox: "web".into(),
+            launch: Launch::Command(vec!["curl".into(), "example.com".into()]),
+            timeout: None,
+        }]
+    );
+    let denied = execution("d4e5f6", "web", 7, Status::Denied, &["curl", "example.com"]);
+    update(
+        &mut app,
+        Action::Done(Outcome::Launched(Ok(Box::new(denied.record)))),
+    );
+    assert!(
+        matches!(app.overlay, Some(Overlay::Launch(_))),
+        "stays open"
+    );
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+}
+
+#[test]
+fn new_sandbox_dialog() {
+    let mut app = base_app();
+    keys(&mut app, "n");
+    keys(&mut app, "scratch");
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Down);
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+    let effects = press(&mut app, KeyCode::Enter);
+    let Some(Effect::Create { name, profile }) = effects.first() else {
+        panic!("no create effect: {effects:?}");
+    };
+    assert_eq!(name, "scratch");
+    assert!(!profile.is_empty());
+}
+
+#[test]
+fn confirmations_name_what_dies() {
+    let mut app = base_app();
+    select_runaway(&mut app);
+    keys(&mut app, "K");
+    insta::assert_snapshot!("confirm_execution", screen(&mut app, 80, 24));
+    press(&mut app, KeyCode::Esc);
+
+    keys(&mut app, "t");
+    keys(&mut app, "j");
+    keys(&mut app, "K");
+    press(&mut app, KeyCode::Right);
+    insta::assert_snapshot!("confirm_process", screen(&mut app, 80, 24));
+    press(&mut app, KeyCode::Esc);
+
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.focus, Pane::Sandboxes);
+    keys(&mut app, "D");
+    insta::assert_snapshot!("confirm_remove", screen(&mut app, 80, 24));
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = base_app();
+    keys(&mut app, "?");
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+}
+
+#[test]
+fn profiles_view_with_errors() {
+    let mut app = base_app();
+    keys(&mut app, "p");
+    assert_eq!(app.screen, Screen::Profiles);
+    update(
+        &mut app,
+        Action::Done(Outcome::Config(ConfigOutcome::Invalid(vec![Diagnostic {
+            file: "/etc/sandbox-tui/sandboxes.toml".into(),
+            line: 12,
+            column: 17,
+            key: "profiles.strict.max_memory_mb".into(),
+            message: "expected a positive integer".into(),
+        }]))),
+    );
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+    assert_eq!(keys(&mut app, "r"), vec![Effect::ReloadConfig]);
+    assert_eq!(
+        keys(&mut app, "e"),
+        vec![Effect::OpenEditor {
+            path: PathBuf::from("/etc/sandbox-tui/sandboxes.toml")
+        }]
+    );
+}
+
+#[test]
+fn filter_input_in_the_footer() {
+    let mut app = base_app();
+    keys(&mut app, "/ba");
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+}
+
+#[test]
+fn tiny_terminal_does_not_panic() {
+    let mut app = base_app();
+    for (w, h) in [(1, 1), (20, 5), (40, 10), (80, 3)] {
+        render(&mut app, w, h);
+        keys(&mut app, "x");
+        render(&mut app, w, h);
+        press(&mut app, KeyCode::Esc);
+    }
+}
+
+#[test]
+fn no_color_uses_no_colours_and_reverses_the_selection() {
+    let mut app = base_app();
+    app.theme = app.theme.clone().without_color();
+    keys(&mut app, "j");
+    let terminal = render(&mut app, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let mut reversed = false;
+    for cell in buffer.content() {
+        assert_eq!(cell.fg, Color::Reset, "fg colour in {:?}", cell.symbol());
+        assert_eq!(cell.bg, Color::Reset, "bg colour in {:?}", cell.symbol());
+        reversed |= cell.modifier.contains(ratatui::style::Modifier::REVERSED);
+    }
+    assert!(reversed, "the selection is shown in reverse video");
+}
+
+#[test]
+fn every_theme_renders() {
+    for name in sandbox_tui::tui::theme::BUILTIN {
+        let mut app = base_app();
+        app.theme = Theme::load(name, None).expect("theme");
+        render(&mut app, 80, 24);
+    }
+}
+
+// ---------------------------------------------------------------- update
+
+#[test]
+fn cpu_percent_comes_from_the_change_in_cpu_time() {
+    let app = base_app();
+    let web = app
+        .sandboxes
+        .iter()
+        .find(|r| r.view.name == "web")
+        .expect("web");
+    // 1500 ms of CPU in 1000 ms of wall time: one and a half cores.
+    assert!(
+        (web.cpu_percent - 150.0).abs() < 0.01,
+        "{}",
+        web.cpu_percent
+    );
+    let batch = app
+        .sandboxes
+        .iter()
+        .find(|r| r.view.name == "batch")
+        .expect("batch");
+    assert!((batch.cpu_percent - 75.0).abs() < 0.01);
+}
+
+#[test]
+fn navigation_moves_between_rows_and_panes() {
+    let mut app = base_app();
+    assert_eq!(app.selected_sandbox, None, "starts on (all)");
+    assert_eq!(app.visible_executions().len(), 6);
+    keys(&mut app, "j");
+    assert_eq!(app.selected_sandbox.as_deref(), Some("batch"));
+    assert_eq!(app.visible_executions().len(), 2);
+    assert_eq!(app.selected_execution.as_deref(), Some("bbbccc"));
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Down);
+    assert_eq!(
+        app.selected_sandbox.as_deref(),
+        Some("web"),
+        "stops at the end"
+    );
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Pane::Executions);
+    assert_eq!(app.subject(), Subject::Execution("777888".into()));
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Pane::Inspector);
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.focus, Pane::Sandboxes);
+    assert_eq!(app.subject(), Subject::Sandbox("web".into()));
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.selected_sandbox, None, "Esc goes back to (all)");
+}
+
+#[test]
+fn sort_cycles_and_reverses() {
+    let mut app = base_app();
+    let names = |app: &App| -> Vec<String> {
+        app.visible_sandboxes()
+            .iter()
+            .map(|r| r.view.name.clone())
+            .collect()
+    };
+    assert_eq!(names(&app), ["batch", "idle", "web"]);
+    keys(&mut app, "S");
+    assert_eq!(names(&app), ["web", "idle", "batch"]);
+    keys(&mut app, "S");
+    keys(&mut app, "ssss"); // profile, state, execs, cpu
+    assert_eq!(names(&app), ["idle", "batch", "web"], "by CPU ascending");
+    keys(&mut app, "s"); // memory
+    keys(&mut app, "S");
+    assert_eq!(
+        names(&app),
+        ["batch", "web", "idle"],
+        "by memory descending"
+    );
+}
+
+#[test]
+fn filter_narrows_and_escape_clears() {
+    let mut app = base_app();
+    keys(&mut app, "/we");
+    assert_eq!(app.visible_sandboxes().len(), 1);
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.filter, "we");
+    assert_eq!(app.input, None);
+    // Keys act normally again once the filter is kept.
+    keys(&mut app, "j");
+    assert_eq!(app.selected_sandbox.as_deref(), Some("web"));
+    keys(&mut app, "/");
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.filter, "");
+    assert_eq!(app.visible_sandboxes().len(), 3);
+}
+
+#[test]
+fn kill_asks_first_and_cancel_kills_nothing() {
+    let mut app = base_app();
+    select_runaway(&mut app);
+    assert_eq!(keys(&mut app, "K"), vec![]);
+    let Some(Overlay::Confirm(confirm)) = &app.overlay else {
+        panic!("no confirmation");
+    };
+    assert_eq!(
+        confirm.target,
+        KillTarget::Execution {
+            id: "0a0b0c".into(),
+            sandbox: "web".into(),
+            command: "sh -c 'while :; do :; done'".into(),
+        }
+    );
+    assert_eq!(keys(&mut app, "n"), vec![]);
+    assert!(app.overlay.is_none());
+    // F9 is K's alias; Enter confirms like y.
+    press(&mut app, KeyCode::F(9));
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        vec![Effect::KillExecution {
+            id: "0a0b0c".into()
+        }]
+    );
+    assert!(app.overlay.is_none());
+    update(
+        &mut app,
+        Action::Done(Outcome::Killed(Ok("execution 0a0b0c is killed".into()))),
+    );
+    assert_eq!(
+        app.status.as_ref().map(|s| s.text.as_str()),
+        Some("execution 0a0b0c is killed")
+    );
+}
+
+#[test]
+fn kill_of_a_finished_execution_is_refused() {
+    let mut app = base_app();
+    select_runaway(&mut app);
+    keys(&mut app, "jj"); // a1b2c3: completed
+    assert_eq!(keys(&mut app, "K"), vec![]);
+    assert!(app.overlay.is_none());
+    assert!(app.status.as_ref().is_some_and(|s| s.error));
+}
+
+#[test]
+fn kill_from_the_sandboxes_pane_kills_the_sandboxes_executions() {
+    let mut app = base_app();
+    keys(&mut app, "jjj"); // web
+    keys(&mut app, "K");
+    let Some(Overlay::Confirm(c)) = &app.overlay else {
+        panic!("no confirmation");
+    };
+    assert_eq!(
+        c.target,
+        KillTarget::Sandbox {
+            name: "web".into(),
+            active: 2
+        }
+    );
+    assert_eq!(
+        keys(&mut app, "y"),
+        vec![Effect::KillSandbox { name: "web".into() }]
+    );
+}
+
+#[test]
+fn signal_choice_for_a_single_process() {
+    let mut app = base_app();
+    keys(&mut app, "t");
+    keys(&mut app, "j"); // pid 101
+    keys(&mut app, "K");
+    press(&mut app, KeyCode::Right);
+    assert_eq!(
+        keys(&mut app, "y"),
+        vec![Effect::SignalProcess {
+            sandbox: None,
+            pid: 101,
+            signal: SignalChoice::Kill
+        }]
+    );
+    keys(&mut app, "K");
+    keys(&mut app, "4");
+    assert_eq!(
+        keys(&mut app, "y"),
+        vec![Effect::SignalProcess {
+            sandbox: None,
+            pid: 101,
+            signal: SignalChoice::Hup
+        }]
+    );
+}
+
+#[test]
+fn remove_asks_and_removes() {
+    let mut app = base_app();
+    keys(&mut app, "j");
+    keys(&mut app, "D");
+    assert_eq!(
+        keys(&mut app, "y"),
+        vec![Effect::RemoveSandbox {
+            name: "batch".into()
+        }]
+    );
+    update(&mut app, Action::Done(Outcome::Removed(Ok("batch".into()))));
+    assert_eq!(app.selected_sandbox, None);
+}
+
+#[test]
+fn launch_dialog_produces_a_launch_effect() {
+    let mut app = base_app();
+    keys(&mut app, "jj"); // idle
+    keys(&mut app, "x");
+    keys(&mut app, "yes | head -n 3");
+    press(&mut app, KeyCode::Tab);
+    keys(&mut app, "90s");
+    let effects = press(&mut app, KeyCode::Enter);
+    assert_eq!(
+        effects,
+        vec![Effect::Launch {
+            sandbox: "idle".into(),
+            launch: Launch::Command(vec!["sh".into(), "-c".into(), "yes | head -n 3".into()]),
+            timeout: Some(Duration::from_secs(90)),
+        }]
+    );
+    // Nothing happens twice while the launch is on its way.
+    assert_eq!(press(&mut app, KeyCode::Enter), vec![]);
+    let running = execution(
+        "fff000",
+        "idle",
+        9,
+        Status::Queued,
+        &["sh", "-c", "yes | head -n 3"],
+    );
+    update(
+        &mut app,
+        Action::Done(Outcome::Launched(Ok(Box::new(running.record)))),
+    );
+    assert!(app.overlay.is_none());
+    assert_eq!(app.selected_execution.as_deref(), Some("fff000"));
+    assert_eq!(app.focus, Pane::Executions);
+}
+
+#[test]
+fn launch_dialog_reports_bad_input_without_effects() {
+    let mut app = base_app();
+    keys(&mut app, "x");
+    keys(&mut app, "echo 'unclosed");
+    assert_eq!(press(&mut app, KeyCode::Enter), vec![]);
+    let Some(Overlay::Launch(d)) = &app.overlay else {
+        panic!("dialog closed");
+    };
+    assert_eq!(d.error.as_deref(), Some("command: unclosed ' quote"));
+    press(&mut app, KeyCode::Esc);
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn quitting_never_kills_anything() {
+    let mut app = base_app();
+    select_runaway(&mut app);
+    assert_eq!(keys(&mut app, "q"), vec![Effect::Quit]);
+    assert!(app.quit);
+    let mut app = base_app();
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    assert_eq!(update(&mut app, Action::Key(ctrl_c)), vec![Effect::Quit]);
+}
+
+#[test]
+fn mouse_click_selects_and_wheel_scrolls() {
+    let mut app = base_app();
+    update(&mut app, Action::Resize(80, 24));
+    let layout = view::main_layout(ratatui::layout::Rect::new(0, 0, 80, 24), app.focus);
+    // Border, column header, (all), batch, idle: the third data row.
+    let click = MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: layout.sandboxes.x + 3,
+        row: layout.sandboxes.y + 4,
+        modifiers: KeyModifiers::NONE,
+    };
+    update(&mut app, Action::Mouse(click));
+    assert_eq!(app.selected_sandbox.as_deref(), Some("idle"));
+    let wheel = MouseEvent {
+        kind: MouseEventKind::ScrollUp,
+        ..click
+    };
+    update(&mut app, Action::Mouse(wheel));
+    assert_eq!(app.selected_sandbox, None);
+}
+
+#[test]
+fn collapse_and_expand_in_the_tree() {
+    let mut app = base_app();
+    keys(&mut app, "t");
+    assert_eq!(app.tree_rows().len(), 5);
+    keys(&mut app, "jj"); // 200
+    keys(&mut app, "-");
+    assert_eq!(app.tree_rows().len(), 3);
+    keys(&mut app, "+");
+    assert_eq!(app.tree_rows().len(), 5);
+    keys(&mut app, " ");
+    assert_eq!(app.tree_rows().len(), 3);
+}
+
+#[test]
+fn a_failed_sample_keeps_the_last_figures() {
+    let mut app = base_app();
+    update(
+        &mut app,
+        Action::Snapshot(Box::new(Snapshot {
+            error: Some("database is locked".into()),
+            ..Snapshot::default()
+        })),
+    );
+    assert_eq!(app.sandboxes.len(), 3);
+    assert!(screen(&mut app, 80, 24).contains("database is locked"));
+}
+
+#[test]
+fn sample_request_follows_the_selection() {
+    let mut app = base_app();
+    assert_eq!(app.sample_request().subject, Subject::All);
+    assert_eq!(app.sample_request().logs_of, None);
+    select_runaway(&mut app);
+    keys(&mut app, "l");
+    let request = app.sample_request();
+    assert_eq!(request.subject, Subject::Execution("0a0b0c".into()));
+    assert_eq!(request.logs_of.as_deref(), Some("0a0b0c"));
+}
+
+fn ctrl(app: &mut App, c: char) -> Vec<Effect> {
+    update(
+        app,
+        Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL)),
+    )
+}
+
+#[test]
+fn python_launch_dialog_runs_a_snippet() {
+    let mut app = base_app();
+    keys(&mut app, "jj"); // idle
+    keys(&mut app, "x");
+    ctrl(&mut app, 'p');
+    keys(&mut app, "x = 20");
+    // Enter is a new line in the code, not a launch.
+    assert_eq!(press(&mut app, KeyCode::Enter), vec![]);
+    keys(&mut app, "return x + 1");
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+    let effects = ctrl(&mut app, 's');
+    assert_eq!(
+        effects,
+        vec![Effect::Launch {
+            sandbox: "idle".into(),
+            launch: Launch::Python(PythonJob {
+                code: "x = 20\nreturn x + 1".into(),
+                ..PythonJob::default()
+            }),
+            timeout: None,
+        }]
+    );
+}
+
+#[test]
+fn python_execution_detail_shows_value_and_traceback() {
+    let mut snap = snapshot(NOW, 11_500);
+    let mut ok = execution(
+        "c0ffee",
+        "idle",
+        10,
+        Status::Completed,
+        &["python3", "<snippet: return 2 + 2>"],
+    );
+    ok.record.kind = "python".into();
+    if let Some(result) = ok.record.result.as_mut() {
+        result.result = Some(serde_json::json!({"answer": 4, "items": [1, 2]}));
+        result.stdout = "computing\n".into();
+    }
+    let mut failed = execution(
+        "badc0d",
+        "idle",
+        11,
+        Status::Completed,
+        &["python3", "<snippet: return 1 / 0>"],
+    );
+    failed.record.kind = "python".into();
+    failed.record.status = Status::Failed;
+    failed.record.exit_code = Some(1);
+    failed.record.error = Some("ZeroDivisionError: division by zero".into());
+    if let Some(result) = failed.record.result.as_mut() {
+        result.status = Status::Failed;
+        result.stdout = String::new();
+        result.error = Some(ErrorInfo::Exception {
+            kind: "ZeroDivisionError".into(),
+            message: "division by zero".into(),
+            traceback: "Traceback (most recent call last):\n  File \"<snippet>\", line 2, in __snippet__\n    return 1 / 0\nZeroDivisionError: division by zero\n".into(),
+            line: None,
+        });
+    }
+    snap.executions = vec![ok, failed];
+    let mut app = base_app();
+    update(&mut app, Action::Snapshot(Box::new(snap)));
+    keys(&mut app, "jj"); // idle
+    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Enter); // the newest: the failed one
+    assert_eq!(app.tab, Tab::Detail);
+    let failed_screen = screen(&mut app, 100, 40);
+    assert!(
+        failed_screen.contains("ZeroDivisionError"),
+        "{failed_screen}"
+    );
+    insta::assert_snapshot!("python_failed_detail", failed_screen);
+    keys(&mut app, "j");
+    press(&mut app, KeyCode::Enter);
+    let ok_screen = screen(&mut app, 100, 40);
+    insta::assert_snapshot!("python_result_detail", ok_screen);
+}

@@ -1,0 +1,214 @@
+//! The whole program in a real terminal: the dashboard under tmux, driven
+//! with send-keys and read with capture-pane, against a private state.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::{isolation_required, require_root, TestEnv, BIN};
+
+/// A private tmux server, killed however the test ends.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn cmd(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("run tmux")
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&self.cmd(&["capture-pane", "-p", "-t", "dash"]).stdout)
+            .into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "dash"];
+        args.extend_from_slice(keys);
+        let out = self.cmd(&args);
+        assert!(out.status.success(), "send-keys {keys:?}: {out:?}");
+    }
+
+    /// Poll the screen until `pred` holds; panics with the last screen.
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let screen = self.screen();
+            if pred(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn alive(&self) -> bool {
+        self.cmd(&["has-session", "-t", "dash"]).status.success()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["kill-server"]);
+    }
+}
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn status_of(env: &TestEnv, id: &str) -> String {
+    let (value, code) = env.json(&["ps"]);
+    assert_eq!(code, 0, "ps: {value}");
+    value
+        .as_array()
+        .and_then(|list| list.iter().find(|e| e["id"] == id))
+        .and_then(|e| e["status"].as_str())
+        .unwrap_or("missing")
+        .to_string()
+}
+
+#[test]
+fn dashboard_shows_and_kills_a_runaway_execution() {
+    if !require_root() {
+        return;
+    }
+    if !tmux_available() {
+        assert!(
+            !isolation_required(),
+            "SANDBOX_TUI_REQUIRE_ISOLATION=1 but tmux is not installed"
+        );
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let env = TestEnv::new("");
+    for name in ["calm", "web"] {
+        let out = env.run(&["create", name]);
+        assert!(out.status.success(), "create {name}: {out:?}");
+    }
+    let out = env.run(&[
+        "exec",
+        "web",
+        "--detach",
+        "--",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    assert!(out.status.success(), "exec: {out:?}");
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!id.is_empty());
+
+    let tmux = Tmux {
+        socket: format!("sandbox-tui-test-{}", std::process::id()),
+    };
+    let command = format!(
+        "env -u SANDBOX_TUI_STATE_DIR {} --config {} --refresh 300",
+        shell_quote(BIN),
+        shell_quote(&env.config.display().to_string())
+    );
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "dash",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        &command,
+    ]);
+    assert!(out.status.success(), "tmux new-session: {out:?}");
+
+    tmux.wait_for("both sandboxes and the running execution", |s| {
+        s.contains("calm") && s.contains("web") && s.contains(&id) && s.contains("running")
+    });
+
+    // The only execution is selected in the executions pane; K asks first.
+    tmux.keys(&["Tab"]);
+    tmux.keys(&["K"]);
+    let screen = tmux.wait_for("a confirmation naming the execution", |s| {
+        s.contains(&format!("Kill execution {id} in sandbox web"))
+    });
+    assert!(screen.contains("while :; do :; done"), "{screen}");
+    assert_eq!(status_of(&env, &id), "running", "nothing dies before y");
+    tmux.keys(&["y"]);
+
+    tmux.wait_for("the execution shown killed", |s| {
+        s.contains(&format!("execution {id} is killed"))
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status_of(&env, &id) != "killed" {
+        assert!(Instant::now() < deadline, "state: {}", status_of(&env, &id));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux.alive() {
+        assert!(Instant::now() < deadline, "q did not end the dashboard");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn quitting_leaves_executions_running() {
+    if !require_root() || !tmux_available() {
+        assert!(
+            !isolation_required() || tmux_available(),
+            "tmux is required"
+        );
+        return;
+    }
+    let env = TestEnv::new("");
+    assert!(env.run(&["create", "keep"]).status.success());
+    let out = env.run(&["exec", "keep", "--detach", "--", "sleep", "30"]);
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let tmux = Tmux {
+        socket: format!("sandbox-tui-test-{}-quit", std::process::id()),
+    };
+    let command = format!(
+        "env -u SANDBOX_TUI_STATE_DIR {} --config {}",
+        shell_quote(BIN),
+        shell_quote(&env.config.display().to_string())
+    );
+    assert!(tmux
+        .cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "dash",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            &command
+        ])
+        .status
+        .success());
+    tmux.wait_for("the execution", |s| s.contains(&id));
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux.alive() {
+        assert!(Instant::now() < deadline, "q did not end the dashboard");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status_of(&env, &id), "running");
+    assert!(env.run(&["kill", &id]).status.success());
+}
