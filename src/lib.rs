@@ -6,10 +6,12 @@
 pub mod cgroup;
 pub mod cli;
 pub mod doctor;
+pub mod files;
 pub mod isolation;
 pub mod manager;
 pub mod monitor;
 pub mod output;
+pub mod policy;
 pub mod profile;
 pub mod python;
 pub mod selftest;

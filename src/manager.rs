@@ -34,6 +34,8 @@ pub enum ManagerError {
     State(#[from] StateError),
     #[error(transparent)]
     Config(#[from] crate::profile::ConfigError),
+    #[error(transparent)]
+    Files(#[from] crate::files::FilesError),
     #[error("{what}: {source}")]
     Io {
         what: String,
@@ -73,7 +75,15 @@ impl Launch {
         }
     }
 
-    /// What listings show, and what `allowed_commands` is checked against.
+    /// What `denied_patterns` sees besides the argv: a Python job's code.
+    fn policy_code(&self) -> Option<&str> {
+        match self {
+            Launch::Command(_) => None,
+            Launch::Python(job) => Some(&job.code),
+        }
+    }
+
+    /// What listings show.
     fn display(&self, profile: &Profile) -> Vec<String> {
         match self {
             Launch::Command(argv) => argv.clone(),
@@ -272,9 +282,11 @@ impl Manager {
             self.store.finish_execution(&id, &result)?;
             return Ok(self.store.execution(&id)?);
         }
-        if let Err(reason) =
-            supervisor::check_policy(&sandbox.profile, &self.run_argv(&sandbox, &record))
-        {
+        if let Err(reason) = supervisor::check_policy(
+            &sandbox.profile,
+            &self.run_argv(&sandbox, &record),
+            launch.policy_code(),
+        ) {
             let request = self.request_for(&sandbox, &record, timeout);
             let result = supervisor::refused(&request, Status::Denied, reason);
             self.store.finish_execution(&id, &result)?;
@@ -709,6 +721,16 @@ impl Manager {
         request.pass_stdin = options.pass_stdin;
         if let Err(e) = self.prepare_launch(sandbox, &record, &launch) {
             let result = supervisor::refused(&request, Status::Error, e.to_string());
+            self.store.finish_execution(&id, &result)?;
+            self.discard_job(&id);
+            return Ok(result);
+        }
+        // Before `try_start`, so a denied run is never recorded as started.
+        if let Err(reason) =
+            supervisor::check_policy(&sandbox.profile, &request.argv, launch.policy_code())
+        {
+            let mut result = supervisor::refused(&request, Status::Denied, reason);
+            finish_job(&self.state_dir, &record, &sandbox.profile, &mut result);
             self.store.finish_execution(&id, &result)?;
             return Ok(result);
         }

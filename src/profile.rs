@@ -65,6 +65,8 @@ const PROFILE_KEYS: &[&str] = &[
     "max_concurrent",
     "python",
     "max_result_mb",
+    "denied_patterns",
+    "allow_shell",
 ];
 
 /// A fully resolved profile: every key has a value, `extends` is applied.
@@ -93,6 +95,16 @@ pub struct Profile {
     pub max_concurrent: u64,
     pub python: String,
     pub max_result_mb: u64,
+    /// Regexes over the command line (and a Python job's code); validated at load.
+    /// Defaulted so profile snapshots stored before the key existed still load.
+    #[serde(default)]
+    pub denied_patterns: Vec<String>,
+    #[serde(default = "default_allow_shell")]
+    pub allow_shell: bool,
+}
+
+fn default_allow_shell() -> bool {
+    true
 }
 
 impl Profile {
@@ -120,6 +132,8 @@ impl Profile {
             max_concurrent: 4,
             python: "python3".to_owned(),
             max_result_mb: 16,
+            denied_patterns: Vec::new(),
+            allow_shell: true,
         }
     }
 }
@@ -371,6 +385,8 @@ struct Overrides {
     max_concurrent: Option<u64>,
     python: Option<String>,
     max_result_mb: Option<u64>,
+    denied_patterns: Option<Vec<String>>,
+    allow_shell: Option<bool>,
 }
 
 impl Overrides {
@@ -401,6 +417,8 @@ impl Overrides {
             max_concurrent,
             python,
             max_result_mb,
+            denied_patterns,
+            allow_shell,
         );
         if let Some(quota) = self.cpu_quota {
             profile.cpu_quota = Some(quota);
@@ -581,6 +599,8 @@ impl<'t> Checker<'t> {
                     }
                 }
                 "max_result_mb" => o.max_result_mb = self.int(value, key_ref, 1, MAX_MB),
+                "denied_patterns" => o.denied_patterns = self.patterns(value, key_ref),
+                "allow_shell" => o.allow_shell = self.bool(value, key_ref),
                 _ => self.unknown_key(key, key_ref, PROFILE_KEYS),
             }
         }
@@ -821,6 +841,31 @@ impl<'t> Checker<'t> {
         ok.then_some(commands)
     }
 
+    /// Compiled here only to be checked: a typo in a deny rule must stop the
+    /// load, never silently let everything through.
+    fn patterns(&mut self, value: &Value<'_>, key: &str) -> Option<Vec<String>> {
+        let items = self.string_list(value, key)?;
+        let mut patterns = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, (s, span)) in items.into_iter().enumerate() {
+            let problem = if s.is_empty() {
+                Some("must not be empty (it would match every command)".to_owned())
+            } else {
+                regex::Regex::new(&s)
+                    .err()
+                    .map(|e| format!("invalid regex {:?}: {}", s, regex_error(&e)))
+            };
+            match problem {
+                Some(message) => {
+                    self.error(span, &format!("{key}[{i}]"), message);
+                    ok = false;
+                }
+                None => patterns.push(s),
+            }
+        }
+        ok.then_some(patterns)
+    }
+
     fn path_list(&mut self, value: &Value<'_>, key: &str) -> Option<Vec<PathBuf>> {
         let items = self.string_list(value, key)?;
         let mut paths = Vec::with_capacity(items.len());
@@ -1015,6 +1060,17 @@ fn check_cgroup_root(s: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The one-line cause of a regex error: its `Display` spans several lines
+/// (the pattern, a caret, the cause), which does not fit a diagnostic.
+pub(crate) fn regex_error(error: &regex::Error) -> String {
+    let text = error.to_string();
+    text.lines()
+        .rev()
+        .find_map(|line| line.trim().strip_prefix("error: "))
+        .map(str::to_owned)
+        .unwrap_or_else(|| text.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 fn is_env_name(s: &str) -> bool {
@@ -1566,6 +1622,50 @@ timeout_seconds = \"10\"
         let err = discover_from(None, &candidates).unwrap_err();
         assert_eq!(err.diagnostics().len(), 1);
         assert!(err.to_string().starts_with(&cwd_file.display().to_string()));
+    }
+
+    #[test]
+    fn policy_keys() {
+        let p = Profile::defaults("x");
+        assert!(p.denied_patterns.is_empty());
+        assert!(p.allow_shell);
+
+        let config = parse(
+            "[profiles.base]\nallow_shell = false\ndenied_patterns = ['rm\\s+-rf', '^curl ']\n\
+             [profiles.child]\nextends = \"base\"\ndenied_patterns = []\n",
+        )
+        .unwrap();
+        let base = config.profile("base").unwrap();
+        assert!(!base.allow_shell);
+        assert_eq!(base.denied_patterns, vec![r"rm\s+-rf", "^curl "]);
+        let child = config.profile("child").unwrap();
+        assert!(!child.allow_shell);
+        assert!(child.denied_patterns.is_empty());
+
+        let (line, col, key, msg) =
+            one_error("[profiles.x]\ndenied_patterns = [\"ok\", \"rm (\"]\n");
+        assert_eq!((line, col), (2, 26));
+        assert_eq!(key, "profiles.x.denied_patterns[1]");
+        assert_eq!(msg, "invalid regex \"rm (\": unclosed group");
+
+        let (_, _, key, msg) = one_error("[profiles.x]\ndenied_patterns = [\"\"]\n");
+        assert_eq!(key, "profiles.x.denied_patterns[0]");
+        assert!(msg.contains("empty"), "{msg}");
+        let (_, _, key, _) = one_error("[profiles.x]\ndenied_patterns = \"rm\"\n");
+        assert_eq!(key, "profiles.x.denied_patterns");
+        let (_, _, key, msg) = one_error("[profiles.x]\nallow_shell = 0\n");
+        assert_eq!(key, "profiles.x.allow_shell");
+        assert_eq!(msg, "expected true or false, found an integer");
+    }
+
+    #[test]
+    fn snapshots_without_policy_keys_still_load() {
+        let mut json = serde_json::to_value(Profile::defaults("old")).unwrap();
+        let object = json.as_object_mut().unwrap();
+        object.remove("denied_patterns");
+        object.remove("allow_shell");
+        let profile: Profile = serde_json::from_value(json).unwrap();
+        assert_eq!(profile, Profile::defaults("old"));
     }
 
     #[test]

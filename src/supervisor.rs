@@ -229,31 +229,11 @@ pub fn isolation_forced() -> bool {
     std::env::var("SANDBOX_TUI_REQUIRE_ISOLATION").is_ok_and(|v| v == "1" || v == "true")
 }
 
-/// Policy: is `argv[0]` allowed by the profile's `allowed_commands`? `Err` names the rule.
-pub fn check_policy(profile: &Profile, argv: &[String]) -> Result<(), String> {
-    let Some(program) = argv.first() else {
-        return Err("empty command".into());
-    };
-    if profile.allowed_commands.is_empty() {
-        return Ok(());
-    }
-    let base = program.rsplit('/').next().unwrap_or(program);
-    let allowed = profile.allowed_commands.iter().any(|entry| {
-        if entry.contains('/') {
-            entry == program
-        } else {
-            entry == base
-        }
-    });
-    if allowed {
-        Ok(())
-    } else {
-        Err(format!(
-            "command {program:?} is not in allowed_commands of profile {:?} ({})",
-            profile.name,
-            profile.allowed_commands.join(", ")
-        ))
-    }
+/// Policy: `allowed_commands`, `allow_shell` and `denied_patterns` of the
+/// profile (see `crate::policy`). `code` is a Python job's source, which the
+/// patterns also see. `Err` names the rule that matched.
+pub fn check_policy(profile: &Profile, argv: &[String], code: Option<&str>) -> Result<(), String> {
+    crate::policy::check(profile, argv, code).map_err(|denial| denial.to_string())
 }
 
 /// Limits of one execution's cgroup.
@@ -339,7 +319,8 @@ pub fn execute(
     sinks: &mut OutputSinks,
     on_event: &mut dyn FnMut(Event),
 ) -> ExecResult {
-    if let Err(reason) = check_policy(&req.profile, &req.argv) {
+    // The launcher already checked a Python job's code; only the argv is here.
+    if let Err(reason) = check_policy(&req.profile, &req.argv, None) {
         return refused(req, Status::Denied, reason);
     }
     let require = req.profile.require_isolation || isolation_forced();

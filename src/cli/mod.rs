@@ -2,6 +2,7 @@
 //! A thin face: the work happens in the layers below.
 
 mod doctor;
+mod files;
 mod format;
 mod profiles;
 mod python_args;
@@ -77,6 +78,10 @@ pub enum Command {
     Rm(verbs::RmArgs),
     /// Remove finished executions' logs and leftover ephemeral sandboxes
     Prune(verbs::PruneArgs),
+    /// Copy a file into or out of a sandbox's workspace (one side is NAME:path)
+    Cp(files::CpArgs),
+    /// List a sandbox's workspace: type, size, modification time, name
+    Files(files::FilesArgs),
     /// List the resolved profiles, or validate the file with --check
     Profiles(profiles::ProfilesArgs),
     /// Show which isolation mechanisms this host provides
@@ -115,6 +120,8 @@ pub fn main() -> i32 {
         Command::Kill(args) => verbs::kill(&cli.global, args),
         Command::Rm(args) => verbs::rm(&cli.global, args),
         Command::Prune(args) => verbs::prune(&cli.global, args),
+        Command::Cp(args) => files::cp(&cli.global, args),
+        Command::Files(args) => files::files(&cli.global, args),
         Command::Profiles(args) => profiles::run(&cli.global, args),
         Command::Doctor => doctor::run(&cli.global),
         Command::Selftest(args) => selftest::run(&cli.global, args),

@@ -52,7 +52,13 @@ pub fn print_result(global: &Global, result: &ExecResult) -> anyhow::Result<()> 
     if let Some(ErrorInfo::Exception { traceback, .. }) = &result.error {
         eprint!("{traceback}");
     } else if let Some(error) = &result.error {
-        eprintln!("sandbox-tui: {}: {error}", result.status);
+        // Policy reasons already start with "denied by ...".
+        let text = error.to_string();
+        if text.starts_with(result.status.as_str()) {
+            eprintln!("sandbox-tui: {text}");
+        } else {
+            eprintln!("sandbox-tui: {}: {text}", result.status);
+        }
     }
     for note in &result.degraded {
         eprintln!("sandbox-tui: warning: degraded isolation: {note}");

@@ -892,6 +892,8 @@ mod tests {
             max_concurrent: 4,
             python: "python3".into(),
             max_result_mb: 16,
+            denied_patterns: vec![],
+            allow_shell: true,
         }
     }
 
