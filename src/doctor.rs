@@ -193,10 +193,62 @@ pub fn inspect(cgroup_root: &str) -> Vec<Check> {
     checks
 }
 
+/// How each profile reaches the network. `allow_network = true` is full host
+/// networking, shown as degraded so that it is never missed.
+pub fn network_checks(config: &crate::profile::Config) -> Vec<Check> {
+    let mut checks = vec![check(
+        "network",
+        State::Available,
+        "allow_network = false: an empty network namespace; allowed_hosts: only the listed hosts, through the HTTP/SOCKS5 proxy; allow_network = true: FULL host networking",
+    )];
+    for profile in config.profiles.values() {
+        let mechanism = format!("network:{}", profile.name);
+        if profile.allow_network {
+            checks.push(check(
+                &mechanism,
+                State::Degraded,
+                "allow_network = true: FULL host networking, every host and port the host can reach (use allowed_hosts to list hosts instead)",
+            ));
+        } else if !profile.allowed_hosts.is_empty() {
+            checks.push(check(
+                &mechanism,
+                State::Available,
+                format!(
+                    "proxied: only {} (HTTP and SOCKS5 proxy; clients that ignore *_PROXY have no network)",
+                    profile.allowed_hosts.join(", ")
+                ),
+            ));
+        }
+    }
+    checks
+}
+
 /// Mechanisms that are not fully available, for a header or a warning line.
 pub fn degraded(checks: &[Check]) -> Vec<&Check> {
     checks
         .iter()
         .filter(|c| c.state != State::Available)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_host_networking_is_flagged_per_profile() {
+        let config = crate::profile::Config::parse(
+            "[profiles.open]\nallow_network = true\n[profiles.web]\nallowed_hosts = [\"pypi.org\"]\n",
+            std::path::Path::new("sandboxes.toml"),
+        )
+        .expect("valid config");
+        let checks = network_checks(&config);
+        let find = |m: &str| checks.iter().find(|c| c.mechanism == m);
+        assert_eq!(find("network").map(|c| c.state), Some(State::Available));
+        let open = find("network:open").expect("open profile listed");
+        assert_eq!(open.state, State::Degraded);
+        assert!(open.detail.contains("FULL host networking"));
+        assert!(find("network:web").is_some_and(|c| c.detail.contains("pypi.org")));
+        assert!(find("network:default").is_none());
+    }
 }

@@ -10,6 +10,7 @@ pub mod files;
 pub mod isolation;
 pub mod manager;
 pub mod monitor;
+pub mod netproxy;
 pub mod output;
 pub mod policy;
 pub mod profile;

@@ -16,6 +16,9 @@ fn main() -> ExitCode {
         let code = sandbox_tui::manager::supervise_main(&args[2..]);
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
+    if args.get(1).map(|a| a == sandbox_tui::netproxy::PROXY_ARG) == Some(true) {
+        return ExitCode::from(sandbox_tui::netproxy::helper_main(&args[2..]).clamp(0, 255) as u8);
+    }
     let code = sandbox_tui::cli::main();
     ExitCode::from(code.clamp(0, 255) as u8)
 }

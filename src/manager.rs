@@ -382,6 +382,7 @@ impl Manager {
             .arg(&self.state_dir)
             .arg(id)
             .arg(&self.config.settings.cgroup_root)
+            .args(self.config.settings.hosts_file.iter())
             .env_clear()
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -421,7 +422,21 @@ impl Manager {
             sandbox,
             exec,
             timeout,
+            self.config.settings.hosts_file.as_deref(),
         )
+    }
+
+    /// Connections the `allowed_hosts` proxy refused: from the result once
+    /// the execution is final, else from the live log.
+    pub fn network_refusals(
+        &self,
+        id: &str,
+    ) -> Result<Vec<crate::netproxy::NetworkRefusal>, ManagerError> {
+        let exec = self.store.execution(id)?;
+        Ok(match &exec.result {
+            Some(result) => result.network_refusals.clone(),
+            None => crate::netproxy::live_refusals(&self.state_dir, &exec.id),
+        })
     }
 
     /// Block until the execution is final; `on_tick` runs between polls (for `logs -f`).
@@ -763,6 +778,7 @@ fn request_for(
     sandbox: &SandboxRecord,
     exec: &ExecutionRecord,
     timeout: Duration,
+    hosts_file: Option<&Path>,
 ) -> ExecRequest {
     let (argv, binds) = if exec.kind == KIND_PYTHON {
         python::command(&python::job_dir(state_dir, &exec.id), &sandbox.profile)
@@ -783,6 +799,10 @@ fn request_for(
         pass_stdin: false,
         binds,
         extra_env: Vec::new(),
+        proxy: crate::netproxy::ProxyOptions {
+            dir: Some(crate::netproxy::job_dir(state_dir, &exec.id)),
+            hosts_file: hosts_file.map(Path::to_path_buf),
+        },
     }
 }
 
@@ -810,10 +830,13 @@ pub struct PruneReport {
     pub executions: Vec<String>,
 }
 
-/// `sandbox-tui __supervise STATE_DIR ID CGROUP_ROOT`: the detached owner of one execution.
+/// `sandbox-tui __supervise STATE_DIR ID CGROUP_ROOT [HOSTS_FILE]`: the
+/// detached owner of one execution.
 pub fn supervise_main(args: &[std::ffi::OsString]) -> i32 {
-    let [state_dir, id, cgroup_root] = args else {
-        return 2;
+    let (state_dir, id, cgroup_root, hosts_file) = match args {
+        [state_dir, id, cgroup_root] => (state_dir, id, cgroup_root, None),
+        [state_dir, id, cgroup_root, hosts] => (state_dir, id, cgroup_root, Some(Path::new(hosts))),
+        _ => return 2,
     };
     // Detach for good: the launcher reaps this first process, the child
     // carries on as nobody's child in its own session.
@@ -875,6 +898,7 @@ pub fn supervise_main(args: &[std::ffi::OsString]) -> i32 {
         &sandbox,
         &exec,
         Duration::from_millis(exec.timeout_ms),
+        hosts_file,
     );
     request.pass_stdin = true;
     let mut sinks = OutputSinks {

@@ -24,8 +24,7 @@ pub const DEFAULT_PROFILE: &str = "default";
 /// Embedded so `Config::builtin()` cannot drift from the file we ship.
 const BUILTIN_TOML: &str = include_str!("../sandboxes.toml");
 
-const NOT_ENFORCED_HOSTS: &str =
-    "allowed_hosts is not enforced yet in this version; remove it or set allow_network";
+const NETWORK_CONFLICT: &str = "allow_network = true (full host networking) cannot be combined with allowed_hosts (only the listed hosts, through a proxy); pick one";
 
 // Upper bounds keep later unit conversions (MB -> bytes, seconds -> deadlines)
 // from overflowing; nothing sensible comes close to them.
@@ -42,7 +41,7 @@ const MAX_PROFILE_NAME_LEN: usize = 64;
 const MAX_HOSTNAME_LEN: usize = 63;
 
 const TOP_LEVEL_KEYS: &[&str] = &["profiles", "settings"];
-const SETTINGS_KEYS: &[&str] = &["cgroup_root", "state_dir", "theme"];
+const SETTINGS_KEYS: &[&str] = &["cgroup_root", "state_dir", "theme", "hosts_file"];
 const PROFILE_KEYS: &[&str] = &[
     "max_memory_mb",
     "max_cpu_seconds",
@@ -144,6 +143,10 @@ pub struct Settings {
     pub cgroup_root: String,
     pub state_dir: Option<PathBuf>,
     pub theme: Option<String>,
+    /// Extra name -> address entries (/etc/hosts format) the `allowed_hosts`
+    /// proxy consults before DNS.
+    #[serde(default)]
+    pub hosts_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -152,6 +155,7 @@ impl Default for Settings {
             cgroup_root: "sandbox-tui".to_owned(),
             state_dir: None,
             theme: None,
+            hosts_file: None,
         }
     }
 }
@@ -387,6 +391,8 @@ struct Overrides {
     max_result_mb: Option<u64>,
     denied_patterns: Option<Vec<String>>,
     allow_shell: Option<bool>,
+    /// Where `allow_network` and `allowed_hosts` were set, to point at a conflict.
+    network_spans: Vec<(String, Range<usize>)>,
 }
 
 impl Overrides {
@@ -508,6 +514,11 @@ impl<'t> Checker<'t> {
                     }
                 }
                 "theme" => settings.theme = self.string(value, &dotted),
+                "hosts_file" => {
+                    if let Some(s) = self.string(value, &dotted) {
+                        settings.hosts_file = self.absolute_path(&s, value.span(), &dotted, false);
+                    }
+                }
                 _ => self.unknown_key(key, &dotted, SETTINGS_KEYS),
             }
         }
@@ -547,17 +558,13 @@ impl<'t> Checker<'t> {
                 // stdin, stdout and stderr take three descriptors before the
                 // program opens anything itself.
                 "max_open_files" => o.max_open_files = self.int(value, key_ref, 4, MAX_OPEN_FILES),
-                "allow_network" => o.allow_network = self.bool(value, key_ref),
+                "allow_network" => {
+                    o.allow_network = self.bool(value, key_ref);
+                    o.network_spans.push((dotted.clone(), value.span()));
+                }
                 "allowed_hosts" => {
-                    if let Some(hosts) = self.string_list(value, key_ref) {
-                        if hosts.is_empty() {
-                            o.allowed_hosts = Some(Vec::new());
-                        } else {
-                            // Refused rather than ignored: a user listing hosts
-                            // expects everything else to be blocked.
-                            self.error(value.span(), key_ref, NOT_ENFORCED_HOSTS);
-                        }
-                    }
+                    o.allowed_hosts = self.hosts(value, key_ref);
+                    o.network_spans.push((dotted.clone(), value.span()));
                 }
                 "timeout_seconds" => o.timeout_seconds = self.int(value, key_ref, 1, MAX_SECONDS),
                 "allowed_commands" => o.allowed_commands = self.commands(value, key_ref),
@@ -684,6 +691,15 @@ impl<'t> Checker<'t> {
             let mut profile = Profile::defaults(name);
             for o in chain.iter().rev() {
                 o.apply(&mut profile);
+            }
+            if profile.allow_network && !profile.allowed_hosts.is_empty() {
+                // Pointed at the nearest table that set either key; the
+                // profile's own header when both came from the defaults.
+                let (key, span) = chain
+                    .iter()
+                    .find_map(|o| o.network_spans.last().cloned())
+                    .unwrap_or_else(|| (format!("profiles.{}", key_segment(name)), 0..0));
+                self.error(span, &key, NETWORK_CONFLICT);
             }
             profiles.insert(name.clone(), profile);
         }
@@ -864,6 +880,23 @@ impl<'t> Checker<'t> {
             }
         }
         ok.then_some(patterns)
+    }
+
+    /// `allowed_hosts`: every entry must parse as a host rule.
+    fn hosts(&mut self, value: &Value<'_>, key: &str) -> Option<Vec<String>> {
+        let items = self.string_list(value, key)?;
+        let mut hosts = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, (s, span)) in items.into_iter().enumerate() {
+            match crate::netproxy::HostRule::parse(&s) {
+                Ok(_) => hosts.push(s),
+                Err(message) => {
+                    self.error(span, &format!("{key}[{i}]"), message);
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(hosts)
     }
 
     fn path_list(&mut self, value: &Value<'_>, key: &str) -> Option<Vec<PathBuf>> {
@@ -1370,14 +1403,50 @@ C = "leaf"
     }
 
     #[test]
-    fn allowed_hosts_is_refused_not_ignored() {
+    fn allowed_hosts_entries_are_validated() {
+        let config = parse(
+            "[profiles.x]\nallowed_hosts = [\"pypi.org\", \"api.example.com:443\", \"*.files.io\", \"127.0.0.1:8080\", \"[::1]:80\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.profile("x").unwrap().allowed_hosts.len(), 5);
+
         let (line, col, key, msg) =
-            one_error("[profiles.x]\nallowed_hosts = [\"example.com:443\"]\n");
+            one_error("[profiles.x]\nallowed_hosts = [\"ok.com\", \"https://bad.com\"]\n");
         assert_eq!(
             (line, col, key.as_str()),
-            (2, 17, "profiles.x.allowed_hosts")
+            (2, 28, "profiles.x.allowed_hosts[1]")
         );
-        assert_eq!(msg, NOT_ENFORCED_HOSTS);
+        assert!(msg.contains("not a URL"), "{msg}");
+        for bad in ["a.*.com", "h:0", "[::1", "", "bad host"] {
+            let (_, _, key, _) = one_error(&format!("[profiles.x]\nallowed_hosts = [\"{bad}\"]\n"));
+            assert_eq!(key, "profiles.x.allowed_hosts[0]", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn allowed_hosts_conflicts_with_allow_network() {
+        let (line, col, key, msg) =
+            one_error("[profiles.x]\nallow_network = true\nallowed_hosts = [\"pypi.org\"]\n");
+        assert_eq!(
+            (line, col, key.as_str()),
+            (3, 17, "profiles.x.allowed_hosts")
+        );
+        assert_eq!(msg, NETWORK_CONFLICT);
+        // Through extends too, pointed at the child that made the mix.
+        let (line, _, key, _) = one_error(
+            "[profiles.base]\nallowed_hosts = [\"pypi.org\"]\n[profiles.x]\nextends = \"base\"\nallow_network = true\n",
+        );
+        assert_eq!((line, key.as_str()), (5, "profiles.x.allow_network"));
+        // Clearing the list in the child is the way to switch to full networking.
+        parse("[profiles.base]\nallowed_hosts = [\"pypi.org\"]\n[profiles.x]\nextends = \"base\"\nallow_network = true\nallowed_hosts = []\n").unwrap();
+
+        let config = parse("[settings]\nhosts_file = \"/etc/extra-hosts\"\n").unwrap();
+        assert_eq!(
+            config.settings.hosts_file.as_deref(),
+            Some(Path::new("/etc/extra-hosts"))
+        );
+        let (_, _, key, _) = one_error("[settings]\nhosts_file = \"hosts\"\n");
+        assert_eq!(key, "settings.hosts_file");
     }
 
     #[test]
@@ -1469,7 +1538,7 @@ max_memory_mb = 0
 hostname = \"a b\"
 
 [profiles.a]
-allowed_hosts = [\"h\"]
+allowed_hosts = [\"h:0\"]
 timeout_seconds = \"10\"
 ";
         let diagnostics = errors(text);
@@ -1484,7 +1553,7 @@ timeout_seconds = \"10\"
                 (3, 1, "settings.thme"),
                 (6, 17, "profiles.b.max_memory_mb"),
                 (7, 12, "profiles.b.hostname"),
-                (10, 17, "profiles.a.allowed_hosts"),
+                (10, 18, "profiles.a.allowed_hosts[0]"),
                 (11, 19, "profiles.a.timeout_seconds"),
             ]
         );

@@ -22,6 +22,7 @@ use crate::cgroup::{Cgroup, Hierarchy, Limits};
 use crate::isolation::namespaces::{self, SpawnOptions};
 use crate::isolation::rlimits::Rlimits;
 use crate::isolation::{InitMessage, SandboxSpec, DEFAULT_PATH};
+use crate::netproxy::{self, NetworkRefusal, ProxyOptions, RunningProxy};
 use crate::output::CappedCapture;
 use crate::profile::Profile;
 
@@ -138,6 +139,9 @@ pub struct ExecResult {
     pub result_non_json: bool,
     /// Mechanisms that ran with less than asked (only when the profile allows it).
     pub degraded: Vec<String>,
+    /// Connections the `allowed_hosts` proxy refused (the first 1000).
+    #[serde(default)]
+    pub network_refusals: Vec<NetworkRefusal>,
 }
 
 impl ExecResult {
@@ -216,6 +220,8 @@ pub struct ExecRequest {
     pub binds: Vec<crate::isolation::Bind>,
     /// Environment added on top of the profile's (e.g. by the Python runner).
     pub extra_env: Vec<(String, String)>,
+    /// For profiles with `allowed_hosts`: where the network proxy lives.
+    pub proxy: ProxyOptions,
 }
 
 pub struct CgroupPlan {
@@ -300,6 +306,7 @@ impl ExecResult {
             result: None,
             result_non_json: false,
             degraded: Vec::new(),
+            network_refusals: Vec::new(),
         }
     }
 }
@@ -467,6 +474,7 @@ fn build_spec(req: &ExecRequest, require: bool, cgroup: bool) -> Result<SandboxS
         tmp_size_bytes: profile.max_memory_mb.saturating_mul(mb),
         require_isolation: require,
         seccomp: Vec::new(),
+        proxy: None,
     })
 }
 
@@ -540,6 +548,8 @@ fn run_sandbox(
     started: Instant,
 ) -> Result<(ExecResult, Outcome), String> {
     let mut spec = build_spec(req, require, cgroup.is_some())?;
+    // Dropped on every return below: the proxy never outlives the execution.
+    let proxy = start_proxy(req, &mut spec)?;
     let (out_read, out_write) = nonblocking_pipe().map_err(|e| format!("pipe: {e}"))?;
     let (err_read, err_write) = nonblocking_pipe().map_err(|e| format!("pipe: {e}"))?;
 
@@ -790,7 +800,38 @@ fn run_sandbox(
             }
         }
     }
+    if let Some(proxy) = proxy {
+        result.network_refusals = proxy.finish();
+    }
     Ok((result, outcome))
+}
+
+/// `allowed_hosts`: start the proxy outside and point the sandbox at it.
+/// Before the clone, so the socket exists when the sandbox's root is built.
+fn start_proxy(req: &ExecRequest, spec: &mut SandboxSpec) -> Result<Option<RunningProxy>, String> {
+    let profile = &req.profile;
+    if profile.allowed_hosts.is_empty() {
+        return Ok(None);
+    }
+    if profile.allow_network {
+        // The configuration refuses this; a stored profile must not widen it.
+        return Err("allow_network = true cannot be combined with allowed_hosts".into());
+    }
+    let proxy = RunningProxy::start(&profile.allowed_hosts, &req.proxy)
+        .map_err(|e| format!("network proxy: {e}"))?;
+    let mut bind = proxy.bind();
+    bind.source = bind
+        .source
+        .canonicalize()
+        .map_err(|e| format!("network proxy: {}: {e}", bind.source.display()))?;
+    spec.binds.push(bind);
+    // Last, over the profile's own: the proxy is the only way out anyway.
+    for (name, value) in netproxy::proxy_env() {
+        spec.env.retain(|(existing, _)| *existing != name);
+        spec.env.push((name, value));
+    }
+    spec.proxy = Some(RunningProxy::bridge());
+    Ok(Some(proxy))
 }
 
 fn kill_everything(cgroup: Option<&Cgroup>, init_pid: Pid) {

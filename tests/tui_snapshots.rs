@@ -79,6 +79,7 @@ fn execution(id: &str, sandbox: &str, seq: i64, status: Status, command: &[&str]
         error: None,
         result: None,
         result_non_json: false,
+        network_refusals: Vec::new(),
         degraded: Vec::new(),
     });
     let record = ExecutionRecord {

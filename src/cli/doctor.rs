@@ -6,7 +6,8 @@ use crate::profile::Config;
 
 pub fn run(global: &Global) -> anyhow::Result<i32> {
     let config = Config::discover(global.config.as_deref())?;
-    let checks = doctor::inspect(&config.settings.cgroup_root);
+    let mut checks = doctor::inspect(&config.settings.cgroup_root);
+    checks.extend(doctor::network_checks(&config));
     let missing = checks.iter().any(|c| c.state == State::Missing);
     if global.json {
         println!("{}", serde_json::to_string(&checks)?);

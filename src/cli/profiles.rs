@@ -69,6 +69,8 @@ pub fn run(global: &Global, args: ProfilesArgs) -> anyhow::Result<i32> {
                     .unwrap_or_else(|| "-".into()),
                 if p.allow_network {
                     "host".into()
+                } else if !p.allowed_hosts.is_empty() {
+                    "proxy".into()
                 } else {
                     "none".into()
                 },

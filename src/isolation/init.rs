@@ -15,6 +15,7 @@ use nix::sys::signal::{kill, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use super::bridge::Bridge;
 use super::landlock::{self, LandlockOutcome, LandlockPlan};
 use super::{
     caps, mounts, rlimits, seccomp, InitMessage, SandboxSpec, DEFAULT_PATH, SPEC_FD, STATUS_FD,
@@ -94,6 +95,7 @@ struct Prepared {
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
+    bridge: Option<Bridge>,
 }
 
 fn degrade(
@@ -136,6 +138,13 @@ fn prepare(spec: &SandboxSpec, reporter: &mut Reporter) -> Result<Prepared, Stri
             ),
         });
     }
+    // Bound before Landlock, which forbids every TCP bind afterwards.
+    let bridge = spec
+        .proxy
+        .as_ref()
+        .map(Bridge::listen)
+        .transpose()
+        .map_err(|e| format!("network proxy bridge: {e}"))?;
 
     let env_path = spec
         .env
@@ -183,6 +192,12 @@ fn prepare(spec: &SandboxSpec, reporter: &mut Reporter) -> Result<Prepared, Stri
             .map(|d| Path::new("/dev").join(d))
             .collect(),
         block_network_tcp: !spec.allow_network,
+        connect_tcp_ports: spec.proxy.iter().map(|p| p.port).collect(),
+        unix_socket_dirs: spec
+            .proxy
+            .iter()
+            .filter_map(|p| p.socket.parent().map(Path::to_path_buf))
+            .collect(),
     };
     match landlock::restrict_self(&plan) {
         Ok(LandlockOutcome::Full) => {}
@@ -206,7 +221,12 @@ fn prepare(spec: &SandboxSpec, reporter: &mut Reporter) -> Result<Prepared, Stri
     filter
         .install()
         .map_err(|e| format!("installing seccomp: {e}"))?;
-    Ok(Prepared { path, argv, envp })
+    Ok(Prepared {
+        path,
+        argv,
+        envp,
+        bridge,
+    })
 }
 
 /// `execvp`'s search, done before the fork so the child only calls `execve`.
@@ -344,7 +364,10 @@ fn run(prepared: Prepared, reporter: &mut Reporter) -> i32 {
         }),
     }
     drop(err_file);
-    supervise(child, &blocked, reporter)
+    match prepared.bridge {
+        Some(bridge) => supervise_with_bridge(child, &blocked, reporter, bridge),
+        None => supervise(child, &blocked, reporter),
+    }
 }
 
 fn supervise(child: Pid, signals: &SigSet, reporter: &mut Reporter) -> i32 {
@@ -355,22 +378,77 @@ fn supervise(child: Pid, signals: &SigSet, reporter: &mut Reporter) -> i32 {
         if sig < 0 {
             continue;
         }
-        if sig == libc::SIGCHLD {
-            if let Some(code) = reap(child, reporter) {
-                return code;
-            }
-            continue;
-        }
-        // Only signals from outside the sandbox (sender pid invisible here, so 0)
-        // are passed on; processes inside cannot steer their init.
         // SAFETY: reading si_pid of a siginfo filled in by sigwaitinfo.
         let sender = unsafe { info.si_pid() };
-        if sender == 0 {
-            if let Ok(signal) = Signal::try_from(sig) {
-                let _ = kill(child, signal);
-            }
+        if let Some(code) = on_signal(child, sig, sender, reporter) {
+            return code;
         }
     }
+}
+
+/// The same as [`supervise`], with the proxy bridge served in between: one
+/// poll over a signalfd and the bridge's sockets.
+fn supervise_with_bridge(
+    child: Pid,
+    signals: &SigSet,
+    reporter: &mut Reporter,
+    mut bridge: Bridge,
+) -> i32 {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    use std::os::fd::AsFd;
+
+    // Without a signalfd the bridge goes (the sandbox has no network then)
+    // and the command still runs and is reaped.
+    let Ok(signal_fd) =
+        SignalFd::with_flags(signals, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+    else {
+        drop(bridge);
+        return supervise(child, signals, reporter);
+    };
+    loop {
+        {
+            let interests = bridge.interests();
+            let mut fds = Vec::with_capacity(1 + interests.len());
+            fds.push(PollFd::new(signal_fd.as_fd(), PollFlags::POLLIN));
+            fds.extend(
+                interests
+                    .iter()
+                    .map(|(fd, events)| PollFd::new(*fd, *events)),
+            );
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(_) => {
+                    drop(fds);
+                    drop(interests);
+                    drop(bridge);
+                    return supervise(child, signals, reporter);
+                }
+            }
+        }
+        while let Ok(Some(info)) = signal_fd.read_signal() {
+            let sender = i32::try_from(info.ssi_pid).unwrap_or(-1);
+            if let Some(code) = on_signal(child, info.ssi_signo as i32, sender, reporter) {
+                return code;
+            }
+        }
+        bridge.service();
+    }
+}
+
+/// Handles one signal; returns the exit code once the command has ended.
+fn on_signal(child: Pid, sig: i32, sender: libc::pid_t, reporter: &mut Reporter) -> Option<i32> {
+    if sig == libc::SIGCHLD {
+        return reap(child, reporter);
+    }
+    // Only signals from outside the sandbox (sender pid invisible here, so 0)
+    // are passed on; processes inside cannot steer their init.
+    if sender == 0 {
+        if let Ok(signal) = Signal::try_from(sig) {
+            let _ = kill(child, signal);
+        }
+    }
+    None
 }
 
 fn unsafe_zeroed_siginfo() -> libc::siginfo_t {

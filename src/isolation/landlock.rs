@@ -11,7 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use landlock::{
-    Access, AccessFs, AccessNet, BitFlags, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    Access, AccessFs, AccessNet, BitFlags, NetPort, PathBeneath, PathFd, Ruleset, RulesetAttr,
     RulesetCreatedAttr, RulesetStatus, Scope, ABI,
 };
 use serde::Serialize;
@@ -37,6 +37,12 @@ pub struct LandlockPlan {
     pub devices: Vec<PathBuf>,
     /// Also deny TCP bind/connect (defence in depth behind the net namespace).
     pub block_network_tcp: bool,
+    /// With `block_network_tcp`: TCP ports that may still be connected to
+    /// (the loopback bridge to the network proxy).
+    pub connect_tcp_ports: Vec<u16>,
+    /// Directories holding Unix sockets that may be connected to (needed
+    /// from ABI 9, which handles `connect` on pathname sockets).
+    pub unix_socket_dirs: Vec<PathBuf>,
 }
 
 impl LandlockPlan {
@@ -47,6 +53,8 @@ impl LandlockPlan {
             read_only_roots: vec![PathBuf::from("/")],
             devices: DEFAULT_DEVICES.iter().map(PathBuf::from).collect(),
             block_network_tcp,
+            connect_tcp_ports: Vec::new(),
+            unix_socket_dirs: Vec::new(),
         }
     }
 }
@@ -128,9 +136,11 @@ pub fn restrict_self(plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockErr
             & fs_file;
 
     let mut ruleset = Ruleset::default().handle_access(fs_all)?;
-    if plan.block_network_tcp && abi >= ABI::V4 {
-        // No NetPort rules: every TCP bind/connect is refused. Only TCP is
-        // handled on purpose; UDP rights (newer ABIs) are left to the netns.
+    let handle_tcp = plan.block_network_tcp && abi >= ABI::V4;
+    if handle_tcp {
+        // Only the NetPort rules below: every other TCP bind/connect is
+        // refused. Only TCP is handled on purpose; UDP rights (newer ABIs)
+        // are left to the netns.
         ruleset = ruleset.handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp)?;
     }
     if abi >= ABI::V6 {
@@ -153,6 +163,18 @@ pub fn restrict_self(plan: &LandlockPlan) -> Result<LandlockOutcome, LandlockErr
     for dev in &plan.devices {
         if let Some(rule) = rule_for(dev, device_access, fs_file)? {
             created = created.add_rule(rule)?;
+        }
+    }
+    // Empty below ABI 9, and then rule_for adds nothing: connect is not handled.
+    let resolve_unix = fs_all & AccessFs::ResolveUnix;
+    for dir in &plan.unix_socket_dirs {
+        if let Some(rule) = rule_for(dir, resolve_unix, fs_file)? {
+            created = created.add_rule(rule)?;
+        }
+    }
+    if handle_tcp {
+        for port in &plan.connect_tcp_ports {
+            created = created.add_rule(NetPort::new(*port, AccessNet::ConnectTcp))?;
         }
     }
 

@@ -8,6 +8,7 @@
 //! seccomp) happens in a fresh, single-threaded process image that reads its
 //! [`SandboxSpec`] from a pipe.
 
+pub mod bridge;
 pub mod caps;
 pub mod init;
 pub mod landlock;
@@ -40,6 +41,9 @@ pub struct SandboxSpec {
     pub require_isolation: bool,
     /// The seccomp filters, compiled by the supervisor (see `SeccompProgram::to_words`).
     pub seccomp: Vec<Vec<u64>>,
+    /// `allowed_hosts`: bridge a loopback port to the supervisor's proxy.
+    #[serde(default)]
+    pub proxy: Option<bridge::ProxyBridge>,
 }
 
 /// A host path bound at a path inside the sandbox.

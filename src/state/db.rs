@@ -921,6 +921,7 @@ mod tests {
             result: Some(serde_json::json!({"answer": 42})),
             result_non_json: false,
             degraded: vec!["landlock: not supported".into()],
+            network_refusals: Vec::new(),
         }
     }
 
