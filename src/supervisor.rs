@@ -568,12 +568,15 @@ fn run_sandbox(
     let signal_fd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(|e| format!("signalfd: {e}"))?;
 
+    let placement = cgroup.map(Cgroup::placement).unwrap_or_default();
     let child = namespaces::spawn_init(&SpawnOptions {
         user_namespace,
         network_namespace: !req.profile.allow_network,
         stdin: req.pass_stdin.then_some(0),
         stdout: out_write.as_raw_fd(),
         stderr: err_write.as_raw_fd(),
+        join_cgroups: placement.self_join.clone(),
+        clone_into_cgroup: placement.clone_into.clone(),
     })
     .map_err(|e| format!("starting the sandbox: {e}"))?;
     drop((out_write, err_write));
@@ -583,10 +586,12 @@ fn run_sandbox(
     let kill_init = || {
         let _ = nix::sys::signal::kill(init_pid, Signal::SIGKILL);
     };
-    // Placement before the spec is written: the init blocks reading the spec,
-    // so it is inside its cgroup before anything of the user's runs.
-    if let Some(cg) = cgroup {
-        if let Err(e) = cg.add_process(init_pid.as_raw()) {
+    // The child joined its v1 groups itself before exec'ing the init and
+    // was born in its cgroup2 group, unless the kernel lacks clone3; then
+    // it is placed here, before the spec is written: the init blocks
+    // reading the spec, so it is inside before anything of the user's runs.
+    if !child.born_in_cgroup {
+        if let Err(e) = placement.add_to_cgroup2_by_parent(init_pid.as_raw()) {
             kill_init();
             let _ = nix::sys::wait::waitpid(init_pid, None);
             return Err(format!("placing the sandbox in its cgroup: {e}"));

@@ -689,3 +689,64 @@ fn global_flags_work_before_and_after_the_verb() {
     let v: Value = serde_json::from_str(stdout_of(&out).trim()).expect("json");
     assert_eq!(v[0]["name"], "flags", "{v}");
 }
+
+/// The user's command sits in its execution's group in every hierarchy the
+/// tool uses, as the host sees it: joined by the child itself (v1) and born
+/// there (cgroup2, `CLONE_INTO_CGROUP`), never left in the launcher's group.
+#[test]
+fn the_command_runs_inside_its_execution_cgroup_in_every_hierarchy() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    create(&env, "placed", "default");
+    let marker = unique_marker("placed");
+    let id = detach(
+        &env,
+        "placed",
+        &["sh", "-c", &format!("sleep 30; echo {marker}")],
+    );
+    let pid = poll("the command to start", DEADLINE, || {
+        pids_with_cmdline(&marker).first().copied()
+    });
+    let membership = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap_or_else(|e| panic!("reading /proc/{pid}/cgroup: {e}"));
+    let group = format!("/{}/placed/{id}", env.cgroup_root);
+    // Every hierarchy in which the tool made its root group (v1 controllers,
+    // the cgroup2 mount) must list the command in the execution's group.
+    let hierarchies: Vec<String> = env
+        .cgroup_dirs()
+        .iter()
+        .filter_map(|dir| dir.parent().map(|h| h.display().to_string()))
+        .collect();
+    assert!(!hierarchies.is_empty(), "no cgroup hierarchy of the tool");
+    let mut checked = Vec::new();
+    for line in membership.lines() {
+        // "ID:controllers:path"; "0::path" is cgroup2.
+        let mut fields = line.splitn(3, ':');
+        let (Some(_), Some(controllers), Some(path)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let mount = match controllers {
+            "" if Path::new("/sys/fs/cgroup/unified").is_dir() => {
+                "/sys/fs/cgroup/unified".to_string()
+            }
+            "" => "/sys/fs/cgroup".to_string(),
+            named => format!("/sys/fs/cgroup/{named}"),
+        };
+        if hierarchies.contains(&mount) {
+            assert_eq!(path, group, "{line} in\n{membership}");
+            checked.push(mount);
+        }
+    }
+    assert_eq!(
+        checked.len(),
+        hierarchies.len(),
+        "checked {checked:?} of {hierarchies:?} in\n{membership}"
+    );
+    let (v, code) = env.json(&["kill", "placed"]);
+    assert_eq!(code, 0, "{v}");
+    wait_json(&env, &id);
+}

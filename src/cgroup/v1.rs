@@ -10,7 +10,7 @@ use nix::sys::signal::Signal;
 use super::{
     collect_pids, kernel_at_least, mkdir, read_keyed, read_string, read_u64, signal_pids, v2,
     wait_until, writable, write_file, Backend, Cgroup, CgroupError, Flavor, Limits, MountEntry,
-    Place, Report, Result, Usage, FREEZE_TIMEOUT, POLL_INTERVAL,
+    Place, Placement, Report, Result, Usage, FREEZE_TIMEOUT, POLL_INTERVAL,
 };
 
 pub(super) const CFS_PERIOD_US: u64 = 100_000;
@@ -328,6 +328,18 @@ impl Backend for Group {
             write_file(&dir.join("cgroup.procs"), &pid)?;
         }
         Ok(())
+    }
+
+    fn placement(&self) -> Placement {
+        Placement {
+            self_join: self
+                .all
+                .iter()
+                .filter(|dir| Some(*dir) != self.unified.as_ref())
+                .map(|dir| dir.join("tasks"))
+                .collect(),
+            clone_into: self.unified.clone(),
+        }
     }
 
     fn usage(&self) -> Result<Usage> {

@@ -10,8 +10,8 @@ use nix::sys::signal::Signal;
 use super::{
     collect_pids, cpu_quota_us, kernel_at_least, mkdir, read_keyed, read_string, read_u64,
     signal_pids, subdirs, v1::CFS_PERIOD_US, wait_until, writable, write_file, Backend, Cgroup,
-    CgroupError, Flavor, Limits, MountEntry, Place, Report, Result, Usage, FREEZE_TIMEOUT,
-    POLL_INTERVAL,
+    CgroupError, Flavor, Limits, MountEntry, Place, Placement, Report, Result, Usage,
+    FREEZE_TIMEOUT, POLL_INTERVAL,
 };
 
 const CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
@@ -277,6 +277,13 @@ impl Backend for Group {
 
     fn add_process(&self, pid: i32) -> Result<()> {
         write_file(&self.dir.join("cgroup.procs"), &pid.to_string())
+    }
+
+    fn placement(&self) -> Placement {
+        Placement {
+            self_join: Vec::new(),
+            clone_into: Some(self.dir.clone()),
+        }
     }
 
     fn usage(&self) -> Result<Usage> {

@@ -8,6 +8,8 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::unistd::{pipe2, Pid};
@@ -41,6 +43,10 @@ pub struct SpawnOptions {
     pub stdin: Option<RawFd>,
     pub stdout: RawFd,
     pub stderr: RawFd,
+    /// Cgroup v1 `tasks` files the child writes "0" to before it execs.
+    pub join_cgroups: Vec<PathBuf>,
+    /// A cgroup2 directory to clone the child into (`CLONE_INTO_CGROUP`).
+    pub clone_into_cgroup: Option<PathBuf>,
 }
 
 /// A cloned init that is waiting for its spec.
@@ -50,6 +56,9 @@ pub struct InitChild {
     pub spec: File,
     /// One JSON [`super::InitMessage`] per line.
     pub status: File,
+    /// False when `clone_into_cgroup` was asked for but the kernel has no
+    /// `clone3`: the caller must then place the child itself.
+    pub born_in_cgroup: bool,
 }
 
 /// Duplicate `fd` to a number >= 10 with close-on-exec, so the child's `dup2`s onto
@@ -73,6 +82,18 @@ pub fn spawn_init(options: &SpawnOptions) -> Result<InitChild, SpawnError> {
     let envp = [std::ptr::null::<libc::c_char>()];
     let exec_failed =
         b"{\"kind\":\"setup_error\",\"message\":\"could not execute the init (/proc/self/exe)\"}\n";
+    let join_failed =
+        b"{\"kind\":\"setup_error\",\"message\":\"could not join the execution's cgroup\"}\n";
+    let join_paths = options
+        .join_cgroups
+        .iter()
+        .map(|path| c_path(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let joins: Vec<*const libc::c_char> = join_paths.iter().map(|p| p.as_ptr()).collect();
+    let cgroup_dir = match &options.clone_into_cgroup {
+        Some(dir) => Some(open_dir(dir)?),
+        None => None,
+    };
 
     let (spec_read, spec_write) = pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
     let (status_read, status_write) = pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
@@ -124,18 +145,42 @@ pub fn spawn_init(options: &SpawnOptions) -> Result<InitChild, SpawnError> {
         envp: envp.as_ptr(),
         exec_failed,
         wait_fd: go_read.as_ref().map(|fd| fd.as_raw_fd()).unwrap_or(-1),
+        joins: &joins,
+        join_failed,
     };
-    let pid = if options.user_namespace {
-        clone_waiting(flags, &plan)
-    } else {
-        clone_vfork(flags, &plan)
-    };
+    let mut born_in_cgroup = false;
+    let mut pid = -1;
+    if let Some(dir) = &cgroup_dir {
+        // Without CLONE_VM: clone3 cannot run a function on a new stack the
+        // way clone(2) does, so the child gets its own copy, as with fork.
+        match clone3_fork(flags, !options.user_namespace, dir.as_raw_fd(), &plan) {
+            Ok(child) => {
+                pid = child;
+                born_in_cgroup = true;
+            }
+            Err(e) if clone3_missing(&e) => {}
+            Err(source) => {
+                return Err(SpawnError::Sys {
+                    step: "clone3 into the cgroup",
+                    source,
+                })
+            }
+        }
+    }
+    if !born_in_cgroup {
+        pid = if options.user_namespace {
+            clone_waiting(flags, &plan)
+        } else {
+            clone_vfork(flags, &plan)
+        };
+    }
     if pid < 0 {
         return Err(SpawnError::Sys {
             step: "clone",
             source: io::Error::last_os_error(),
         });
     }
+    drop(cgroup_dir);
     drop((
         stdin_src, stdout_src, stderr_src, spec_src, status_src, go_read,
     ));
@@ -156,7 +201,33 @@ pub fn spawn_init(options: &SpawnOptions) -> Result<InitChild, SpawnError> {
         pid: Pid::from_raw(pid),
         spec: File::from(spec_write),
         status: File::from(status_read),
+        born_in_cgroup,
     })
+}
+
+fn c_path(path: &Path) -> Result<CString, SpawnError> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| SpawnError::Sys {
+        step: "cgroup path",
+        source: io::Error::from(io::ErrorKind::InvalidInput),
+    })
+}
+
+fn open_dir(dir: &Path) -> Result<OwnedFd, SpawnError> {
+    nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(sys("open the cgroup2 directory"))
+}
+
+/// Kernels before 5.7 know no `CLONE_INTO_CGROUP` (EINVAL, or E2BIG for
+/// the longer argument struct), before 5.3 no `clone3` (ENOSYS).
+fn clone3_missing(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::ENOSYS | libc::E2BIG | libc::EINVAL)
+    )
 }
 
 /// What the cloned child needs; everything is prepared before the clone.
@@ -168,6 +239,9 @@ struct ChildPlan<'a> {
     exec_failed: &'a [u8],
     /// When >= 0: block reading one byte from it before exec (see spawn_init).
     wait_fd: RawFd,
+    /// NUL-terminated paths of cgroup v1 `tasks` files to write "0" to.
+    joins: &'a [*const libc::c_char],
+    join_failed: &'a [u8],
 }
 
 /// The cloned child: async-signal-safe calls only, on data prepared before
@@ -195,6 +269,24 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         }
         for (from, to) in plan.moves {
             if libc::dup2(from, to) < 0 {
+                libc::_exit(125);
+            }
+        }
+        // Into the execution's cgroups before the init runs, and so before
+        // anything of the user's. "0" moves only the calling thread, which
+        // for this single-threaded child is the whole process.
+        for &path in plan.joins {
+            let fd = libc::open(path, libc::O_WRONLY | libc::O_CLOEXEC);
+            let joined = fd >= 0 && libc::write(fd, b"0".as_ptr().cast(), 1) == 1;
+            if fd >= 0 {
+                libc::close(fd);
+            }
+            if !joined {
+                libc::write(
+                    STATUS_FD,
+                    plan.join_failed.as_ptr().cast(),
+                    plan.join_failed.len(),
+                );
                 libc::_exit(125);
             }
         }
@@ -265,6 +357,79 @@ fn clone_waiting(flags: libc::c_int, plan: &ChildPlan) -> libc::pid_t {
     };
     drop(stack);
     pid
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct clone_args` of linux/sched.h, up to `cgroup` (CLONE_ARGS_SIZE_VER2).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// A fork-like `clone3` that creates the child inside the cgroup2 group
+/// `cgroup_fd`. With `vfork` we sleep until the child has exec'd, as in
+/// `clone_vfork`; without it the child may wait (for its id maps).
+fn clone3_fork(
+    flags: libc::c_int,
+    vfork: bool,
+    cgroup_fd: RawFd,
+    plan: &ChildPlan,
+) -> io::Result<libc::pid_t> {
+    let mut args = CloneArgs {
+        flags: flags as u64 | CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup_fd as u64,
+        ..CloneArgs::default()
+    };
+    if vfork {
+        args.flags |= libc::CLONE_VFORK as u64;
+    }
+    // No handler of ours may run in the child before its exec.
+    // SAFETY: plain sigset manipulation on locals.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers to local sigsets.
+    unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+    }
+    // SAFETY: clone3 with stack 0 and no CLONE_VM returns twice like fork;
+    // the child runs only child_main (async-signal-safe, it execs or exits)
+    // on its own copy of our memory.
+    let pid = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if pid == 0 {
+        child_main(plan as *const ChildPlan as *mut libc::c_void);
+        // SAFETY: _exit is async-signal-safe; child_main does not return.
+        unsafe { libc::_exit(125) };
+    }
+    let result = if pid < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(pid as libc::pid_t)
+    };
+    // SAFETY: restoring our own mask.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+    }
+    result
 }
 
 /// Map uid/gid 0 inside a new user namespace to the caller's ids outside.

@@ -583,6 +583,8 @@ impl Store {
     }
 }
 
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 64;
+
 fn init(conn: &mut Connection) -> Result<(), StateError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     enable_wal(conn)?;
@@ -592,12 +594,14 @@ fn init(conn: &mut Connection) -> Result<(), StateError> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     // Every CLI call and supervisor is a short-lived connection. A checkpoint
     // when the last one closes (and the WAL's re-creation by the next) costs
-    // four fsyncs per `run`; leave checkpoints to SQLite's automatic ones,
-    // which run every thousand pages of writes.
+    // four fsyncs per `run`, so leave checkpoints to SQLite's automatic ones.
+    // But the first connection to open the database re-reads the whole WAL
+    // to rebuild its index, so keep the WAL short: 64 pages, not 1000.
     conn.set_db_config(
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
         true,
     )?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)?;
     migrate(conn)
 }
 
