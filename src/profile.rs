@@ -106,7 +106,30 @@ fn default_allow_shell() -> bool {
     true
 }
 
+/// How executions under a profile reach the network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkAccess {
+    /// An empty network namespace.
+    None,
+    /// Only the `allowed_hosts` (this many entries), through the proxy.
+    Allowlist(usize),
+    /// `allow_network = true`: the host's own network, every host and port.
+    Host,
+}
+
 impl Profile {
+    /// `allow_network` wins: validation refuses it together with `allowed_hosts`,
+    /// and the supervisor skips the network namespace whenever it is set.
+    pub fn network_access(&self) -> NetworkAccess {
+        if self.allow_network {
+            NetworkAccess::Host
+        } else if self.allowed_hosts.is_empty() {
+            NetworkAccess::None
+        } else {
+            NetworkAccess::Allowlist(self.allowed_hosts.len())
+        }
+    }
+
     /// A profile named `name` with every key at its documented default.
     pub fn defaults(name: &str) -> Profile {
         Profile {
@@ -1421,6 +1444,17 @@ C = "leaf"
             let (_, _, key, _) = one_error(&format!("[profiles.x]\nallowed_hosts = [\"{bad}\"]\n"));
             assert_eq!(key, "profiles.x.allowed_hosts[0]", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn network_access_names_the_three_ways_out() {
+        let mut p = Profile::defaults("x");
+        assert_eq!(p.network_access(), NetworkAccess::None);
+        p.allowed_hosts = vec!["pypi.org".into(), "*.example.com:443".into()];
+        assert_eq!(p.network_access(), NetworkAccess::Allowlist(2));
+        p.allowed_hosts.clear();
+        p.allow_network = true;
+        assert_eq!(p.network_access(), NetworkAccess::Host);
     }
 
     #[test]

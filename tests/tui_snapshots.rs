@@ -12,8 +12,10 @@ use ratatui::crossterm::event::{
 use ratatui::style::Color;
 use ratatui::Terminal;
 
+use sandbox_tui::files::{FileEntry, FileHead};
 use sandbox_tui::manager::{ExecutionView, Launch, SandboxView};
 use sandbox_tui::monitor::{HostInfo, ProcessInfo};
+use sandbox_tui::netproxy::NetworkRefusal;
 use sandbox_tui::profile::{Config, Diagnostic, Profile};
 use sandbox_tui::python::PythonJob;
 use sandbox_tui::state::db::ExecutionRecord;
@@ -21,7 +23,9 @@ use sandbox_tui::supervisor::{ErrorInfo, ExecResult, Status};
 use sandbox_tui::tui::action::{
     Action, ConfigOutcome, Effect, LogTail, Outcome, SignalChoice, Snapshot, Subject,
 };
-use sandbox_tui::tui::app::{App, ConfigView, Environment, KillTarget, Overlay, Pane, Screen, Tab};
+use sandbox_tui::tui::app::{
+    App, ConfigView, Environment, FileView, FilesPane, KillTarget, Overlay, Pane, Screen, Tab,
+};
 use sandbox_tui::tui::theme::Theme;
 use sandbox_tui::tui::update::update;
 use sandbox_tui::tui::view;
@@ -893,4 +897,695 @@ fn python_execution_detail_shows_value_and_traceback() {
     press(&mut app, KeyCode::Enter);
     let ok_screen = screen(&mut app, 100, 40);
     insta::assert_snapshot!("python_result_detail", ok_screen);
+}
+
+// ---------------------------------------------------------------- files
+
+fn entry(name: &str, kind: &'static str, size: u64, age_ms: i64) -> FileEntry {
+    FileEntry {
+        name: name.into(),
+        kind,
+        size,
+        mtime: NOW - age_ms,
+    }
+}
+
+/// As `list` returns them: by name only.
+fn workspace_root() -> Vec<FileEntry> {
+    vec![
+        entry("data", "dir", 4096, 3_600_000),
+        entry("fifo", "fifo", 0, 60_000),
+        entry("latest", "symlink", 7, 120_000),
+        entry("notes.txt", "file", 1234, 300_000),
+        entry("out.bin", "file", 70_000, 30_000),
+        entry("src", "dir", 4096, 7_200_000),
+    ]
+}
+
+fn listed(sandbox: &str, dir: &str, entries: Vec<FileEntry>) -> Action {
+    Action::Done(Outcome::Listed {
+        sandbox: sandbox.into(),
+        dir: dir.into(),
+        result: Ok(entries),
+    })
+}
+
+/// `web` selected, the Files tab open on its workspace root, listed.
+fn files_of_web(app: &mut App) {
+    keys(app, "jjj"); // web
+    assert_eq!(
+        keys(app, "w"),
+        vec![Effect::ListFiles {
+            sandbox: "web".into(),
+            dir: String::new()
+        }]
+    );
+    assert_eq!((app.focus, app.tab), (Pane::Inspector, Tab::Files));
+    update(app, listed("web", "", workspace_root()));
+}
+
+fn files(app: &App) -> &FilesPane {
+    app.files.as_ref().expect("files pane")
+}
+
+fn names(app: &App) -> Vec<&str> {
+    files(app).entries.iter().map(|e| e.name.as_str()).collect()
+}
+
+/// Put the cursor on `name` with j/k.
+fn select_entry(app: &mut App, name: &str) {
+    keys(app, "g");
+    let at = names(app)
+        .iter()
+        .position(|n| *n == name)
+        .unwrap_or_else(|| panic!("{name} not listed"));
+    for _ in 0..at {
+        keys(app, "j");
+    }
+    assert_eq!(
+        files(app).selected_entry().map(|e| e.name.as_str()),
+        Some(name)
+    );
+}
+
+fn head(text: &[u8], size: u64) -> FileHead {
+    FileHead {
+        data: text.to_vec(),
+        size,
+        truncated: size > text.len() as u64,
+    }
+}
+
+#[test]
+fn files_tab_lists_directories_first() {
+    let mut app = base_app();
+    files_of_web(&mut app);
+    assert_eq!(
+        names(&app),
+        ["data", "src", "fifo", "latest", "notes.txt", "out.bin"]
+    );
+    assert!(!files(&app).loading);
+    // A late answer for another directory changes nothing.
+    update(
+        &mut app,
+        listed("web", "src", vec![entry("x", "file", 1, 0)]),
+    );
+    assert_eq!(names(&app).len(), 6);
+    // Another sandbox in the inspector lists that one's workspace.
+    press(&mut app, KeyCode::Esc);
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.focus, Pane::Sandboxes);
+    assert_eq!(
+        keys(&mut app, "k"), // idle
+        vec![Effect::ListFiles {
+            sandbox: "idle".into(),
+            dir: String::new()
+        }]
+    );
+    assert_eq!(files(&app).sandbox, "idle");
+    // (all) has no workspace.
+    keys(&mut app, "kk");
+    assert_eq!(app.selected_sandbox, None);
+    assert!(app.files.is_none());
+}
+
+#[test]
+fn files_enter_descends_and_backspace_goes_back_up() {
+    let mut app = base_app();
+    files_of_web(&mut app);
+    select_entry(&mut app, "src");
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        vec![Effect::ListFiles {
+            sandbox: "web".into(),
+            dir: "src".into()
+        }]
+    );
+    assert_eq!(files(&app).dir, "src");
+    assert!(files(&app).loading);
+    update(
+        &mut app,
+        listed(
+            "web",
+            "src",
+            vec![
+                entry("main.py", "file", 10, 0),
+                entry("lib", "dir", 4096, 0),
+            ],
+        ),
+    );
+    assert_eq!(press(&mut app, KeyCode::Enter).len(), 1, "into src/lib");
+    assert_eq!(files(&app).dir, "src/lib");
+    update(&mut app, listed("web", "src/lib", Vec::new()));
+    assert_eq!(
+        press(&mut app, KeyCode::Backspace),
+        vec![Effect::ListFiles {
+            sandbox: "web".into(),
+            dir: "src".into()
+        }]
+    );
+    update(
+        &mut app,
+        listed(
+            "web",
+            "src",
+            vec![
+                entry("a.py", "file", 10, 0),
+                entry("lib", "dir", 4096, 0),
+                entry("main.py", "file", 10, 0),
+            ],
+        ),
+    );
+    assert_eq!(
+        files(&app).selected_entry().map(|e| e.name.as_str()),
+        Some("lib"),
+        "the cursor is on where we came from"
+    );
+    assert_eq!(
+        press(&mut app, KeyCode::Esc),
+        vec![Effect::ListFiles {
+            sandbox: "web".into(),
+            dir: String::new()
+        }]
+    );
+    update(&mut app, listed("web", "", workspace_root()));
+    assert_eq!(
+        files(&app).selected_entry().map(|e| e.name.as_str()),
+        Some("src")
+    );
+    // At the root, Backspace does nothing and Esc leaves the pane as elsewhere.
+    assert_eq!(press(&mut app, KeyCode::Backspace), vec![]);
+    assert_eq!(app.focus, Pane::Inspector);
+    assert_eq!(press(&mut app, KeyCode::Esc), vec![]);
+    assert_eq!(app.focus, Pane::Executions);
+}
+
+#[test]
+fn files_view_reads_the_head_and_scrolls() {
+    let mut app = base_app();
+    files_of_web(&mut app);
+    select_entry(&mut app, "data");
+    assert_eq!(keys(&mut app, "v"), vec![], "v does not open a directory");
+    assert!(app.status.as_ref().is_some_and(|s| s.error));
+    select_entry(&mut app, "notes.txt");
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        vec![Effect::ReadFile {
+            sandbox: "web".into(),
+            path: "notes.txt".into()
+        }]
+    );
+    assert_eq!(
+        keys(&mut app, "v"),
+        vec![Effect::ReadFile {
+            sandbox: "web".into(),
+            path: "notes.txt".into()
+        }]
+    );
+    let text: String = (1..=100).map(|i| format!("line {i}\n")).collect();
+    update(
+        &mut app,
+        Action::Done(Outcome::FileRead {
+            sandbox: "web".into(),
+            path: "notes.txt".into(),
+            result: Ok(head(text.as_bytes(), text.len() as u64)),
+        }),
+    );
+    let view = |app: &App| match &app.overlay {
+        Some(Overlay::FileView(v)) => (**v).clone(),
+        other => panic!("no viewer: {other:?}"),
+    };
+    assert_eq!(view(&app).lines.len(), 100);
+    assert!(!view(&app).binary && !view(&app).truncated);
+    keys(&mut app, "jj");
+    assert_eq!(view(&app).top, 2);
+    keys(&mut app, "G");
+    let bottom = view(&app).top;
+    keys(&mut app, "j");
+    assert_eq!(view(&app).top, bottom, "stops at the end");
+    assert_eq!(view(&app).lines[bottom..].len(), 24 - 2 - 3, "a screenful");
+    keys(&mut app, "g");
+    assert_eq!(view(&app).top, 0);
+    assert_eq!(press(&mut app, KeyCode::Esc), vec![]);
+    assert!(app.overlay.is_none());
+    assert_eq!(app.tab, Tab::Files, "back in the listing");
+}
+
+#[test]
+fn file_view_flags_binary_and_truncated_heads() {
+    let text = FileView::new("w".into(), "a".into(), &head(b"plain\ttext\n", 11));
+    assert_eq!(text.lines, ["plain    text"]);
+    assert!(!text.binary && !text.truncated);
+    // The 64 KiB cut in the middle of "é" is not a sign of binary data.
+    let cut = FileView::new("w".into(), "a".into(), &head(b"caf\xc3", 1 << 20));
+    assert_eq!(cut.lines, ["caf"]);
+    assert!(!cut.binary && cut.truncated);
+    let binary = FileView::new("w".into(), "a".into(), &head(b"\x7fELF\x02\x01\x00\xff", 8));
+    assert!(binary.binary);
+    // Terminal escapes from a hostile file never reach the terminal.
+    let hostile = FileView::new("w".into(), "a".into(), &head(b"\x1b[2Jgone", 8));
+    assert_eq!(hostile.lines, ["�[2Jgone"]);
+}
+
+#[test]
+fn files_delete_asks_first_and_cancel_deletes_nothing() {
+    let mut app = base_app();
+    files_of_web(&mut app);
+    select_entry(&mut app, "src");
+    assert_eq!(keys(&mut app, "d"), vec![]);
+    assert!(app.overlay.is_none(), "directories are not deleted");
+    assert!(app.status.as_ref().is_some_and(|s| s.error));
+
+    select_entry(&mut app, "out.bin");
+    assert_eq!(keys(&mut app, "d"), vec![]);
+    let Some(Overlay::Confirm(c)) = &app.overlay else {
+        panic!("no confirmation");
+    };
+    assert_eq!(
+        c.target,
+        KillTarget::DeleteFile {
+            sandbox: "web".into(),
+            path: "out.bin".into()
+        }
+    );
+    assert_eq!(keys(&mut app, "n"), vec![]);
+    assert!(app.overlay.is_none());
+    press(&mut app, KeyCode::Delete);
+    assert_eq!(press(&mut app, KeyCode::Esc), vec![]);
+    assert!(app.overlay.is_none());
+    assert_eq!(app.focus, Pane::Inspector, "Esc only closed the dialog");
+
+    press(&mut app, KeyCode::Delete);
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        vec![Effect::DeleteFile {
+            sandbox: "web".into(),
+            path: "out.bin".into()
+        }]
+    );
+    let effects = update(
+        &mut app,
+        Action::Done(Outcome::FileDeleted {
+            sandbox: "web".into(),
+            path: "out.bin".into(),
+            result: Ok(()),
+        }),
+    );
+    assert_eq!(
+        effects,
+        vec![Effect::ListFiles {
+            sandbox: "web".into(),
+            dir: String::new()
+        }],
+        "the listing is read again"
+    );
+    assert_eq!(
+        app.status.as_ref().map(|s| s.text.as_str()),
+        Some("deleted web:out.bin")
+    );
+    let mut after = workspace_root();
+    after.retain(|e| e.name != "out.bin");
+    update(&mut app, listed("web", "", after));
+    assert_eq!(
+        files(&app).selected_entry().map(|e| e.name.as_str()),
+        Some("notes.txt"),
+        "the cursor stays near where the file was"
+    );
+}
+
+#[test]
+fn files_reload_keeps_the_cursor_on_its_entry() {
+    let mut app = base_app();
+    files_of_web(&mut app);
+    select_entry(&mut app, "notes.txt");
+    assert_eq!(
+        keys(&mut app, "r"),
+        vec![Effect::ListFiles {
+            sandbox: "web".into(),
+            dir: String::new()
+        }]
+    );
+    let mut more = workspace_root();
+    more.push(entry("a-new-file", "file", 1, 0));
+    update(&mut app, listed("web", "", more));
+    assert_eq!(
+        files(&app).selected_entry().map(|e| e.name.as_str()),
+        Some("notes.txt")
+    );
+    // Leaving the tab and coming back lists again.
+    keys(&mut app, "i");
+    assert_eq!(keys(&mut app, "w").len(), 1);
+    assert_eq!(keys(&mut app, "w"), vec![], "already shown");
+}
+
+#[test]
+fn file_errors_land_in_the_pane_and_the_status_line() {
+    let mut app = base_app();
+    files_of_web(&mut app);
+    select_entry(&mut app, "notes.txt");
+    press(&mut app, KeyCode::Enter);
+    let effects = update(
+        &mut app,
+        Action::Done(Outcome::FileRead {
+            sandbox: "web".into(),
+            path: "notes.txt".into(),
+            result: Err("\"notes.txt\": no such file or directory".into()),
+        }),
+    );
+    assert!(app.overlay.is_none());
+    assert!(app
+        .status
+        .as_ref()
+        .is_some_and(|s| s.error && s.text.contains("no such file")));
+    assert_eq!(effects.len(), 1, "a vanished file: list again");
+
+    // A symlink that leads to a directory is entered.
+    select_entry(&mut app, "latest");
+    press(&mut app, KeyCode::Enter);
+    let effects = update(
+        &mut app,
+        Action::Done(Outcome::FileIsDirectory {
+            sandbox: "web".into(),
+            path: "latest".into(),
+        }),
+    );
+    assert_eq!(
+        effects,
+        vec![Effect::ListFiles {
+            sandbox: "web".into(),
+            dir: "latest".into()
+        }]
+    );
+    update(
+        &mut app,
+        Action::Done(Outcome::Listed {
+            sandbox: "web".into(),
+            dir: "latest".into(),
+            result: Err(
+                "\"latest\" leads outside the workspace (through a symlink); refused".into(),
+            ),
+        }),
+    );
+    assert!(files(&app).error.is_some());
+    let shown = screen(&mut app, 80, 24);
+    assert!(shown.contains("leads outside the workspace"), "{shown}");
+    // Nothing to open or delete in a failed listing; keys are harmless.
+    keys(&mut app, "jjkdv");
+    press(&mut app, KeyCode::Enter);
+    assert!(app.overlay.is_none());
+    press(&mut app, KeyCode::Backspace);
+    assert_eq!(files(&app).dir, "");
+}
+
+#[test]
+fn files_click_selects_a_row() {
+    let mut app = base_app();
+    files_of_web(&mut app);
+    update(&mut app, Action::Resize(80, 24));
+    let layout = view::main_layout(ratatui::layout::Rect::new(0, 0, 80, 24), app.focus);
+    let click = MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: layout.inspector.x + 3,
+        // Border, column header, data, src: the third entry.
+        row: layout.inspector.y + 4,
+        modifiers: KeyModifiers::NONE,
+    };
+    update(&mut app, Action::Mouse(click));
+    assert_eq!(
+        files(&app).selected_entry().map(|e| e.name.as_str()),
+        Some("fifo")
+    );
+}
+
+#[test]
+fn files_pane_listing() {
+    let mut app = base_app();
+    files_of_web(&mut app);
+    select_entry(&mut app, "notes.txt");
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+}
+
+#[test]
+fn file_viewer() {
+    let mut app = base_app();
+    files_of_web(&mut app);
+    select_entry(&mut app, "out.bin");
+    press(&mut app, KeyCode::Enter);
+    let mut text: String = (1..=30)
+        .map(|i| format!("{i:>3} | event {i}: ok\n"))
+        .collect();
+    text.push_str("  a line that is much longer than the viewer is wide, so that it is cut at the right edge and ←/→ pan\n");
+    update(
+        &mut app,
+        Action::Done(Outcome::FileRead {
+            sandbox: "web".into(),
+            path: "out.bin".into(),
+            result: Ok(head(text.as_bytes(), 70_000)),
+        }),
+    );
+    keys(&mut app, "jjjjjjjjjjjjjjj");
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+}
+
+#[test]
+fn file_viewer_binary() {
+    let mut app = base_app();
+    files_of_web(&mut app);
+    select_entry(&mut app, "out.bin");
+    press(&mut app, KeyCode::Enter);
+    update(
+        &mut app,
+        Action::Done(Outcome::FileRead {
+            sandbox: "web".into(),
+            path: "out.bin".into(),
+            result: Ok(head(
+                b"\x7fELF\x02\x01\x01\x00\x00\x00\nversion\xff\xfe 1.0\n",
+                22,
+            )),
+        }),
+    );
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+}
+
+#[test]
+fn confirm_delete_file() {
+    let mut app = base_app();
+    files_of_web(&mut app);
+    select_entry(&mut app, "notes.txt");
+    keys(&mut app, "d");
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+}
+
+// ---------------------------------------------------------------- network
+
+fn refusal(host: &str, port: u16, after_ms: i64, reason: &str) -> NetworkRefusal {
+    NetworkRefusal {
+        host: host.into(),
+        port,
+        // `execution` starts seq 1 at NOW - 89 s.
+        time_ms: NOW - 89_000 + after_ms,
+        reason: reason.into(),
+    }
+}
+
+/// `web` with an allowlist, `open` with host networking, and a finished
+/// execution in `web` that the proxy refused three connections.
+fn network_snapshot() -> Snapshot {
+    let mut snap = snapshot(NOW + 1000, 13_000);
+    for s in &mut snap.sandboxes {
+        if s.name == "web" {
+            s.limits.allowed_hosts = vec!["pypi.org".into(), "*.pythonhosted.org:443".into()];
+        }
+    }
+    let mut open = sandbox("open", "default", 0, 0, 0);
+    open.limits.allow_network = true;
+    snap.sandboxes.push(open);
+    if let Some(e) = snap.executions.iter_mut().find(|e| e.record.id == "a1b2c3") {
+        if let Some(result) = e.record.result.as_mut() {
+            result.network_refusals = vec![
+                refusal("evil.example.com", 443, 1_200, "host not in allowed_hosts"),
+                refusal("10.0.0.7", 22, 2_500, "address not in allowed_hosts"),
+                refusal(
+                    "pypi.org",
+                    443,
+                    3_900,
+                    "pypi.org resolves to 127.0.0.1, a loopback, private or special address that is not itself in allowed_hosts (DNS rebinding protection)",
+                ),
+                refusal("2001:db8::1", 80, 4_100, "address not in allowed_hosts"),
+            ];
+        }
+    }
+    snap
+}
+
+#[test]
+fn execution_detail_with_refusals() {
+    let mut app = base_app();
+    update(&mut app, Action::Snapshot(Box::new(network_snapshot())));
+    keys(&mut app, "/web");
+    press(&mut app, KeyCode::Enter);
+    keys(&mut app, "j"); // (all) -> web
+    assert_eq!(app.selected_sandbox.as_deref(), Some("web"));
+    press(&mut app, KeyCode::Enter);
+    keys(&mut app, "jjj"); // the completed one
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        vec![],
+        "a finished execution's refusals are in its result: nothing to fetch"
+    );
+    assert_eq!(app.subject(), Subject::Execution("a1b2c3".into()));
+    insta::assert_snapshot!(screen(&mut app, 100, 40));
+}
+
+#[test]
+fn a_running_execution_fetches_its_refusals_while_shown() {
+    let mut app = base_app();
+    update(&mut app, Action::Snapshot(Box::new(network_snapshot())));
+    select_runaway(&mut app);
+    assert_eq!(
+        press(&mut app, KeyCode::Enter),
+        vec![Effect::FetchRefusals {
+            id: "0a0b0c".into()
+        }]
+    );
+    // One at a time: nothing more while it is on its way.
+    assert_eq!(keys(&mut app, "j"), vec![]);
+    assert_eq!(
+        update(&mut app, Action::Snapshot(Box::new(network_snapshot()))),
+        vec![]
+    );
+    update(
+        &mut app,
+        Action::Done(Outcome::Refusals {
+            id: "0a0b0c".into(),
+            result: Ok(vec![refusal(
+                "crates.io",
+                443,
+                3_000,
+                "host not in allowed_hosts",
+            )]),
+        }),
+    );
+    let shown = screen(&mut app, 100, 40);
+    assert!(
+        shown.contains("crates.io:443  host not in allowed_hosts"),
+        "{shown}"
+    );
+    // Again with the next sample while it runs.
+    assert_eq!(
+        update(&mut app, Action::Snapshot(Box::new(network_snapshot()))),
+        vec![Effect::FetchRefusals {
+            id: "0a0b0c".into()
+        }]
+    );
+    // Other tabs, and sandboxes without an allowlist, fetch nothing.
+    update(
+        &mut app,
+        Action::Done(Outcome::Refusals {
+            id: "0a0b0c".into(),
+            result: Err("database is locked".into()),
+        }),
+    );
+    assert!(screen(&mut app, 100, 40).contains("database is locked"));
+    assert_eq!(
+        app.refusals.as_ref().map(|r| r.refusals.len()),
+        Some(1),
+        "a failed fetch keeps what was known"
+    );
+    keys(&mut app, "t");
+    assert_eq!(
+        update(&mut app, Action::Snapshot(Box::new(network_snapshot()))),
+        vec![]
+    );
+}
+
+fn host_network_app() -> App {
+    let mut app = base_app();
+    update(&mut app, Action::Snapshot(Box::new(network_snapshot())));
+    keys(&mut app, "jjj"); // batch, idle, open
+    assert_eq!(app.selected_sandbox.as_deref(), Some("open"));
+    keys(&mut app, "i");
+    app
+}
+
+#[test]
+fn host_network_warning() {
+    let mut app = host_network_app();
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+}
+
+#[test]
+fn host_network_is_drawn_in_the_warning_colour() {
+    let mut app = host_network_app();
+    let warning = app
+        .theme
+        .warning()
+        .fg
+        .expect("the theme has a warning colour");
+    let terminal = render(&mut app, 80, 24);
+    let buffer = terminal.backend().buffer();
+    let width = buffer.area.width as usize;
+    let rows: Vec<String> = buffer
+        .content()
+        .chunks(width)
+        .map(|row| row.iter().map(|c| c.symbol()).collect())
+        .collect();
+    for needle in ["⚠ NET: host network: open", "⚠NET", "⚠ HOST NETWORK"] {
+        let (y, line) = rows
+            .iter()
+            .enumerate()
+            .find(|(_, l)| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} not on screen"));
+        let x = line[..line.find(needle).unwrap_or(0)].chars().count();
+        let cell = &buffer.content()[y * width + x];
+        assert_eq!(cell.fg, warning, "{needle:?} is not in the warning colour");
+    }
+}
+
+#[test]
+fn allowlist_sandbox_detail() {
+    let mut app = base_app();
+    update(&mut app, Action::Snapshot(Box::new(network_snapshot())));
+    keys(&mut app, "jjjj"); // batch, idle, open, web
+    assert_eq!(app.selected_sandbox.as_deref(), Some("web"));
+    keys(&mut app, "i");
+    let shown = screen(&mut app, 80, 24);
+    assert!(
+        shown.contains("network           allowlist (2 hosts) through the proxy"),
+        "{shown}"
+    );
+    let web_row = shown
+        .lines()
+        .find(|l| l.starts_with("\"│web "))
+        .expect("web's row");
+    assert!(
+        !web_row.contains("NET"),
+        "an allowlist is no warning: {web_row}"
+    );
+}
+
+#[test]
+fn tiny_terminal_with_files_and_viewer_does_not_panic() {
+    let mut app = base_app();
+    files_of_web(&mut app);
+    for (w, h) in [(1, 1), (20, 5), (40, 10), (80, 3)] {
+        render(&mut app, w, h);
+    }
+    select_entry(&mut app, "notes.txt");
+    press(&mut app, KeyCode::Enter);
+    update(
+        &mut app,
+        Action::Done(Outcome::FileRead {
+            sandbox: "web".into(),
+            path: "notes.txt".into(),
+            result: Ok(head(b"x\ny\nz\n", 6)),
+        }),
+    );
+    for (w, h) in [(1, 1), (4, 3), (20, 5), (80, 3)] {
+        render(&mut app, w, h);
+        keys(&mut app, "jGkl");
+        press(&mut app, KeyCode::PageDown);
+        render(&mut app, w, h);
+    }
+    assert!(matches!(app.overlay, Some(Overlay::FileView(_))));
 }

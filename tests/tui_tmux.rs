@@ -212,3 +212,85 @@ fn quitting_leaves_executions_running() {
     assert_eq!(status_of(&env, &id), "running");
     assert!(env.run(&["kill", &id]).status.success());
 }
+
+#[test]
+fn files_pane_views_and_deletes_a_workspace_file() {
+    if !require_root() || !tmux_available() {
+        assert!(
+            !isolation_required() || tmux_available(),
+            "tmux is required"
+        );
+        return;
+    }
+    let env = TestEnv::new("");
+    assert!(env.run(&["create", "box"]).status.success());
+    let out = env.run(&[
+        "exec",
+        "box",
+        "--",
+        "sh",
+        "-c",
+        "mkdir sub && echo 'hello from the workspace' > note.txt",
+    ]);
+    assert!(out.status.success(), "exec: {out:?}");
+
+    let tmux = Tmux {
+        socket: format!("sandbox-tui-test-{}-files", std::process::id()),
+    };
+    let command = format!(
+        "env -u SANDBOX_TUI_STATE_DIR {} --config {} --refresh 300",
+        shell_quote(BIN),
+        shell_quote(&env.config.display().to_string())
+    );
+    let out = tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "dash",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &command,
+    ]);
+    assert!(out.status.success(), "tmux new-session: {out:?}");
+    tmux.wait_for("the sandbox", |s| s.contains("box "));
+
+    // (all) -> box, then its workspace: directories first.
+    tmux.keys(&["j", "w"]);
+    tmux.wait_for("the workspace listing", |s| {
+        s.contains("box:./") && s.contains("sub/") && s.contains("note.txt")
+    });
+    tmux.keys(&["j", "Enter"]);
+    tmux.wait_for("the file's text", |s| {
+        s.contains("box:note.txt") && s.contains("hello from the workspace")
+    });
+    // Separately: ESC followed at once by a key reads as Alt-key.
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the listing again", |s| !s.contains("box:note.txt"));
+    tmux.keys(&["d"]);
+    tmux.wait_for("a confirmation naming the file", |s| {
+        s.contains("Delete note.txt from the workspace of sandbox box?")
+    });
+    tmux.keys(&["y"]);
+    tmux.wait_for("the deletion, and the listing without the file", |s| {
+        s.contains("deleted box:note.txt")
+            && !s
+                .lines()
+                .any(|l| l.contains("note.txt") && l.contains(" file"))
+    });
+    let (listing, code) = env.json(&["files", "box"]);
+    assert_eq!(code, 0, "files: {listing}");
+    let names: Vec<&str> = listing
+        .as_array()
+        .map(|l| l.iter().filter_map(|e| e["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["sub"]);
+
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while tmux.alive() {
+        assert!(Instant::now() < deadline, "q did not end the dashboard");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -6,8 +6,10 @@ use std::time::Duration;
 
 use ratatui::crossterm::event::{KeyEvent, MouseEvent};
 
+use crate::files::{FileEntry, FileHead};
 use crate::manager::{ExecutionView, SandboxView};
 use crate::monitor::{HostInfo, ProcessInfo};
+use crate::netproxy::NetworkRefusal;
 use crate::profile::{Config, Diagnostic};
 use crate::state::db::ExecutionRecord;
 
@@ -96,6 +98,51 @@ pub enum Outcome {
     Killed(Result<String, String>),
     Removed(Result<String, String>),
     Config(ConfigOutcome),
+    /// The directory `dir` of a sandbox's workspace.
+    Listed {
+        sandbox: String,
+        dir: String,
+        result: Result<Vec<FileEntry>, String>,
+    },
+    FileRead {
+        sandbox: String,
+        path: String,
+        result: Result<FileHead, String>,
+    },
+    /// What was opened as a file (a symlink) turned out to be a directory.
+    FileIsDirectory {
+        sandbox: String,
+        path: String,
+    },
+    FileDeleted {
+        sandbox: String,
+        path: String,
+        result: Result<(), String>,
+    },
+    Refusals {
+        id: String,
+        result: Result<Vec<NetworkRefusal>, String>,
+    },
+}
+
+impl Outcome {
+    /// Whether the shared state may have changed, so the sampler should look
+    /// again now. Reads must not: each sample can ask for another read, and
+    /// a resample per read would spin.
+    pub fn changes_state(&self) -> bool {
+        match self {
+            Outcome::Launched(_)
+            | Outcome::Created(_)
+            | Outcome::Killed(_)
+            | Outcome::Removed(_)
+            | Outcome::Config(_) => true,
+            Outcome::Listed { .. }
+            | Outcome::FileRead { .. }
+            | Outcome::FileIsDirectory { .. }
+            | Outcome::FileDeleted { .. }
+            | Outcome::Refusals { .. } => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -137,5 +184,22 @@ pub enum Effect {
     ReloadConfig,
     OpenEditor {
         path: PathBuf,
+    },
+    /// `dir` is relative to the workspace, "" for its root.
+    ListFiles {
+        sandbox: String,
+        dir: String,
+    },
+    ReadFile {
+        sandbox: String,
+        path: String,
+    },
+    DeleteFile {
+        sandbox: String,
+        path: String,
+    },
+    /// The connections the `allowed_hosts` proxy refused so far.
+    FetchRefusals {
+        id: String,
     },
 }

@@ -7,9 +7,12 @@ use std::path::PathBuf;
 use ratatui_textarea::TextArea;
 
 use super::action::{LogTail, SampleRequest, SignalChoice, Subject};
+use super::format::clean_line;
 use super::theme::Theme;
+use crate::files::{FileEntry, FileHead};
 use crate::manager::{ExecutionView, SandboxView};
 use crate::monitor::{tree_order, History, HostInfo, ProcessInfo};
+use crate::netproxy::NetworkRefusal;
 use crate::profile::{Config, Diagnostic, Profile};
 
 /// Samples kept for the charts: five minutes at the default refresh.
@@ -29,16 +32,19 @@ pub enum Tab {
     Tree,
     Logs,
     Charts,
+    /// The workspace of the subject's sandbox.
+    Files,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::Detail, Tab::Tree, Tab::Logs, Tab::Charts];
+    pub const ALL: [Tab; 5] = [Tab::Detail, Tab::Tree, Tab::Logs, Tab::Charts, Tab::Files];
     pub fn title(self) -> &'static str {
         match self {
             Tab::Detail => "Detail",
             Tab::Tree => "Tree",
             Tab::Logs => "Logs",
             Tab::Charts => "Charts",
+            Tab::Files => "Files",
         }
     }
 }
@@ -123,6 +129,11 @@ pub enum KillTarget {
         name: String,
         active: u64,
     },
+    /// Not a kill, but the same yes/no: one workspace file.
+    DeleteFile {
+        sandbox: String,
+        path: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +186,132 @@ pub enum Overlay {
     Confirm(Confirm),
     Launch(Box<LaunchDialog>),
     Create(Box<CreateDialog>),
+    FileView(Box<FileView>),
+}
+
+/// The workspace browser: one directory of one sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilesPane {
+    pub sandbox: String,
+    /// Relative to the workspace, "" for its root.
+    pub dir: String,
+    /// Directories first, then by name.
+    pub entries: Vec<FileEntry>,
+    pub selected: usize,
+    /// The last listing failed; `entries` is empty.
+    pub error: Option<String>,
+    /// A listing of `dir` is on its way.
+    pub loading: bool,
+    /// Entry to put the cursor on when the listing arrives (the directory
+    /// one came up from, or the one selected before a reload).
+    pub select_name: Option<String>,
+}
+
+impl FilesPane {
+    pub fn new(sandbox: String) -> FilesPane {
+        FilesPane {
+            sandbox,
+            dir: String::new(),
+            entries: Vec::new(),
+            selected: 0,
+            error: None,
+            loading: true,
+            select_name: None,
+        }
+    }
+
+    /// `name` in the current directory, relative to the workspace.
+    pub fn path_of(&self, name: &str) -> String {
+        if self.dir.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.dir)
+        }
+    }
+
+    pub fn selected_entry(&self) -> Option<&FileEntry> {
+        self.entries.get(self.selected)
+    }
+
+    /// `NAME:dir/`, as `sandbox-tui cp` spells a place in a workspace.
+    pub fn label(&self) -> String {
+        let dir = if self.dir.is_empty() { "." } else { &self.dir };
+        format!("{}:{dir}/", self.sandbox)
+    }
+
+    /// Directories first, like most file managers; `list` sorts by name only.
+    pub fn set_entries(&mut self, mut entries: Vec<FileEntry>) {
+        entries.sort_by(|a, b| {
+            (a.kind != "dir")
+                .cmp(&(b.kind != "dir"))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        let by_name = self
+            .select_name
+            .take()
+            .and_then(|name| entries.iter().position(|e| e.name == name));
+        // Gone (deleted, say): the entry that took its place.
+        self.selected = by_name.unwrap_or(self.selected.min(entries.len().saturating_sub(1)));
+        self.entries = entries;
+        self.error = None;
+        self.loading = false;
+    }
+}
+
+/// The head of one workspace file, as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileView {
+    pub sandbox: String,
+    pub path: String,
+    pub lines: Vec<String>,
+    /// The whole file's size.
+    pub size: u64,
+    /// Bytes read (at most `files::VIEW_HEAD_BYTES`).
+    pub shown: usize,
+    pub truncated: bool,
+    /// Not UTF-8 (or has NUL bytes): shown lossily.
+    pub binary: bool,
+    pub top: usize,
+    pub left: usize,
+}
+
+impl FileView {
+    pub fn new(sandbox: String, path: String, head: &FileHead) -> FileView {
+        let mut data = head.data.as_slice();
+        let mut binary = data.contains(&0);
+        if let Err(e) = std::str::from_utf8(data) {
+            // The cut at VIEW_HEAD_BYTES can fall inside a character; that
+            // alone does not make a text file binary.
+            if head.truncated && e.error_len().is_none() {
+                data = &data[..e.valid_up_to()];
+            } else {
+                binary = true;
+            }
+        }
+        let lines = String::from_utf8_lossy(data)
+            .lines()
+            .map(clean_line)
+            .collect();
+        FileView {
+            sandbox,
+            path,
+            lines,
+            size: head.size,
+            shown: head.data.len(),
+            truncated: head.truncated,
+            binary,
+            top: 0,
+            left: 0,
+        }
+    }
+}
+
+/// The refusals of one execution as last fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalsView {
+    pub id: String,
+    pub refusals: Vec<NetworkRefusal>,
+    pub error: Option<String>,
 }
 
 /// A one-line text input in the footer: the sandbox filter or the log search.
@@ -272,6 +409,12 @@ pub struct App {
     /// First displayed log line; `None` follows the end.
     pub log_scroll: Option<usize>,
     pub detail_scroll: usize,
+    /// The Files tab; `None` until it is first shown.
+    pub files: Option<FilesPane>,
+    /// Live refusals of the execution in the detail (final ones are in its result).
+    pub refusals: Option<RefusalsView>,
+    /// Execution whose refusals are being fetched.
+    pub refusals_pending: Option<String>,
     pub overlay: Option<Overlay>,
     pub status: Option<StatusLine>,
     pub quit: bool,
@@ -315,6 +458,9 @@ impl App {
             log_search: None,
             log_scroll: None,
             detail_scroll: 0,
+            files: None,
+            refusals: None,
+            refusals_pending: None,
             overlay: None,
             status: None,
             quit: false,

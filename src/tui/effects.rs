@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use nix::sys::signal::Signal;
 
 use super::action::{ConfigOutcome, Effect, Outcome, SignalChoice};
-use crate::manager::{ExecOptions, Manager};
+use crate::files::{FilesError, VIEW_HEAD_BYTES};
+use crate::manager::{ExecOptions, Manager, ManagerError};
 use crate::profile::{Config, ConfigError};
 
 pub struct Worker {
@@ -71,6 +72,33 @@ impl Worker {
                     .map_err(|e| e.to_string()),
             ),
             Effect::ReloadConfig => Outcome::Config(self.reload()),
+            Effect::ListFiles { sandbox, dir } => Outcome::Listed {
+                result: m.list_files(&sandbox, &dir).map_err(|e| e.to_string()),
+                sandbox,
+                dir,
+            },
+            Effect::ReadFile { sandbox, path } => {
+                match m.read_file_head(&sandbox, &path, VIEW_HEAD_BYTES) {
+                    // A symlink to a directory: the listing shows it as a link.
+                    Err(ManagerError::Files(FilesError::IsDirectory { .. })) => {
+                        Outcome::FileIsDirectory { sandbox, path }
+                    }
+                    result => Outcome::FileRead {
+                        result: result.map_err(|e| e.to_string()),
+                        sandbox,
+                        path,
+                    },
+                }
+            }
+            Effect::DeleteFile { sandbox, path } => Outcome::FileDeleted {
+                result: m.delete_file(&sandbox, &path).map_err(|e| e.to_string()),
+                sandbox,
+                path,
+            },
+            Effect::FetchRefusals { id } => Outcome::Refusals {
+                result: m.network_refusals(&id).map_err(|e| e.to_string()),
+                id,
+            },
             Effect::Quit | Effect::OpenEditor { .. } => return None,
         })
     }

@@ -41,6 +41,13 @@ pub fn age(then_ms: i64, now_ms: i64) -> String {
     }
 }
 
+/// A line of untrusted text made safe to draw: tabs expanded, control
+/// characters (escape sequences included) replaced.
+pub fn clean_line(line: &str) -> String {
+    line.replace('\t', "    ")
+        .replace(|c: char| c.is_control(), "�")
+}
+
 /// Shorten to `width` characters with an ellipsis.
 pub fn clip(text: &str, width: usize) -> String {
     if text.chars().count() <= width {

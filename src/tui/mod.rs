@@ -334,11 +334,11 @@ pub fn run(options: Options) -> Result<(), TuiError> {
         app.dirty = false;
         while let Some(first) = rx.recv().await {
             // A finished effect changed the world: look again at once.
-            let mut resample = matches!(first, Action::Done(_));
+            let mut resample = matches!(&first, Action::Done(o) if o.changes_state());
             let mut effects = update::update(&mut app, first);
             // Apply whatever else is already queued before drawing once.
             while let Ok(more) = rx.try_recv() {
-                resample |= matches!(more, Action::Done(_));
+                resample |= matches!(&more, Action::Done(o) if o.changes_state());
                 effects.extend(update::update(&mut app, more));
             }
             for effect in effects {

@@ -7,6 +7,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::action::{LogTail, SampleRequest, Snapshot, Subject};
+use super::format::clean_line;
 use crate::manager::Manager;
 use crate::monitor::Monitor;
 use crate::state::db::now_ms;
@@ -98,13 +99,7 @@ pub fn tail_lines(path: &Path) -> (Vec<String>, bool) {
         return (Vec::new(), false);
     }
     let text = String::from_utf8_lossy(&bytes);
-    let mut lines: Vec<String> = text
-        .lines()
-        .map(|l| {
-            l.replace('\t', "    ")
-                .replace(|c: char| c.is_control(), "�")
-        })
-        .collect();
+    let mut lines: Vec<String> = text.lines().map(clean_line).collect();
     let mut truncated = start > 0;
     if start > 0 && !lines.is_empty() {
         // The first line was cut in the middle.

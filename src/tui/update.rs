@@ -9,16 +9,27 @@ use ratatui::crossterm::event::{
 use ratatui::layout::{Position, Rect};
 use ratatui_textarea::TextArea;
 
-use super::action::{Action, ConfigOutcome, Effect, Outcome, SignalChoice, Snapshot};
+use super::action::{Action, ConfigOutcome, Effect, Outcome, SignalChoice, Snapshot, Subject};
 use super::app::{
-    scroll_offset, App, ConfigView, Confirm, CreateDialog, CreateField, InputKind, KillTarget,
-    LaunchDialog, LaunchField, Overlay, Pane, SandboxRow, Screen, StatusLine, Tab,
+    scroll_offset, App, ConfigView, Confirm, CreateDialog, CreateField, FileView, FilesPane,
+    InputKind, KillTarget, LaunchDialog, LaunchField, Overlay, Pane, RefusalsView, SandboxRow,
+    Screen, StatusLine, Tab,
 };
 use super::format::{command_line, split_command};
 use super::view;
+use crate::profile::NetworkAccess;
 use crate::supervisor::Status;
 
 pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
+    let tick = matches!(action, Action::Snapshot(_));
+    let mut effects = dispatch(app, action);
+    if !app.quit {
+        effects.extend(sync(app, tick));
+    }
+    effects
+}
+
+fn dispatch(app: &mut App, action: Action) -> Vec<Effect> {
     match action {
         Action::Key(key) if key.kind == KeyEventKind::Release => Vec::new(),
         Action::Key(key) => {
@@ -37,11 +48,70 @@ pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Done(outcome) => {
-            on_outcome(app, outcome);
             app.dirty = true;
-            Vec::new()
+            on_outcome(app, outcome)
         }
     }
+}
+
+/// Reads that what is on screen needs and the sampler does not do: the
+/// workspace listing when the Files tab shows another sandbox, and the
+/// live network refusals of the execution in the detail (again each
+/// `tick` while it runs).
+fn sync(app: &mut App, tick: bool) -> Vec<Effect> {
+    if app.screen != Screen::Main {
+        return Vec::new();
+    }
+    let effect = match app.tab {
+        Tab::Files => sync_files(app),
+        Tab::Detail => sync_refusals(app, tick),
+        Tab::Tree | Tab::Logs | Tab::Charts => None,
+    };
+    effect.into_iter().collect()
+}
+
+fn sync_files(app: &mut App) -> Option<Effect> {
+    let Some(sandbox) = app.subject_sandbox() else {
+        app.files = None;
+        return None;
+    };
+    if app.files.as_ref().is_some_and(|f| f.sandbox == sandbox) {
+        return None;
+    }
+    app.files = Some(FilesPane::new(sandbox.clone()));
+    app.dirty = true;
+    Some(Effect::ListFiles {
+        sandbox,
+        dir: String::new(),
+    })
+}
+
+fn sync_refusals(app: &mut App, tick: bool) -> Option<Effect> {
+    let Subject::Execution(id) = app.subject() else {
+        return None;
+    };
+    let e = app.executions.iter().find(|e| e.record.id == id)?;
+    // A finished execution carries its refusals in its result; a queued one has none yet.
+    if e.record.result.is_some() || e.record.status == Status::Queued {
+        return None;
+    }
+    let proxied = app
+        .sandboxes
+        .iter()
+        .find(|r| r.view.name == e.record.sandbox)
+        .is_none_or(|r| matches!(r.view.limits.network_access(), NetworkAccess::Allowlist(_)));
+    // One fetch at a time: a slow one is not piled on every tick.
+    if !proxied || app.refusals_pending.is_some() {
+        return None;
+    }
+    let have = app.refusals.as_ref().is_some_and(|r| r.id == id);
+    // Running: again on every sample. Ended without a result (lost): once.
+    let live = tick && !e.record.status.is_final();
+    if have && !live {
+        return None;
+    }
+    app.refusals_pending = Some(id.clone());
+    Some(Effect::FetchRefusals { id })
 }
 
 fn status(app: &mut App, text: impl Into<String>, error: bool) {
@@ -112,7 +182,7 @@ fn apply_snapshot(app: &mut App, snap: Snapshot) {
 
 // ---------------------------------------------------------------- outcomes
 
-fn on_outcome(app: &mut App, outcome: Outcome) {
+fn on_outcome(app: &mut App, outcome: Outcome) -> Vec<Effect> {
     match outcome {
         Outcome::Launched(Ok(record)) => {
             let refused = matches!(record.status, Status::Denied | Status::Error);
@@ -124,10 +194,10 @@ fn on_outcome(app: &mut App, outcome: Outcome) {
                 if let Some(Overlay::Launch(d)) = &mut app.overlay {
                     d.busy = false;
                     d.error = Some(format!("{}: {why}", record.status));
-                    return;
+                    return Vec::new();
                 }
                 status(app, format!("{} {}: {why}", record.id, record.status), true);
-                return;
+                return Vec::new();
             }
             if matches!(app.overlay, Some(Overlay::Launch(_))) {
                 app.overlay = None;
@@ -210,7 +280,91 @@ fn on_outcome(app: &mut App, outcome: Outcome) {
             app.config.failure = Some(e.clone());
             status(app, e, true);
         }
+        Outcome::Listed {
+            sandbox,
+            dir,
+            result,
+        } => {
+            // Only the answer for the directory shown now; older ones are stale.
+            if let Some(f) = app
+                .files
+                .as_mut()
+                .filter(|f| f.sandbox == sandbox && f.dir == dir)
+            {
+                match result {
+                    Ok(entries) => f.set_entries(entries),
+                    Err(e) => {
+                        f.entries.clear();
+                        f.selected = 0;
+                        f.loading = false;
+                        f.error = Some(e);
+                    }
+                }
+            }
+        }
+        Outcome::FileRead {
+            sandbox,
+            path,
+            result,
+        } => match result {
+            Ok(head) => {
+                if app.overlay.is_none() {
+                    let view = FileView::new(sandbox, path, &head);
+                    app.overlay = Some(Overlay::FileView(Box::new(view)));
+                }
+            }
+            Err(e) => {
+                status(app, e, true);
+                // Most often the file vanished: show what is there now.
+                return reload_files_of(app, &sandbox);
+            }
+        },
+        Outcome::FileIsDirectory { sandbox, path } => {
+            let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+            if let Some(f) = app
+                .files
+                .as_mut()
+                .filter(|f| f.sandbox == sandbox && f.dir == parent)
+            {
+                return enter_dir(f, path);
+            }
+        }
+        Outcome::FileDeleted {
+            sandbox,
+            path,
+            result,
+        } => {
+            match result {
+                Ok(()) => status(app, format!("deleted {sandbox}:{path}"), false),
+                Err(e) => status(app, format!("delete failed: {e}"), true),
+            }
+            return reload_files_of(app, &sandbox);
+        }
+        Outcome::Refusals { id, result } => {
+            if app.refusals_pending.as_ref() == Some(&id) {
+                app.refusals_pending = None;
+            }
+            let previous = app
+                .refusals
+                .take()
+                .filter(|r| r.id == id)
+                .map(|r| r.refusals)
+                .unwrap_or_default();
+            app.refusals = Some(match result {
+                Ok(refusals) => RefusalsView {
+                    id,
+                    refusals,
+                    error: None,
+                },
+                Err(e) => RefusalsView {
+                    id,
+                    refusals: previous,
+                    error: Some(e),
+                },
+            });
+        }
     }
+    Vec::new()
 }
 
 // ---------------------------------------------------------------- keys
@@ -283,6 +437,11 @@ fn keep_sandbox_selection_visible(app: &mut App) {
 }
 
 fn on_main_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
+    if app.focus == Pane::Inspector && app.tab == Tab::Files {
+        if let Some(effects) = on_files_key(app, key) {
+            return effects;
+        }
+    }
     let logs_focused = app.focus == Pane::Inspector && app.tab == Tab::Logs;
     match key.code {
         KeyCode::Char('q') => {
@@ -345,6 +504,14 @@ fn on_main_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Char('t') => show_tab(app, Tab::Tree),
         KeyCode::Char('c') => show_tab(app, Tab::Charts),
         KeyCode::Char('i') => show_tab(app, Tab::Detail),
+        KeyCode::Char('w') => {
+            let shown = app.tab == Tab::Files;
+            show_tab(app, Tab::Files);
+            // Coming back to the tab: the workspace may have changed meanwhile.
+            if !shown {
+                return reload_files(app);
+            }
+        }
         KeyCode::Char('f') => {
             app.log_scroll = match app.log_scroll {
                 Some(_) => None,
@@ -361,6 +528,122 @@ fn on_main_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         _ => app.dirty = false,
     }
     Vec::new()
+}
+
+/// Keys of the Files tab; `None` leaves the key to the main screen.
+fn on_files_key(app: &mut App, key: KeyEvent) -> Option<Vec<Effect>> {
+    let at_root = app.files.as_ref().is_none_or(|f| f.dir.is_empty());
+    Some(match key.code {
+        KeyCode::Enter | KeyCode::Right => open_entry(app, false),
+        KeyCode::Char('v') => open_entry(app, true),
+        KeyCode::Backspace | KeyCode::Left => go_up(app),
+        KeyCode::Esc if !at_root => go_up(app),
+        KeyCode::Char('d') | KeyCode::Delete => {
+            open_delete(app);
+            Vec::new()
+        }
+        KeyCode::Char('r') => reload_files(app),
+        _ => return None,
+    })
+}
+
+/// Enter a directory, view anything else; `view_only` refuses directories.
+fn open_entry(app: &mut App, view_only: bool) -> Vec<Effect> {
+    let Some(f) = app.files.as_mut() else {
+        return Vec::new();
+    };
+    let Some(entry) = f.selected_entry() else {
+        app.dirty = false;
+        return Vec::new();
+    };
+    let path = f.path_of(&entry.name);
+    match (entry.kind, view_only) {
+        ("dir", false) => enter_dir(f, path),
+        ("dir", true) => {
+            status(app, format!("{path} is a directory: Enter opens it"), true);
+            Vec::new()
+        }
+        // The manager decides what can be read; its refusal is the message.
+        _ => vec![Effect::ReadFile {
+            sandbox: f.sandbox.clone(),
+            path,
+        }],
+    }
+}
+
+fn enter_dir(f: &mut FilesPane, dir: String) -> Vec<Effect> {
+    f.dir = dir;
+    f.entries.clear();
+    f.selected = 0;
+    f.error = None;
+    f.loading = true;
+    vec![Effect::ListFiles {
+        sandbox: f.sandbox.clone(),
+        dir: f.dir.clone(),
+    }]
+}
+
+fn go_up(app: &mut App) -> Vec<Effect> {
+    let Some(f) = app.files.as_mut().filter(|f| !f.dir.is_empty()) else {
+        app.dirty = false;
+        return Vec::new();
+    };
+    let (parent, name) = match f.dir.rsplit_once('/') {
+        Some((parent, name)) => (parent.to_string(), name.to_string()),
+        None => (String::new(), f.dir.clone()),
+    };
+    let effects = enter_dir(f, parent);
+    f.select_name = Some(name);
+    effects
+}
+
+/// List the shown directory again, if the pane is still about the subject.
+fn reload_files(app: &mut App) -> Vec<Effect> {
+    match app.subject_sandbox() {
+        Some(sandbox) => reload_files_of(app, &sandbox),
+        // `sync` starts afresh for a new subject.
+        None => Vec::new(),
+    }
+}
+
+fn reload_files_of(app: &mut App, sandbox: &str) -> Vec<Effect> {
+    match app.files.as_mut().filter(|f| f.sandbox == sandbox) {
+        Some(f) => {
+            f.loading = true;
+            f.select_name = f.selected_entry().map(|e| e.name.clone());
+            vec![Effect::ListFiles {
+                sandbox: f.sandbox.clone(),
+                dir: f.dir.clone(),
+            }]
+        }
+        None => Vec::new(),
+    }
+}
+
+fn open_delete(app: &mut App) {
+    let Some(f) = app.files.as_ref() else {
+        return;
+    };
+    let Some(entry) = f.selected_entry() else {
+        status(app, "nothing selected to delete", true);
+        return;
+    };
+    let path = f.path_of(&entry.name);
+    if entry.kind == "dir" {
+        status(
+            app,
+            format!("{path} is a directory: only single files are deleted here"),
+            true,
+        );
+        return;
+    }
+    app.overlay = Some(Overlay::Confirm(Confirm {
+        target: KillTarget::DeleteFile {
+            sandbox: f.sandbox.clone(),
+            path,
+        },
+        signal: SignalChoice::Term,
+    }));
 }
 
 fn on_profiles_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
@@ -519,6 +802,10 @@ fn move_cursor(app: &mut App, delta: i64) {
             Tab::Detail => {
                 app.detail_scroll = (app.detail_scroll as i64 + delta).clamp(0, 10_000) as usize
             }
+            Tab::Files => match app.files.as_mut() {
+                Some(f) => f.selected = step(f.selected, delta, f.entries.len()),
+                None => app.dirty = false,
+            },
             Tab::Charts => app.dirty = false,
         },
     }
@@ -702,7 +989,39 @@ fn on_overlay_key(app: &mut App, overlay: Overlay, key: KeyEvent) -> Vec<Effect>
         Overlay::Confirm(confirm) => on_confirm_key(app, confirm, key),
         Overlay::Launch(dialog) => on_launch_key(app, dialog, key),
         Overlay::Create(dialog) => on_create_key(app, dialog, key),
+        Overlay::FileView(view) => {
+            on_file_view_key(app, view, key);
+            Vec::new()
+        }
     }
+}
+
+fn on_file_view_key(app: &mut App, mut v: Box<FileView>, key: KeyEvent) {
+    let height = view::file_view_text_rows(Rect::new(0, 0, app.size.0, app.size.1));
+    let max_top = v.lines.len().saturating_sub(height);
+    let page = height.max(1) as i64;
+    let scroll = |top: usize, delta: i64| (top as i64 + delta).clamp(0, max_top as i64) as usize;
+    match key.code {
+        KeyCode::Esc
+        | KeyCode::Enter
+        | KeyCode::Backspace
+        | KeyCode::Char('q')
+        | KeyCode::Char('v') => return,
+        _ if is_ctrl_c(&key) => return,
+        KeyCode::Up | KeyCode::Char('k') => v.top = scroll(v.top, -1),
+        KeyCode::Down | KeyCode::Char('j') => v.top = scroll(v.top, 1),
+        KeyCode::PageUp => v.top = scroll(v.top, -page),
+        KeyCode::PageDown | KeyCode::Char(' ') => v.top = scroll(v.top, page),
+        KeyCode::Home | KeyCode::Char('g') => v.top = 0,
+        KeyCode::End | KeyCode::Char('G') => v.top = max_top,
+        KeyCode::Left | KeyCode::Char('h') => v.left = v.left.saturating_sub(8),
+        KeyCode::Right | KeyCode::Char('l') => {
+            let widest = v.lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+            v.left = (v.left + 8).min(widest.saturating_sub(1));
+        }
+        _ => {}
+    }
+    app.overlay = Some(Overlay::FileView(v));
 }
 
 fn on_confirm_key(app: &mut App, mut confirm: Confirm, key: KeyEvent) -> Vec<Effect> {
@@ -733,6 +1052,13 @@ fn on_confirm_key(app: &mut App, mut confirm: Confirm, key: KeyEvent) -> Vec<Eff
                 KillTarget::Remove { name, .. } => (
                     Effect::RemoveSandbox { name: name.clone() },
                     format!("removing {name}…"),
+                ),
+                KillTarget::DeleteFile { sandbox, path } => (
+                    Effect::DeleteFile {
+                        sandbox: sandbox.clone(),
+                        path: path.clone(),
+                    },
+                    format!("deleting {sandbox}:{path}…"),
                 ),
             };
             status(app, text, false);
@@ -971,8 +1297,9 @@ fn on_mouse(app: &mut App, mouse: MouseEvent) -> Vec<Effect> {
         MouseEventKind::Down(MouseButton::Left) => {
             set_focus(app, pane);
             // Rows start under the top border and the column header.
+            let tabular = matches!(app.tab, Tab::Tree | Tab::Files);
             let first_row = area.y
-                + if pane == Pane::Inspector && app.tab != Tab::Tree {
+                + if pane == Pane::Inspector && !tabular {
                     1
                 } else {
                     2
@@ -1008,6 +1335,14 @@ fn on_mouse(app: &mut App, mouse: MouseEvent) -> Vec<Effect> {
                     let row = scroll_offset(cursor, height) + clicked;
                     if let Some(r) = rows.get(row) {
                         app.selected_pid = Some(app.processes[r.index].pid);
+                    }
+                }
+                Pane::Inspector if app.tab == Tab::Files => {
+                    if let Some(f) = app.files.as_mut() {
+                        let row = scroll_offset(f.selected, height) + clicked;
+                        if row < f.entries.len() {
+                            f.selected = row;
+                        }
                     }
                 }
                 Pane::Inspector => {}

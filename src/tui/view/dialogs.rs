@@ -53,6 +53,9 @@ pub fn confirm_text(target: &KillTarget) -> String {
         KillTarget::Remove { name, active } => format!(
             "Remove sandbox {name}?\nKills its {active} running or queued execution(s), deletes its workspace, cgroups and history."
         ),
+        KillTarget::DeleteFile { sandbox, path } => format!(
+            "Delete {path} from the workspace of sandbox {sandbox}?\nThis cannot be undone (of a symlink, only the link goes)."
+        ),
     }
 }
 
@@ -61,6 +64,7 @@ pub fn confirm(frame: &mut Frame, app: &App, c: &Confirm, area: Rect) {
     let title = match c.target {
         KillTarget::Remove { .. } => " Remove sandbox ",
         KillTarget::Process { .. } => " Signal process ",
+        KillTarget::DeleteFile { .. } => " Delete file ",
         _ => " Kill ",
     };
     let rect = centered(area, 64, 9);

@@ -4,6 +4,7 @@ use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
 use super::bar;
+use crate::profile::NetworkAccess;
 use crate::tui::app::App;
 use crate::tui::format::bytes;
 
@@ -69,18 +70,36 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     ]);
     let third = if let Some(error) = &app.sample_error {
         Line::from(Span::styled(format!(" ✗ {error}"), theme.error()))
-    } else if app.env.degraded.is_empty() {
-        Line::from(Span::styled(
-            " isolation: every mechanism available",
-            theme.ok(),
-        ))
     } else {
-        let names: Vec<&str> = app.env.degraded.iter().map(|(m, _)| m.as_str()).collect();
-        Line::from(vec![
-            Span::styled(" ⚠ degraded: ", theme.warning()),
-            Span::styled(names.join(", "), theme.warning()),
-            Span::styled("  (sandbox-tui doctor)", theme.muted()),
-        ])
+        let mut spans = if app.env.degraded.is_empty() {
+            vec![Span::styled(
+                " isolation: every mechanism available",
+                theme.ok(),
+            )]
+        } else {
+            let names: Vec<&str> = app.env.degraded.iter().map(|(m, _)| m.as_str()).collect();
+            vec![
+                Span::styled(" ⚠ degraded: ", theme.warning()),
+                Span::styled(names.join(", "), theme.warning()),
+                Span::styled("  (sandbox-tui doctor)", theme.muted()),
+            ]
+        };
+        // Host networking is a per-sandbox hole in the isolation: as loud as a
+        // degraded mechanism.
+        let mut open: Vec<&str> = app
+            .sandboxes
+            .iter()
+            .filter(|r| r.view.limits.network_access() == NetworkAccess::Host)
+            .map(|r| r.view.name.as_str())
+            .collect();
+        open.sort_unstable();
+        if !open.is_empty() {
+            spans.push(Span::styled(
+                format!("  ⚠ NET: host network: {}", open.join(", ")),
+                theme.warning(),
+            ));
+        }
+        Line::from(spans)
     };
     frame.render_widget(
         Paragraph::new(vec![first, second, third]).style(theme.header()),

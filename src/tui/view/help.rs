@@ -25,7 +25,11 @@ pub const KEYS: &[(&str, &str)] = &[
         "kill selected execution, sandbox's executions or process",
     ),
     ("D", "remove the selected sandbox"),
-    ("i t l c", "detail / process tree / logs / charts"),
+    ("i t l c w", "detail / process tree / logs / charts / files"),
+    (
+        "w",
+        "workspace: Enter open or view, d delete, r reload, ⌫ up",
+    ),
     ("space +/-", "fold, expand, collapse a tree node"),
     ("f", "follow logs on/off"),
     ("p", "profiles (e edit in $EDITOR, r reload)"),

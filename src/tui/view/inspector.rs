@@ -8,12 +8,18 @@ use ratatui::Frame;
 
 use super::executions::{duration_ms, exit_text};
 use super::{inner_rows, pane_block};
-use crate::profile::Profile;
+use crate::netproxy::NetworkRefusal;
+use crate::profile::{NetworkAccess, Profile};
 use crate::tui::action::Subject;
 use crate::tui::app::{scroll_offset, App, Pane, Tab};
 use crate::tui::format::{age, bytes, command_line, millis};
 
 fn subject_label(app: &App) -> String {
+    if app.tab == Tab::Files {
+        if let Some(f) = &app.files {
+            return f.label();
+        }
+    }
     match app.subject() {
         Subject::All => "all sandboxes".into(),
         Subject::Sandbox(name) => name,
@@ -51,6 +57,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         Tab::Tree => tree(frame, app, inner, area),
         Tab::Logs => logs(frame, app, inner),
         Tab::Charts => super::charts::draw(frame, app, inner, false),
+        Tab::Files => super::files::draw(frame, app, inner, area),
     }
 }
 
@@ -81,6 +88,33 @@ fn list(items: &[impl std::fmt::Display]) -> String {
     }
 }
 
+/// How the profile reaches the network, in one line; host networking is
+/// the one setting that opens the sandbox wide, so it is said loudly.
+pub fn network_line<'a>(app: &App, p: &Profile) -> Line<'a> {
+    let theme = &app.theme;
+    let (text, style) = match p.network_access() {
+        NetworkAccess::Host => (
+            "⚠ HOST NETWORK: allow_network = true, any host and port".to_string(),
+            theme.warning(),
+        ),
+        NetworkAccess::Allowlist(n) => (
+            format!(
+                "allowlist ({n} host{}) through the proxy",
+                if n == 1 { "" } else { "s" }
+            ),
+            theme.ok(),
+        ),
+        NetworkAccess::None => (
+            "none (an empty network namespace)".to_string(),
+            theme.text(),
+        ),
+    };
+    Line::from(vec![
+        Span::styled(format!("{:<18}", "network"), theme.muted()),
+        Span::styled(text, style),
+    ])
+}
+
 /// Every resolved limit of a profile.
 pub fn profile_lines<'a>(app: &App, p: &Profile) -> Vec<Line<'a>> {
     let paths = |v: &[std::path::PathBuf]| {
@@ -107,7 +141,17 @@ pub fn profile_lines<'a>(app: &App, p: &Profile) -> Vec<Line<'a>> {
         kv(app, "max_result_mb", p.max_result_mb.to_string()),
         kv(app, "timeout_seconds", p.timeout_seconds.to_string()),
         kv(app, "max_concurrent", p.max_concurrent.to_string()),
-        kv(app, "allow_network", on_off(p.allow_network)),
+        Line::from(vec![
+            Span::styled(format!("{:<18}", "allow_network"), app.theme.muted()),
+            Span::styled(
+                on_off(p.allow_network),
+                if p.allow_network {
+                    app.theme.warning()
+                } else {
+                    app.theme.text()
+                },
+            ),
+        ]),
         kv(app, "allowed_hosts", list(&p.allowed_hosts)),
         kv(app, "allowed_commands", list(&p.allowed_commands)),
         kv(app, "read_only_paths", paths(&p.read_only_paths)),
@@ -146,6 +190,8 @@ fn detail(frame: &mut Frame, app: &App, area: Rect) {
                 let v = &r.view;
                 lines.push(kv(app, "sandbox", v.name.clone()));
                 lines.push(kv(app, "profile", v.profile.clone()));
+                // Early, so it is on screen without scrolling.
+                lines.push(network_line(app, &v.limits));
                 lines.push(kv(app, "state", v.state.clone()));
                 lines.push(kv(
                     app,
@@ -179,6 +225,27 @@ fn detail(frame: &mut Frame, app: &App, area: Rect) {
                 lines.push(kv(app, "cpu", millis(r.cpu_ms.unwrap_or(e.live_cpu_ms))));
                 lines.push(kv(app, "memory (peak)", bytes(e.memory_bytes)));
                 lines.push(kv(app, "timeout", millis(r.timeout_ms)));
+                let limits = app
+                    .sandboxes
+                    .iter()
+                    .find(|s| s.view.name == r.sandbox)
+                    .map(|s| &s.view.limits);
+                if let Some(limits) = limits {
+                    lines.push(network_line(app, limits));
+                }
+                // Final: in the result. Running: as last fetched from the live log.
+                let (refusals, error): (&[NetworkRefusal], Option<&str>) = match &r.result {
+                    Some(result) => (&result.network_refusals, None),
+                    None => match app.refusals.as_ref().filter(|x| x.id == r.id) {
+                        Some(x) => (&x.refusals, x.error.as_deref()),
+                        None => (&[], None),
+                    },
+                };
+                let proxied = limits
+                    .is_some_and(|l| matches!(l.network_access(), NetworkAccess::Allowlist(_)));
+                if proxied || !refusals.is_empty() || error.is_some() {
+                    refusal_lines(app, &mut lines, e, refusals, error);
+                }
                 if let Some(error) = &r.error {
                     lines.push(Line::from(vec![
                         Span::styled(format!("{:<18}", "error"), theme.muted()),
@@ -251,6 +318,67 @@ fn detail(frame: &mut Frame, app: &App, area: Rect) {
             .scroll((scroll, 0)),
         area,
     );
+}
+
+/// Beyond this many, a count: the result keeps up to a thousand.
+const REFUSALS_SHOWN: usize = 50;
+
+/// `hh:mm:ss` UTC of a Unix time in milliseconds.
+fn clock(ms: i64) -> String {
+    let secs = ms.div_euclid(1000).rem_euclid(86_400);
+    format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600,
+        (secs / 60) % 60,
+        secs % 60
+    )
+}
+
+fn refusal_lines<'a>(
+    app: &App,
+    lines: &mut Vec<Line<'a>>,
+    e: &crate::manager::ExecutionView,
+    refusals: &[NetworkRefusal],
+    error: Option<&str>,
+) {
+    let theme = &app.theme;
+    if refusals.is_empty() {
+        lines.push(kv(app, "net refusals", "none"));
+    } else {
+        lines.push(Line::from(vec![
+            Span::styled(
+                format!("network refusals ({})", refusals.len()),
+                theme.title(),
+            ),
+            Span::styled("  UTC, since start, host:port, why", theme.muted()),
+        ]));
+    }
+    if let Some(error) = error {
+        lines.push(Line::from(Span::styled(error.to_string(), theme.error())));
+    }
+    for n in refusals.iter().take(REFUSALS_SHOWN) {
+        let since = e
+            .record
+            .started_at
+            .map(|start| format!("+{}", millis((n.time_ms - start).max(0) as u64)))
+            .unwrap_or_default();
+        let host = if n.host.contains(':') {
+            format!("[{}]", n.host)
+        } else {
+            n.host.clone()
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{} {since:>7} ", clock(n.time_ms)), theme.muted()),
+            Span::styled(format!("{host}:{}", n.port), theme.warning()),
+            Span::styled(format!("  {}", n.reason), theme.text()),
+        ]));
+    }
+    if refusals.len() > REFUSALS_SHOWN {
+        lines.push(Line::from(Span::styled(
+            format!("… and {} more", refusals.len() - REFUSALS_SHOWN),
+            theme.muted(),
+        )));
+    }
 }
 
 fn tree(frame: &mut Frame, app: &App, inner: Rect, outer: Rect) {

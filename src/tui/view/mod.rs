@@ -4,6 +4,7 @@
 mod charts;
 mod dialogs;
 mod executions;
+mod files;
 mod header;
 mod help;
 mod inspector;
@@ -109,6 +110,20 @@ pub(crate) fn centered(area: Rect, width: u16, height: u16) -> Rect {
     rect
 }
 
+/// Where the file viewer goes: nearly the whole screen, text needs room.
+pub fn file_view_rect(area: Rect) -> Rect {
+    centered(
+        area,
+        area.width.saturating_sub(4),
+        area.height.saturating_sub(2),
+    )
+}
+
+/// Lines of file text the viewer shows at once (under its info line).
+pub fn file_view_text_rows(area: Rect) -> usize {
+    file_view_rect(area).height.saturating_sub(3) as usize
+}
+
 /// A text gauge: `▕███░░░▏`-style bar of `width` cells.
 pub(crate) fn bar(ratio: f64, width: usize) -> String {
     let ratio = if ratio.is_finite() {
@@ -148,6 +163,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         Some(Overlay::Confirm(c)) => dialogs::confirm(frame, app, c, area),
         Some(Overlay::Launch(d)) => dialogs::launch(frame, app, d, area),
         Some(Overlay::Create(d)) => dialogs::create(frame, app, d, area),
+        Some(Overlay::FileView(v)) => files::viewer(frame, app, v, area),
         None => {}
     }
 }
@@ -164,21 +180,25 @@ pub fn hints(app: &App) -> &'static str {
         },
         Some(Overlay::Launch(_)) => "Tab field  ↑↓ sandbox  n new sandbox  Enter launch  Esc close",
         Some(Overlay::Create(_)) => "Tab field  ↑↓ profile  Enter create  Esc close",
+        Some(Overlay::FileView(_)) => "↑↓ PgUp/PgDn g/G scroll  ←/→ pan  Esc close",
         None => match (app.screen, app.focus, app.tab) {
             (Screen::Profiles, _, _) => "↑↓ profile  e edit ($EDITOR)  r reload  Esc back  ? help  q quit",
             (_, Pane::Sandboxes, _) => {
                 "↑↓ select  Enter open  / filter  s/S sort  x launch  n new  K kill  D remove  Tab pane  p profiles  ? help  q quit"
             }
             (_, Pane::Executions, _) => {
-                "↑↓ select  Enter detail  l logs  t tree  c charts  x launch  K kill  Esc back  ? help  q quit"
+                "↑↓ select  Enter detail  l logs  t tree  c charts  w files  x launch  K kill  Esc back  ? help  q quit"
             }
             (_, Pane::Inspector, Tab::Tree) => {
-                "↑↓ select  Enter/space fold  +/- expand/collapse  K signal  i/l/c tab  Esc back  q quit"
+                "↑↓ select  Enter/space fold  +/- expand/collapse  K signal  i/l/c/w tab  Esc back  q quit"
+            }
+            (_, Pane::Inspector, Tab::Files) => {
+                "↑↓ select  Enter open  v view  d delete  r reload  ⌫/Esc up  i/t/l/c tab  q quit"
             }
             (_, Pane::Inspector, Tab::Logs) => {
                 "↑↓ scroll  f follow  / search  n/N next/prev  g/G top/end  Esc back  q quit"
             }
-            (_, Pane::Inspector, _) => "↑↓ scroll  i/t/l/c tab  K kill  x launch  Esc back  ? help  q quit",
+            (_, Pane::Inspector, _) => "↑↓ scroll  i/t/l/c/w tab  K kill  x launch  Esc back  ? help  q quit",
         },
     }
 }

@@ -5,7 +5,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::inspector::profile_lines;
+use super::inspector::{network_line, profile_lines};
 use super::pane_block;
 use crate::tui::app::App;
 
@@ -49,7 +49,11 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         list,
     );
     let lines = match c.profiles.get(c.selected) {
-        Some(p) => profile_lines(app, p),
+        Some(p) => {
+            let mut lines = vec![network_line(app, p)];
+            lines.extend(profile_lines(app, p));
+            lines
+        }
         None => vec![Line::from(Span::styled("no profiles", theme.muted()))],
     };
     let title = Line::from(vec![

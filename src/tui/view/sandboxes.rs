@@ -4,6 +4,7 @@ use ratatui::widgets::{Cell, Row, Table};
 use ratatui::Frame;
 
 use super::{bar, inner_rows, pane_block};
+use crate::profile::NetworkAccess;
 use crate::tui::app::{scroll_offset, App, Pane, SortColumn};
 use crate::tui::format::{age, bytes, clip};
 
@@ -17,6 +18,9 @@ const COLUMNS: [(&str, SortColumn); 8] = [
     ("PROCS", SortColumn::Procs),
     ("AGE", SortColumn::Age),
 ];
+
+/// After the name of a sandbox with full host networking.
+const HOST_NET_MARK: &str = " ⚠NET";
 
 fn memory_cell(used: u64, limit: u64) -> (String, f64) {
     let ratio = if limit > 0 {
@@ -108,8 +112,16 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         } else {
             theme.text()
         };
+        let name = if v.limits.network_access() == NetworkAccess::Host {
+            Line::from(vec![
+                Span::raw(clip(&v.name, name_width - HOST_NET_MARK.chars().count())),
+                Span::styled(HOST_NET_MARK, theme.warning()),
+            ])
+        } else {
+            Line::from(clip(&v.name, name_width))
+        };
         rows.push(Row::new(vec![
-            Cell::from(clip(&v.name, name_width)),
+            Cell::from(name),
             Cell::from(clip(&v.profile, 10)),
             Cell::from(Span::styled(v.state.clone(), state_style)),
             Cell::from(Span::styled(
