@@ -14,6 +14,7 @@ pub mod netproxy;
 pub mod output;
 pub mod policy;
 pub mod profile;
+pub mod pseudofs;
 pub mod python;
 pub mod selftest;
 pub mod state;

@@ -623,10 +623,7 @@ impl Manager {
         for sb in self.store.sandboxes()? {
             let mine: Vec<&ExecutionRecord> =
                 execs.iter().filter(|e| e.sandbox == sb.name).collect();
-            let usage = self
-                .group(&sb.cgroup_rel)
-                .and_then(|g| g.usage().ok())
-                .unwrap_or_default();
+            let usage = self.live_usage(&sb.cgroup_rel);
             out.push(SandboxView {
                 running: mine.iter().filter(|e| e.status == Status::Running).count() as u64,
                 queued: mine.iter().filter(|e| e.status == Status::Queued).count() as u64,
@@ -660,10 +657,7 @@ impl Manager {
                     .iter()
                     .find(|s| s.name == record.sandbox)
                     .map(|s| format!("{}/{}", s.cgroup_rel, record.id));
-                let usage = rel
-                    .and_then(|r| self.group(&r))
-                    .and_then(|g| g.usage().ok())
-                    .unwrap_or_default();
+                let usage = rel.map(|r| self.live_usage(&r)).unwrap_or_default();
                 (usage.memory_bytes, usage.cpu_ns / 1_000_000)
             } else {
                 (
@@ -683,20 +677,40 @@ impl Manager {
     /// Every pid in the sandbox's cgroup (all executions), from cgroup membership.
     pub fn sandbox_pids(&self, name: &str) -> Result<Vec<i32>, ManagerError> {
         let sandbox = self.store.sandbox(name)?;
-        Ok(self
-            .group(&sandbox.cgroup_rel)
-            .and_then(|g| g.pids().ok())
-            .unwrap_or_default())
+        Ok(self.member_pids(&sandbox.cgroup_rel))
+    }
+
+    /// Every pid in every sandbox, with one read of the state.
+    pub fn all_sandbox_pids(&self) -> Result<Vec<i32>, ManagerError> {
+        let mut pids = Vec::new();
+        for sandbox in self.store.sandboxes()? {
+            pids.extend(self.member_pids(&sandbox.cgroup_rel));
+        }
+        Ok(pids)
+    }
+
+    /// A group that does not exist (any more) reads as all zeros.
+    fn live_usage(&self, rel: &str) -> crate::cgroup::Usage {
+        self.hierarchy
+            .as_ref()
+            .and_then(|h| h.for_reading(rel).ok())
+            .and_then(|g| g.live_usage().ok())
+            .unwrap_or_default()
+    }
+
+    fn member_pids(&self, rel: &str) -> Vec<i32> {
+        self.hierarchy
+            .as_ref()
+            .and_then(|h| h.for_reading(rel).ok())
+            .and_then(|g| g.member_pids().ok())
+            .unwrap_or_default()
     }
 
     /// Every pid of one execution.
     pub fn execution_pids(&self, id: &str) -> Result<Vec<i32>, ManagerError> {
         let exec = self.store.execution(id)?;
         let sandbox = self.store.sandbox(&exec.sandbox)?;
-        Ok(self
-            .group(&format!("{}/{}", sandbox.cgroup_rel, exec.id))
-            .and_then(|g| g.pids().ok())
-            .unwrap_or_default())
+        Ok(self.member_pids(&format!("{}/{}", sandbox.cgroup_rel, exec.id)))
     }
 
     /// `run`: an ephemeral sandbox, one execution supervised by this very

@@ -202,6 +202,14 @@ impl Hierarchy {
         }
     }
 
+    /// A group for reading, whether or not it exists (yet): a missing one
+    /// has no pids. Spares the existence check of [`Hierarchy::open`] when
+    /// a dashboard asks for many groups every second.
+    pub fn for_reading(&self, rel: &str) -> Result<Cgroup> {
+        validate_rel(rel)?;
+        Ok(self.group(rel))
+    }
+
     /// Names of child groups directly under `rel` ("" = root), for
     /// listing/recovery. Union over all hierarchies, sorted.
     pub fn children(&self, rel: &str) -> Result<Vec<String>> {
@@ -253,7 +261,9 @@ trait Backend: Send + Sync + fmt::Debug {
     fn set_limits(&self, limits: &Limits) -> Result<()>;
     fn add_process(&self, pid: i32) -> Result<()>;
     fn placement(&self) -> Placement;
-    fn usage(&self) -> Result<Usage>;
+    /// `outcome`: also the peak and the OOM kills, which only the end of an
+    /// execution needs.
+    fn usage(&self, outcome: bool) -> Result<Usage>;
     fn is_populated(&self) -> Result<bool>;
     /// Try to empty the group before `deadline`; the caller verifies.
     fn kill_all(&self, deadline: Instant) -> Result<()>;
@@ -321,8 +331,38 @@ impl Cgroup {
         Ok(pids)
     }
 
+    /// The pids of this group and its descendants as one hierarchy lists
+    /// them: cheap enough for a dashboard to ask every second for every
+    /// sandbox. All hierarchies hold the same processes but for the moment
+    /// a new child takes to join them all; it is born in the cgroup2 group,
+    /// so that one is read where it exists. Killing uses [`Cgroup::pids`].
+    pub fn member_pids(&self) -> Result<Vec<i32>> {
+        let placement = self.backend.placement();
+        let dir = placement.clone_into.or_else(|| {
+            placement
+                .self_join
+                .first()
+                .and_then(|tasks| tasks.parent().map(Path::to_path_buf))
+        });
+        let Some(dir) = dir else {
+            return self.pids();
+        };
+        let mut pids = Vec::new();
+        collect_pids(&dir, &mut pids)?;
+        pids.sort_unstable();
+        pids.dedup();
+        Ok(pids)
+    }
+
+    /// Everything in [`Usage`].
     pub fn usage(&self) -> Result<Usage> {
-        self.backend.usage()
+        self.backend.usage(true)
+    }
+
+    /// CPU time, memory and process count only (`peak_memory_bytes` and
+    /// `oom_kills` read 0): what a live view needs, in fewer reads.
+    pub fn live_usage(&self) -> Result<Usage> {
+        self.backend.usage(false)
     }
 
     pub fn is_populated(&self) -> Result<bool> {
@@ -397,7 +437,7 @@ fn io_err(path: &Path, source: io::Error) -> CgroupError {
 }
 
 fn read_string(path: &Path) -> Result<String> {
-    fs::read_to_string(path).map_err(|e| io_err(path, e))
+    crate::pseudofs::read_string(path).map_err(|e| io_err(path, e))
 }
 
 /// cgroupfs parses each write() on its own, so the value must go out in a
@@ -491,7 +531,7 @@ fn parse_pids(path: &Path, text: &str) -> Result<Vec<i32>> {
 /// not an error: a concurrent remove is a normal race.
 fn collect_pids(dir: &Path, out: &mut Vec<i32>) -> Result<()> {
     let procs = dir.join("cgroup.procs");
-    match fs::read_to_string(&procs) {
+    match crate::pseudofs::read_string(&procs) {
         Ok(text) => out.extend(parse_pids(&procs, &text)?),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io_err(&procs, e)),

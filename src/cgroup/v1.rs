@@ -342,7 +342,7 @@ impl Backend for Group {
         }
     }
 
-    fn usage(&self) -> Result<Usage> {
+    fn usage(&self, outcome: bool) -> Result<Usage> {
         let mut u = Usage::default();
         if let Some(dir) = &self.cpuacct {
             u.cpu_ns = read_u64(&dir.join("cpuacct.usage"))?;
@@ -352,8 +352,10 @@ impl Backend for Group {
         }
         if let Some(dir) = &self.memory {
             u.memory_bytes = read_u64(&dir.join("memory.usage_in_bytes"))?;
-            u.peak_memory_bytes = read_u64(&dir.join("memory.max_usage_in_bytes"))?;
-            u.oom_kills = read_keyed(&dir.join("memory.oom_control"), "oom_kill")?;
+            if outcome {
+                u.peak_memory_bytes = read_u64(&dir.join("memory.max_usage_in_bytes"))?;
+                u.oom_kills = read_keyed(&dir.join("memory.oom_control"), "oom_kill")?;
+            }
         }
         if let Some(dir) = &self.pids {
             u.pids_current = read_u64(&dir.join("pids.current"))?;

@@ -286,7 +286,7 @@ impl Backend for Group {
         }
     }
 
-    fn usage(&self) -> Result<Usage> {
+    fn usage(&self, outcome: bool) -> Result<Usage> {
         let opt = |name: &str, f: &dyn Fn(&Path) -> Result<u64>| -> Result<u64> {
             let p = self.dir.join(name);
             if p.exists() {
@@ -298,8 +298,16 @@ impl Backend for Group {
         Ok(Usage {
             cpu_ns: read_keyed(&self.dir.join("cpu.stat"), "usage_usec")?.saturating_mul(1000),
             memory_bytes: opt("memory.current", &read_u64)?,
-            peak_memory_bytes: opt("memory.peak", &read_u64)?,
-            oom_kills: opt("memory.events", &|p| read_keyed(p, "oom_kill"))?,
+            peak_memory_bytes: if outcome {
+                opt("memory.peak", &read_u64)?
+            } else {
+                0
+            },
+            oom_kills: if outcome {
+                opt("memory.events", &|p| read_keyed(p, "oom_kill"))?
+            } else {
+                0
+            },
             pids_current: opt("pids.current", &read_u64)?,
         })
     }

@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use super::action::{LogTail, SampleRequest, Snapshot, Subject};
 use super::format::clean_line;
@@ -16,14 +17,22 @@ use crate::state::db::now_ms;
 const LOG_TAIL_BYTES: u64 = 128 * 1024;
 const LOG_MAX_LINES: usize = 5000;
 
+/// How often the dashboard looks for executions whose supervisor died.
+const RECOVERY_INTERVAL: Duration = Duration::from_secs(5);
+
 pub struct Sampler {
     manager: Manager,
     monitor: Monitor,
+    last_recovery: Option<Instant>,
 }
 
 impl Sampler {
     pub fn new(manager: Manager, monitor: Monitor) -> Sampler {
-        Sampler { manager, monitor }
+        Sampler {
+            manager,
+            monitor,
+            last_recovery: None,
+        }
     }
 
     pub fn sample(&mut self, request: &SampleRequest) -> Snapshot {
@@ -42,18 +51,19 @@ impl Sampler {
         request: &SampleRequest,
     ) -> Result<Snapshot, crate::manager::ManagerError> {
         // A supervisor that died (kill -9, reboot) leaves a `running` row;
-        // every reader recovers, as the CLI verbs do.
-        let _ = self.manager.recover();
+        // every reader recovers, as the CLI verbs do, but checking every
+        // supervisor every second is more than a dead one needs.
+        if self
+            .last_recovery
+            .is_none_or(|at| at.elapsed() >= RECOVERY_INTERVAL)
+        {
+            let _ = self.manager.recover();
+            self.last_recovery = Some(Instant::now());
+        }
         let sandboxes = self.manager.sandboxes()?;
         let executions = self.manager.executions(None)?;
         let pids = match &request.subject {
-            Subject::All => {
-                let mut all = Vec::new();
-                for s in &sandboxes {
-                    all.extend(self.manager.sandbox_pids(&s.name).unwrap_or_default());
-                }
-                all
-            }
+            Subject::All => self.manager.all_sandbox_pids()?,
             Subject::Sandbox(name) => self.manager.sandbox_pids(name).unwrap_or_default(),
             Subject::Execution(id) => self.manager.execution_pids(id).unwrap_or_default(),
         };
