@@ -618,16 +618,15 @@ impl Manager {
     }
 
     pub fn sandboxes(&self) -> Result<Vec<SandboxView>, ManagerError> {
-        let execs = self.store.executions(None)?;
+        let counts = self.store.execution_counts()?;
         let mut out = Vec::new();
         for sb in self.store.sandboxes()? {
-            let mine: Vec<&ExecutionRecord> =
-                execs.iter().filter(|e| e.sandbox == sb.name).collect();
+            let (running, queued, total) = counts.get(&sb.name).copied().unwrap_or_default();
             let usage = self.live_usage(&sb.cgroup_rel);
             out.push(SandboxView {
-                running: mine.iter().filter(|e| e.status == Status::Running).count() as u64,
-                queued: mine.iter().filter(|e| e.status == Status::Queued).count() as u64,
-                total: mine.len() as u64,
+                running,
+                queued,
+                total,
                 cpu_ms: usage.cpu_ns / 1_000_000,
                 memory_bytes: usage.memory_bytes,
                 memory_limit_bytes: sb.profile.max_memory_mb * 1024 * 1024,
@@ -649,9 +648,34 @@ impl Manager {
         if let Some(name) = sandbox {
             self.store.sandbox(name)?;
         }
+        let records = self.store.executions(sandbox)?;
+        self.views(records)
+    }
+
+    /// For a live view: every active execution and the newest `newest` (of
+    /// all, and of `sandbox`), without their results but for `full`'s.
+    pub fn recent_executions(
+        &self,
+        newest: u64,
+        sandbox: Option<&str>,
+        full: Option<&str>,
+    ) -> Result<Vec<ExecutionView>, ManagerError> {
+        let mut records = self.store.execution_summaries(newest, sandbox)?;
+        if let Some(id) = full {
+            if let Some(slot) = records.iter_mut().find(|r| r.id == id) {
+                // Pruned in between: the summary will do.
+                if let (true, Ok(record)) = (slot.status.is_final(), self.store.execution(id)) {
+                    *slot = record;
+                }
+            }
+        }
+        self.views(records)
+    }
+
+    fn views(&self, records: Vec<ExecutionRecord>) -> Result<Vec<ExecutionView>, ManagerError> {
         let sandboxes: Vec<SandboxRecord> = self.store.sandboxes()?;
         let mut out = Vec::new();
-        for record in self.store.executions(sandbox)? {
+        for record in records {
             let (memory_bytes, live_cpu_ms) = if record.status == Status::Running {
                 let rel = sandboxes
                     .iter()
@@ -928,5 +952,60 @@ pub fn supervise_main(args: &[std::ffi::OsString]) -> i32 {
     match store.finish_execution(&id, &result) {
         Ok(()) => 0,
         Err(_) => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::db::{NewExecution, KIND_COMMAND};
+
+    /// The dashboard's listing leaves stored results out, except the one
+    /// whose detail is on screen.
+    #[test]
+    fn recent_executions_carry_only_the_selected_result() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let manager = Manager::open(Config::builtin(), Some(dir.path())).expect("open");
+        let profile = Profile::defaults("default");
+        let workspace = dir.path().join("ws");
+        manager
+            .store()
+            .create_sandbox("box", &profile, &workspace, "box", false)
+            .expect("sandbox");
+        for id in ["aaaaaa", "bbbbbb"] {
+            manager
+                .store()
+                .insert_execution(&NewExecution {
+                    id: id.into(),
+                    sandbox: "box".into(),
+                    kind: KIND_COMMAND.into(),
+                    command: vec!["true".into()],
+                    timeout_ms: 1000,
+                    stdout_log: dir.path().join(format!("{id}.out")),
+                    stderr_log: dir.path().join(format!("{id}.err")),
+                })
+                .expect("insert");
+            manager.store().try_start(id, u64::MAX).expect("start");
+            let mut result = ExecResult::blank(id, "box", "default", &["true".to_string()]);
+            result.status = Status::Completed;
+            result.stdout = "out of ".to_string() + id;
+            manager
+                .store()
+                .finish_execution(id, &result)
+                .expect("finish");
+        }
+        let views = manager
+            .recent_executions(10, Some("box"), Some("aaaaaa"))
+            .expect("recent");
+        let result_of = |id: &str| {
+            views
+                .iter()
+                .find(|v| v.record.id == id)
+                .map(|v| v.record.result.as_ref().map(|r| r.stdout.clone()))
+        };
+        assert_eq!(result_of("aaaaaa"), Some(Some("out of aaaaaa".to_string())));
+        assert_eq!(result_of("bbbbbb"), Some(None));
+        let counts = manager.sandboxes().expect("sandboxes");
+        assert_eq!((counts[0].running, counts[0].total), (0, 2));
     }
 }

@@ -30,6 +30,8 @@ fn as_nobody(env: &TestEnv, args: &[&str]) -> Option<std::process::Output> {
         .arg(&env.config)
         .args(args)
         .env_remove("SANDBOX_TUI_REQUIRE_ISOLATION")
+        // The config names the test's state dir; the caller's must not win.
+        .env_remove("SANDBOX_TUI_STATE_DIR")
         .output()
         .expect("setpriv");
     Some(out)

@@ -540,6 +540,51 @@ impl Store {
         }
     }
 
+    /// What a live view lists, newest first, without the stored results
+    /// (their output heads and tails are most of the database; fetch one
+    /// with [`Store::execution`]): every queued or running execution, the
+    /// newest `newest` of all, and the newest `newest` of `sandbox`.
+    pub fn execution_summaries(
+        &self,
+        newest: u64,
+        sandbox: Option<&str>,
+    ) -> Result<Vec<ExecutionRecord>, StateError> {
+        let newest = saturating_i64(newest);
+        query_all(
+            &self.conn,
+            "SELECT seq, id, sandbox, kind, command_json, status, timeout_ms, supervisor_pid, \
+             supervisor_start, init_pid, queued_at, started_at, ended_at, exit_code, signal, \
+             cpu_ms, peak_memory_bytes, error, NULL AS result_json, stdout_log, stderr_log \
+             FROM executions \
+             WHERE status IN ('queued', 'running') \
+             OR seq IN (SELECT seq FROM executions ORDER BY seq DESC LIMIT ?1) \
+             OR seq IN (SELECT seq FROM executions WHERE sandbox = ?2 ORDER BY seq DESC LIMIT ?1) \
+             ORDER BY seq DESC",
+            params![newest, sandbox],
+            execution_from_row,
+        )
+    }
+
+    /// Per sandbox name: (running, queued, total) executions, counted by
+    /// SQLite rather than by loading every record.
+    pub fn execution_counts(
+        &self,
+    ) -> Result<std::collections::HashMap<String, (u64, u64, u64)>, StateError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT sandbox, \
+             SUM(status = 'running'), SUM(status = 'queued'), COUNT(*) \
+             FROM executions GROUP BY sandbox",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = std::collections::HashMap::new();
+        while let Some(row) = rows.next()? {
+            let count =
+                |i: usize| -> Result<u64, StateError> { Ok(row.get::<_, i64>(i)?.max(0) as u64) };
+            out.insert(row.get(0)?, (count(1)?, count(2)?, count(3)?));
+        }
+        Ok(out)
+    }
+
     /// Queued and running executions of all sandboxes, oldest first.
     pub fn active_executions(&self) -> Result<Vec<ExecutionRecord>, StateError> {
         query_all(
@@ -1148,6 +1193,47 @@ mod tests {
         assert!(store.executions(Some("other")).unwrap().is_empty());
         assert_eq!(store.executions(None).unwrap().len(), 3);
         assert_eq!(store.active_executions().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn live_views_read_the_newest_and_the_active_without_results() {
+        let (_dir, store) = store();
+        with_sandbox(&store, "old");
+        with_sandbox(&store, "busy");
+        for i in 0..3 {
+            let id = format!("0ld00{i}");
+            store.insert_execution(&new_exec(&id, "old")).unwrap();
+            store.try_start(&id, u64::MAX).unwrap();
+            store
+                .finish_execution(&id, &result(&id, Status::Completed))
+                .unwrap();
+        }
+        // Still running, and older than everything of "busy".
+        store.insert_execution(&new_exec("0ld0ff", "old")).unwrap();
+        for i in 0..5 {
+            let id = format!("b0000{i}");
+            store.insert_execution(&new_exec(&id, "busy")).unwrap();
+            store.try_start(&id, u64::MAX).unwrap();
+            store
+                .finish_execution(&id, &result(&id, Status::Failed))
+                .unwrap();
+        }
+        let ids = |records: Vec<ExecutionRecord>| -> Vec<String> {
+            records.into_iter().map(|r| r.id).collect()
+        };
+        let newest = store.execution_summaries(2, None).unwrap();
+        assert!(newest.iter().all(|r| r.result.is_none()));
+        assert_eq!(ids(newest), ["b00004", "b00003", "0ld0ff"]);
+        assert_eq!(
+            ids(store.execution_summaries(2, Some("old")).unwrap()),
+            ["b00004", "b00003", "0ld0ff", "0ld002"]
+        );
+        assert_eq!(store.execution_summaries(100, None).unwrap().len(), 9);
+
+        let counts = store.execution_counts().unwrap();
+        assert_eq!(counts.get("old"), Some(&(0, 1, 4)));
+        assert_eq!(counts.get("busy"), Some(&(0, 0, 5)));
+        assert_eq!(counts.get("none"), None);
     }
 
     #[test]

@@ -29,6 +29,11 @@ pub struct SampleRequest {
     pub subject: Subject,
     /// Execution whose log files to tail.
     pub logs_of: Option<String>,
+    /// The sandbox in view: its newest executions are listed even when
+    /// those of other sandboxes are newer.
+    pub sandbox: Option<String>,
+    /// The selected execution: the only one whose stored result is read.
+    pub detail_of: Option<String>,
 }
 
 /// The end of an execution's log files.

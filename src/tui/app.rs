@@ -590,6 +590,8 @@ impl App {
             } else {
                 None
             },
+            sandbox: self.selected_sandbox.clone(),
+            detail_of: self.selected_execution.clone(),
         }
     }
 

@@ -17,6 +17,10 @@ use crate::state::db::now_ms;
 const LOG_TAIL_BYTES: u64 = 128 * 1024;
 const LOG_MAX_LINES: usize = 5000;
 
+/// The newest executions listed, of all sandboxes and of the one in view
+/// (besides every active one): a long history costs nothing per second.
+pub const EXECUTIONS_LISTED: u64 = 1000;
+
 /// How often the dashboard looks for executions whose supervisor died.
 const RECOVERY_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -61,7 +65,11 @@ impl Sampler {
             self.last_recovery = Some(Instant::now());
         }
         let sandboxes = self.manager.sandboxes()?;
-        let executions = self.manager.executions(None)?;
+        let executions = self.manager.recent_executions(
+            EXECUTIONS_LISTED,
+            request.sandbox.as_deref(),
+            request.detail_of.as_deref(),
+        )?;
         let pids = match &request.subject {
             Subject::All => self.manager.all_sandbox_pids()?,
             Subject::Sandbox(name) => self.manager.sandbox_pids(name).unwrap_or_default(),

@@ -92,7 +92,7 @@ fn sync_refusals(app: &mut App, tick: bool) -> Option<Effect> {
     };
     let e = app.executions.iter().find(|e| e.record.id == id)?;
     // A finished execution carries its refusals in its result; a queued one has none yet.
-    if e.record.result.is_some() || e.record.status == Status::Queued {
+    if e.record.status.is_final() || e.record.status == Status::Queued {
         return None;
     }
     let proxied = app

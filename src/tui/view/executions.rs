@@ -36,12 +36,27 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .iter()
         .filter(|e| e.record.status == Status::Running)
         .count();
+    // The dashboard lists only the newest executions of a long history.
+    let total = match &app.selected_sandbox {
+        Some(name) => app
+            .sandboxes
+            .iter()
+            .find(|s| &s.view.name == name)
+            .map_or(0, |s| s.view.total as usize),
+        None => 0,
+    };
+    let counts = if total > list.len() {
+        format!("({running} running, newest {} of {total}) ", list.len())
+    } else if app.selected_sandbox.is_none()
+        && list.len() as u64 >= crate::tui::sampler::EXECUTIONS_LISTED
+    {
+        format!("({running} running, newest {}) ", list.len())
+    } else {
+        format!("({running} running, {} total) ", list.len())
+    };
     let title = Line::from(vec![
         Span::styled(format!(" Executions of {scope} "), theme.title()),
-        Span::styled(
-            format!("({running} running, {} total) ", list.len()),
-            theme.muted(),
-        ),
+        Span::styled(counts, theme.muted()),
     ]);
     let block = pane_block(app, title, focused);
     let show_sandbox = app.selected_sandbox.is_none();
