@@ -673,14 +673,14 @@ impl Manager {
     }
 
     fn views(&self, records: Vec<ExecutionRecord>) -> Result<Vec<ExecutionView>, ManagerError> {
-        let sandboxes: Vec<SandboxRecord> = self.store.sandboxes()?;
+        let groups = self.store.sandbox_groups()?;
         let mut out = Vec::new();
         for record in records {
             let (memory_bytes, live_cpu_ms) = if record.status == Status::Running {
-                let rel = sandboxes
+                let rel = groups
                     .iter()
-                    .find(|s| s.name == record.sandbox)
-                    .map(|s| format!("{}/{}", s.cgroup_rel, record.id));
+                    .find(|(name, _)| *name == record.sandbox)
+                    .map(|(_, rel)| format!("{rel}/{}", record.id));
                 let usage = rel.map(|r| self.live_usage(&r)).unwrap_or_default();
                 (usage.memory_bytes, usage.cpu_ns / 1_000_000)
             } else {
@@ -707,8 +707,8 @@ impl Manager {
     /// Every pid in every sandbox, with one read of the state.
     pub fn all_sandbox_pids(&self) -> Result<Vec<i32>, ManagerError> {
         let mut pids = Vec::new();
-        for sandbox in self.store.sandboxes()? {
-            pids.extend(self.member_pids(&sandbox.cgroup_rel));
+        for (_, rel) in self.store.sandbox_groups()? {
+            pids.extend(self.member_pids(&rel));
         }
         Ok(pids)
     }

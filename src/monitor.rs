@@ -3,7 +3,7 @@
 //! host's figures, and short histories for charts.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fmt::Write;
+use std::fs::File;
 use std::path::Path;
 use std::time::Instant;
 
@@ -41,6 +41,12 @@ pub struct MonitorError(String);
 /// 500 processes; it still gives the host's figures.
 pub struct Monitor {
     system: System,
+    /// `/proc/PID/stat` files kept open between samples: the kernel
+    /// regenerates one on every read from offset 0, so a sample costs one
+    /// `pread` instead of open, read and close. A file whose process ended
+    /// fails with ESRCH (even if its pid was reused) and is reopened.
+    stat_files: HashMap<i32, File>,
+    max_open_stat_files: usize,
     previous: HashMap<i32, CpuMark>,
     commands: HashMap<ProcessKey, String>,
     ticks_per_second: f64,
@@ -75,6 +81,30 @@ struct Stat {
     threads: u64,
     start_ticks: u64,
     rss_pages: u64,
+}
+
+/// How many stat files to keep open: a quarter of the soft descriptor
+/// limit, so that the dashboard's other files never run short.
+fn stat_file_budget() -> usize {
+    nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+        .map(|(soft, _)| (soft / 4).min(16_384) as usize)
+        .unwrap_or(0)
+}
+
+/// The whole of a one-record /proc file from offset 0.
+fn pread_record(file: &File, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    buf.clear();
+    let mut chunk = [0u8; 4096];
+    let mut offset = 0;
+    loop {
+        let n = file.read_at(&mut chunk, offset)?;
+        buf.extend_from_slice(&chunk[..n]);
+        if n < chunk.len() {
+            return Ok(());
+        }
+        offset += n as u64;
+    }
 }
 
 /// Parse `/proc/PID/stat`. The name is in parentheses and may itself hold
@@ -124,6 +154,8 @@ impl Monitor {
             .unwrap_or(4096);
         Ok(Monitor {
             system,
+            stat_files: HashMap::new(),
+            max_open_stat_files: stat_file_budget(),
             previous: HashMap::new(),
             commands: HashMap::new(),
             ticks_per_second: ticks as f64,
@@ -140,11 +172,8 @@ impl Monitor {
         let mut marks = HashMap::with_capacity(pids.len());
         let mut commands = HashMap::with_capacity(pids.len());
         let mut out = Vec::with_capacity(pids.len());
-        let mut path = String::with_capacity(32);
         for &pid in pids {
-            path.clear();
-            let _ = write!(path, "/proc/{pid}/stat");
-            if crate::pseudofs::read_record_into(Path::new(&path), &mut self.buf).is_err() {
+            if !self.read_stat(pid) {
                 continue;
             }
             let Some(stat) = parse_stat(&self.buf) else {
@@ -194,7 +223,29 @@ impl Monitor {
         }
         self.previous = marks;
         self.commands = commands;
+        self.stat_files
+            .retain(|pid, _| self.previous.contains_key(pid));
         out
+    }
+
+    /// `/proc/PID/stat` into `self.buf`, through a kept-open file when possible.
+    fn read_stat(&mut self, pid: i32) -> bool {
+        if let Some(file) = self.stat_files.get(&pid) {
+            if pread_record(file, &mut self.buf).is_ok() {
+                return true;
+            }
+            self.stat_files.remove(&pid);
+        }
+        let Ok(file) = File::open(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        if pread_record(&file, &mut self.buf).is_err() {
+            return false;
+        }
+        if self.stat_files.len() < self.max_open_stat_files {
+            self.stat_files.insert(pid, file);
+        }
+        true
     }
 
     /// The command line, or the name for a process that has none (a
@@ -364,6 +415,9 @@ mod tests {
         let sample = monitor.sample(&[pid]);
         let _ = child.kill();
         let _ = child.wait();
+        // Its kept-open stat file now fails: it is gone, not stale.
+        assert!(monitor.sample(&[pid]).is_empty());
+        assert!(monitor.stat_files.is_empty());
         assert_eq!(sample.len(), 1);
         assert!(sample[0].cpu_percent > 1.0, "{:?}", sample[0]);
         assert_eq!(sample[0].state, "R");

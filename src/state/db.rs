@@ -287,6 +287,19 @@ impl Store {
         )
     }
 
+    /// (name, cgroup_rel) of every sandbox, without parsing their profiles.
+    pub fn sandbox_groups(&self) -> Result<Vec<(String, String)>, StateError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name, cgroup_rel FROM sandboxes ORDER BY name")?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            out.push((row.get(0)?, row.get(1)?));
+        }
+        Ok(out)
+    }
+
     /// `state` is `SANDBOX_READY` or `SANDBOX_REMOVING`.
     pub fn set_sandbox_state(&self, name: &str, state: &str) -> Result<(), StateError> {
         if state != SANDBOX_READY && state != SANDBOX_REMOVING {
