@@ -12,6 +12,9 @@ bin=$PWD/target/release/sandbox-tui
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export SANDBOX_TUI_STATE_DIR=$work/state
+# The interpreter the sandbox runs: `python3` on the sandbox's PATH, not a
+# wrapper of the host's (a pyenv shim alone costs 150 ms).
+python=$(PATH=/usr/local/bin:/usr/bin:/bin command -v python3)
 cat > "$work/sandboxes.toml" <<'TOML'
 [profiles.big]
 max_memory_mb = 1024
@@ -19,9 +22,9 @@ max_result_mb = 64
 TOML
 
 hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/python.json" \
-  -n python-bare "python3 -c pass" \
+  -n python-bare "$python -c pass" \
   -n snippet "$bin --config $work/sandboxes.toml run --python 'return 1'" \
-  -n write-50mb-bare "python3 -c \"open('$work/out','w').write('x' * 52428800)\"" \
+  -n write-50mb-bare "$python -c \"open('$work/out','w').write('x' * 52428800)\"" \
   -n return-50mb "$bin --config $work/sandboxes.toml run -p big --json --python \"return 'x' * 52428800\"" \
   >&2
 

@@ -540,7 +540,7 @@ impl Manager {
         // Queued first, so none of them slips into a freed slot.
         let mut active: Vec<ExecutionRecord> = self
             .store
-            .executions(Some(name))?
+            .execution_summaries_of(name)?
             .into_iter()
             .filter(|e| !e.status.is_final())
             .collect();
@@ -557,7 +557,7 @@ impl Manager {
         let sandbox = self.store.sandbox(name)?;
         let active: Vec<ExecutionRecord> = self
             .store
-            .executions(Some(name))?
+            .execution_summaries_of(name)?
             .into_iter()
             .filter(|e| !e.status.is_final())
             .collect();
@@ -581,7 +581,7 @@ impl Manager {
         }
         remove_tree(&self.sandbox_dir(name)).map_err(|e| ManagerError::Invalid(e.to_string()))?;
         if !keep_history {
-            for exec in self.store.executions(Some(name))? {
+            for exec in self.store.execution_summaries_of(name)? {
                 let _ = std::fs::remove_file(&exec.stdout_log);
                 let _ = std::fs::remove_file(&exec.stderr_log);
             }
@@ -601,7 +601,7 @@ impl Manager {
             }
             let busy = self
                 .store
-                .executions(Some(&sandbox.name))?
+                .execution_summaries_of(&sandbox.name)?
                 .iter()
                 .any(|e| !e.status.is_final());
             if !busy {

@@ -274,6 +274,8 @@ struct Outcome {
     oom: bool,
     external_signal: Option<i32>,
     degraded: Vec<String>,
+    /// The cgroup's figures once everything in it is dead.
+    final_usage: Option<crate::cgroup::Usage>,
 }
 
 fn base_result(req: &ExecRequest) -> ExecResult {
@@ -351,6 +353,7 @@ pub fn execute(
     };
     let user_namespace = !nix::unistd::geteuid().is_root();
     let started = Instant::now();
+    let mut final_usage = None;
     let mut result = match run_sandbox(
         req,
         cgroup.as_ref(),
@@ -360,16 +363,17 @@ pub fn execute(
         on_event,
         started,
     ) {
-        Ok((mut result, outcome)) => {
+        Ok((mut result, mut outcome)) => {
             degraded.extend(outcome.degraded.iter().cloned());
             classify(&mut result, &outcome, &req.profile, req.timeout);
+            final_usage = outcome.final_usage.take();
             result
         }
         Err(message) => refused(req, Status::Error, message),
     };
     result.duration_ms = started.elapsed().as_millis() as u64;
     if let Some(cg) = &cgroup {
-        if let Ok(usage) = cg.usage() {
+        if let Some(usage) = final_usage.or_else(|| cg.usage().ok()) {
             result.cpu_ms = result.cpu_ms.max(usage.cpu_ns / 1_000_000);
             result.peak_memory_bytes = result.peak_memory_bytes.max(usage.peak_memory_bytes);
         }
@@ -659,6 +663,7 @@ fn run_sandbox(
         oom: false,
         external_signal: None,
         degraded: Vec::new(),
+        final_usage: None,
     };
     let deadline = started + req.timeout;
     let cpu_budget_ns = req.profile.max_cpu_seconds.saturating_mul(1_000_000_000);
@@ -803,6 +808,7 @@ fn run_sandbox(
             if usage.oom_kills > 0 {
                 outcome.oom = true;
             }
+            outcome.final_usage = Some(usage);
         }
     }
     if let Some(proxy) = proxy {

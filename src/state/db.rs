@@ -565,15 +565,31 @@ impl Store {
         let newest = saturating_i64(newest);
         query_all(
             &self.conn,
-            "SELECT seq, id, sandbox, kind, command_json, status, timeout_ms, supervisor_pid, \
-             supervisor_start, init_pid, queued_at, started_at, ended_at, exit_code, signal, \
-             cpu_ms, peak_memory_bytes, error, NULL AS result_json, stdout_log, stderr_log \
-             FROM executions \
-             WHERE status IN ('queued', 'running') \
-             OR seq IN (SELECT seq FROM executions ORDER BY seq DESC LIMIT ?1) \
-             OR seq IN (SELECT seq FROM executions WHERE sandbox = ?2 ORDER BY seq DESC LIMIT ?1) \
-             ORDER BY seq DESC",
+            &format!(
+                "SELECT {SUMMARY_COLUMNS} FROM executions \
+                 WHERE status IN ('queued', 'running') \
+                 OR seq IN (SELECT seq FROM executions ORDER BY seq DESC LIMIT ?1) \
+                 OR seq IN (SELECT seq FROM executions WHERE sandbox = ?2 ORDER BY seq DESC LIMIT ?1) \
+                 ORDER BY seq DESC"
+            ),
             params![newest, sandbox],
+            execution_from_row,
+        )
+    }
+
+    /// Every execution of `sandbox`, newest first, without the stored
+    /// results: what removing or killing a sandbox needs (ids, states, log
+    /// paths), without reading megabytes of output heads and Python values.
+    pub fn execution_summaries_of(
+        &self,
+        sandbox: &str,
+    ) -> Result<Vec<ExecutionRecord>, StateError> {
+        query_all(
+            &self.conn,
+            &format!(
+                "SELECT {SUMMARY_COLUMNS} FROM executions WHERE sandbox = ?1 ORDER BY seq DESC"
+            ),
+            [sandbox],
             execution_from_row,
         )
     }
@@ -613,8 +629,8 @@ impl Store {
     }
 
     /// Delete final executions that ended before `before_ms` (all final ones
-    /// if `None`) and return them, oldest first, so the caller can delete
-    /// their log files.
+    /// if `None`) and return them (without their results), oldest first, so
+    /// the caller can delete their log files.
     pub fn prune_executions(
         &self,
         before_ms: Option<i64>,
@@ -622,8 +638,10 @@ impl Store {
         let tx = self.immediate()?;
         let mut pruned = query_all(
             &tx,
-            "DELETE FROM executions WHERE status NOT IN ('queued', 'running') \
-             AND (?1 IS NULL OR ended_at < ?1) RETURNING *",
+            &format!(
+                "DELETE FROM executions WHERE status NOT IN ('queued', 'running') \
+                 AND (?1 IS NULL OR ended_at < ?1) RETURNING {SUMMARY_COLUMNS}"
+            ),
             [before_ms],
             execution_from_row,
         )?;
@@ -642,6 +660,11 @@ impl Store {
 }
 
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 64;
+
+/// Every column of `executions` but the stored result, read as NULL.
+const SUMMARY_COLUMNS: &str = "seq, id, sandbox, kind, command_json, status, timeout_ms, \
+     supervisor_pid, supervisor_start, init_pid, queued_at, started_at, ended_at, exit_code, \
+     signal, cpu_ms, peak_memory_bytes, error, NULL AS result_json, stdout_log, stderr_log";
 
 fn init(conn: &mut Connection) -> Result<(), StateError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -1388,7 +1411,8 @@ mod tests {
         let ids: Vec<&str> = pruned.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["a00000", "b00000"]);
         assert_eq!(pruned[0].stdout_log, Path::new("/logs/a00000.out"));
-        assert!(pruned[0].result.is_some());
+        assert_eq!(pruned[0].status, Status::Completed);
+        assert!(pruned[0].result.is_none(), "pruned records come without their results");
 
         store
             .finish_execution("c00000", &result("c00000", Status::Timeout))
