@@ -64,6 +64,14 @@ fn values_json_cannot_hold_come_back_as_repr() {
     assert_eq!(v["result"]["type"], "P", "{v}");
     let (v, _) = python(&env, "return b'\\x00\\xff'", &[]);
     assert_eq!(v["result"]["type"], "bytes");
+    // A lone surrogate is a Python str but not UTF-8, so not JSON either.
+    let (v, _) = python(&env, "return 'a\\ud800b'", &[]);
+    assert_eq!(v["status"], "completed", "{v}");
+    assert_eq!(v["result"], json!({"repr": "'a\\ud800b'", "type": "str"}));
+    let (v, _) = python(&env, "raise ValueError('x\\ud800')", &[]);
+    assert_eq!(v["status"], "failed", "{v}");
+    assert_eq!(v["error"]["type"], "ValueError");
+    assert_eq!(v["error"]["message"], "x\\ud800");
 }
 
 #[test]

@@ -6,13 +6,15 @@ argv: runner.py CODE_FILE RESULT_FILE CALL_JSON
 CALL_JSON: {"call": null | "name" | "Class.method", "args": [...], "kwargs": {...},
             "max_result_bytes": int}
 """
-import ast
+# Every import here is paid by every snippet: `ast` alone pulls in enum,
+# contextlib and collections (10 ms), so the tree is built with the C
+# parser's own node types, and `traceback` is imported only for an error.
+import _ast
 import json
 import linecache
 import math
 import os
 import sys
-import traceback
 
 FILENAME = "<snippet>"
 RUNNER = os.path.abspath(__file__)
@@ -20,9 +22,14 @@ RUNNER = os.path.abspath(__file__)
 
 def write_result(path, payload):
     tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as out:
+    with open(tmp, "wb") as out:
         out.write(payload)
     os.replace(tmp, path)
+
+
+def utf8_text(text):
+    """`text` as it can travel in UTF-8 JSON: lone surrogates escaped."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def has_nan(value):
@@ -36,23 +43,29 @@ def has_nan(value):
 
 
 def encode_value(value):
-    """The value as JSON, or a flagged repr when JSON cannot hold it."""
+    """The value as UTF-8 JSON, or a flagged repr when JSON cannot hold it
+    (a string with a lone surrogate is not UTF-8, so JSON cannot either)."""
     try:
         if has_nan(value):
             raise ValueError("NaN or infinity")
         return json.dumps({"ok": True, "result": value, "non_json": False},
-                          allow_nan=False, ensure_ascii=False)
+                          allow_nan=False, ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError, RecursionError, OverflowError):
         try:
             text = repr(value)
         except Exception as exc:  # a broken __repr__ must not lose the result
             text = "<unrepresentable: %s>" % type(exc).__name__
         return json.dumps({"ok": True, "non_json": True,
-                           "result": {"repr": text, "type": type(value).__name__}})
+                           "result": {"repr": utf8_text(text),
+                                      "type": utf8_text(type(value).__name__)}},
+                          ensure_ascii=False).encode("utf-8")
 
 
 def user_traceback(exc):
     """Only the snippet's frames, with the snippet's own line numbers."""
+    import traceback
+    if isinstance(exc, SyntaxError):
+        return "".join(traceback.format_exception_only(type(exc), exc))
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if os.path.abspath(f.filename) != RUNNER]
     lines = ["Traceback (most recent call last):\n"]
@@ -62,29 +75,35 @@ def user_traceback(exc):
 
 
 def encode_error(exc):
-    info = {"type": type(exc).__name__, "message": str(exc),
-            "traceback": user_traceback(exc)}
+    try:
+        message = str(exc)
+    except Exception as inner:  # a broken __str__ must not lose the error
+        message = "<unprintable %s: %s>" % (type(exc).__name__, type(inner).__name__)
+    info = {"type": utf8_text(type(exc).__name__), "message": utf8_text(message),
+            "traceback": utf8_text(user_traceback(exc))}
     if isinstance(exc, SyntaxError):
         info["line"] = exc.lineno
-        info["traceback"] = "".join(traceback.format_exception_only(type(exc), exc))
-    return json.dumps({"ok": False, "error": info})
+    return json.dumps({"ok": False, "error": info}, ensure_ascii=False).encode("utf-8")
+
+
+def located(node):
+    node.lineno = 1
+    node.col_offset = 0
+    return node
 
 
 def compile_body(source):
     """The snippet is the body of a function, so `return` works; the
     function's nodes keep the snippet's own line numbers."""
-    tree = ast.parse(source, FILENAME, "exec")
-    body = tree.body or [ast.Pass()]
-    fields = dict(name="__snippet__", args=ast.arguments(
+    tree = compile(source, FILENAME, "exec", _ast.PyCF_ONLY_AST)
+    body = tree.body or [located(_ast.Pass())]
+    fields = dict(name="__snippet__", args=_ast.arguments(
         posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[],
         kwarg=None, defaults=[]), body=body, decorator_list=[], returns=None)
-    if "type_params" in ast.FunctionDef._fields:  # Python 3.12+
+    if "type_params" in _ast.FunctionDef._fields:  # Python 3.12+
         fields["type_params"] = []
-    func = ast.FunctionDef(**fields)
-    func.lineno = 1
-    func.col_offset = 0
-    module = ast.Module(body=[func], type_ignores=[])
-    ast.fix_missing_locations(module)
+    func = located(_ast.FunctionDef(**fields))
+    module = _ast.Module(body=[func], type_ignores=[])
     return compile(module, FILENAME, "exec")
 
 
@@ -94,7 +113,7 @@ def main():
         call = json.load(f)
     with open(code_file, encoding="utf-8") as f:
         source = f.read()
-    # Tracebacks show the snippet's source lines.
+    # Tracebacks, the snippet's own included, show the snippet's source lines.
     linecache.cache[FILENAME] = (len(source), None, source.splitlines(True), FILENAME)
     limit = int(call.get("max_result_bytes", 16 * 1024 * 1024))
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
@@ -122,13 +141,13 @@ def main():
         ok = False
     else:
         ok = True
-    size = len(payload.encode("utf-8"))
+    size = len(payload)
     if size > limit:
         payload = json.dumps({"ok": False, "error": {
             "type": "ResultTooLarge",
             "message": "the result is %.1f MB, over max_result_mb = %.0f MB"
                        % (size / 1048576, limit / 1048576),
-            "traceback": ""}})
+            "traceback": ""}}).encode("utf-8")
         ok = False
     sys.stdout.flush()
     sys.stderr.flush()

@@ -1412,7 +1412,10 @@ mod tests {
         assert_eq!(ids, ["a00000", "b00000"]);
         assert_eq!(pruned[0].stdout_log, Path::new("/logs/a00000.out"));
         assert_eq!(pruned[0].status, Status::Completed);
-        assert!(pruned[0].result.is_none(), "pruned records come without their results");
+        assert!(
+            pruned[0].result.is_none(),
+            "pruned records come without their results"
+        );
 
         store
             .finish_execution("c00000", &result("c00000", Status::Timeout))
