@@ -1009,6 +1009,66 @@ fn files_tab_lists_directories_first() {
     assert!(app.files.is_none());
 }
 
+fn refresh(app: &mut App, seconds: i64) -> Vec<Effect> {
+    update(
+        app,
+        Action::Snapshot(Box::new(snapshot(
+            NOW + seconds * 1000,
+            11_500 + seconds as u64 * 1000,
+        ))),
+    )
+}
+
+#[test]
+fn files_tab_lists_again_each_refresh_and_keeps_the_cursor() {
+    let mut app = base_app();
+    files_of_web(&mut app);
+    select_entry(&mut app, "notes.txt");
+    let again = vec![Effect::ListFiles {
+        sandbox: "web".into(),
+        dir: String::new(),
+    }];
+    assert_eq!(refresh(&mut app, 1), again);
+    assert_eq!(refresh(&mut app, 2), [], "one listing at a time");
+    // The sandbox made a file that sorts above the cursor, which stays put.
+    let mut grown = workspace_root();
+    grown.push(entry("a.txt", "file", 1, 0));
+    update(&mut app, listed("web", "", grown.clone()));
+    assert_eq!(
+        names(&app),
+        [
+            "data",
+            "src",
+            "a.txt",
+            "fifo",
+            "latest",
+            "notes.txt",
+            "out.bin"
+        ]
+    );
+    assert_eq!(
+        files(&app).selected_entry().map(|e| e.name.as_str()),
+        Some("notes.txt")
+    );
+    assert!(app.dirty);
+    // The usual case: nothing changed, nothing to redraw.
+    assert_eq!(refresh(&mut app, 3), again);
+    app.dirty = false;
+    update(&mut app, listed("web", "", grown));
+    assert!(!app.dirty, "an unchanged listing redraws nothing");
+    // Not while a file is open over the list.
+    update(
+        &mut app,
+        Action::Done(Outcome::FileRead {
+            sandbox: "web".into(),
+            path: "notes.txt".into(),
+            result: Ok(head(b"hello\n", 6)),
+        }),
+    );
+    assert!(app.overlay.is_some());
+    assert_eq!(refresh(&mut app, 4), []);
+}
+
 #[test]
 fn files_enter_descends_and_backspace_goes_back_up() {
     let mut app = base_app();

@@ -202,6 +202,8 @@ pub struct FilesPane {
     pub error: Option<String>,
     /// A listing of `dir` is on its way.
     pub loading: bool,
+    /// A background re-listing of `dir` (each refresh) is on its way.
+    pub refreshing: bool,
     /// Entry to put the cursor on when the listing arrives (the directory
     /// one came up from, or the one selected before a reload).
     pub select_name: Option<String>,
@@ -216,6 +218,7 @@ impl FilesPane {
             selected: 0,
             error: None,
             loading: true,
+            refreshing: false,
             select_name: None,
         }
     }
@@ -246,10 +249,13 @@ impl FilesPane {
                 .cmp(&(b.kind != "dir"))
                 .then_with(|| a.name.cmp(&b.name))
         });
-        let by_name = self
+        // Without a wish, the cursor stays on the entry it is on now, wherever
+        // a file the sandbox created or deleted moved it in the list.
+        let wanted = self
             .select_name
             .take()
-            .and_then(|name| entries.iter().position(|e| e.name == name));
+            .or_else(|| self.selected_entry().map(|e| e.name.clone()));
+        let by_name = wanted.and_then(|name| entries.iter().position(|e| e.name == name));
         // Gone (deleted, say): the entry that took its place.
         self.selected = by_name.unwrap_or(self.selected.min(entries.len().saturating_sub(1)));
         self.entries = entries;

@@ -63,20 +63,30 @@ fn sync(app: &mut App, tick: bool) -> Vec<Effect> {
         return Vec::new();
     }
     let effect = match app.tab {
-        Tab::Files => sync_files(app),
+        Tab::Files => sync_files(app, tick),
         Tab::Detail => sync_refusals(app, tick),
         Tab::Tree | Tab::Logs | Tab::Charts => None,
     };
     effect.into_iter().collect()
 }
 
-fn sync_files(app: &mut App) -> Option<Effect> {
+fn sync_files(app: &mut App, tick: bool) -> Option<Effect> {
     let Some(sandbox) = app.subject_sandbox() else {
         app.files = None;
         return None;
     };
-    if app.files.as_ref().is_some_and(|f| f.sandbox == sandbox) {
-        return None;
+    if let Some(f) = app.files.as_mut().filter(|f| f.sandbox == sandbox) {
+        // What runs in the sandbox changes its workspace: list the shown
+        // directory again with each refresh (one readdir), one at a time,
+        // and not under a dialog or a file view.
+        if !tick || f.loading || f.refreshing || app.overlay.is_some() {
+            return None;
+        }
+        f.refreshing = true;
+        return Some(Effect::ListFiles {
+            sandbox,
+            dir: f.dir.clone(),
+        });
     }
     app.files = Some(FilesPane::new(sandbox.clone()));
     app.dirty = true;
@@ -285,22 +295,28 @@ fn on_outcome(app: &mut App, outcome: Outcome) -> Vec<Effect> {
             dir,
             result,
         } => {
+            let Some(f) = app.files.as_mut().filter(|f| f.sandbox == sandbox) else {
+                app.dirty = false;
+                return Vec::new();
+            };
+            f.refreshing = false;
             // Only the answer for the directory shown now; older ones are stale.
-            if let Some(f) = app
-                .files
-                .as_mut()
-                .filter(|f| f.sandbox == sandbox && f.dir == dir)
-            {
-                match result {
-                    Ok(entries) => f.set_entries(entries),
-                    Err(e) => {
-                        f.entries.clear();
-                        f.selected = 0;
-                        f.loading = false;
-                        f.error = Some(e);
-                    }
+            if f.dir != dir {
+                app.dirty = false;
+                return Vec::new();
+            }
+            let before = f.clone();
+            match result {
+                Ok(entries) => f.set_entries(entries),
+                Err(e) => {
+                    f.entries.clear();
+                    f.selected = 0;
+                    f.loading = false;
+                    f.error = Some(e);
                 }
             }
+            // The usual re-listing finds nothing new: nothing to redraw.
+            app.dirty = *f != before;
         }
         Outcome::FileRead {
             sandbox,
