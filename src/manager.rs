@@ -644,11 +644,17 @@ impl Manager {
         Ok(out)
     }
 
-    pub fn executions(&self, sandbox: Option<&str>) -> Result<Vec<ExecutionView>, ManagerError> {
+    /// Executions, newest first: of `sandbox` or of all, the newest
+    /// `last` or all of them.
+    pub fn executions(
+        &self,
+        sandbox: Option<&str>,
+        last: Option<u64>,
+    ) -> Result<Vec<ExecutionView>, ManagerError> {
         if let Some(name) = sandbox {
             self.store.sandbox(name)?;
         }
-        let records = self.store.executions(sandbox)?;
+        let records = self.store.newest_executions(sandbox, last)?;
         self.views(records)
     }
 

@@ -551,6 +551,24 @@ fn execution_ids_accept_unique_prefixes_and_unknown_ids_are_clear_errors() {
         assert!(err.contains(&unknown), "{verb}: {err}");
         assert!(err.contains("no such execution"), "{verb}: {err}");
     }
+
+    // `ps --last N`: the newest N, newest first; of all sandboxes or of one.
+    create(&env, "other", "default");
+    let newest = detach(&env, "other", &["true"]);
+    wait_json(&env, &newest);
+    let listed = |args: &[&str]| -> Vec<String> {
+        let (v, code) = env.json(args);
+        assert_eq!(code, 0, "{v}");
+        v.as_array()
+            .unwrap_or_else(|| panic!("not an array: {v}"))
+            .iter()
+            .map(|r| r["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(listed(&["ps", "-n", "2"]), [newest.clone(), ids[2].clone()]);
+    assert_eq!(listed(&["ps", "ids", "--last", "1"]), [ids[2].clone()]);
+    assert_eq!(listed(&["ps", "ids", "--last", "9"]).len(), 3);
+    assert_eq!(listed(&["ps"]).len(), 4);
 }
 
 #[test]

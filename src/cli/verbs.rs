@@ -223,11 +223,14 @@ pub fn ls(global: &Global) -> anyhow::Result<i32> {
 pub struct PsArgs {
     /// Only this sandbox's executions
     pub name: Option<String>,
+    /// Only the newest N executions (default: all, newest first)
+    #[arg(short = 'n', long, value_name = "N")]
+    pub last: Option<u64>,
 }
 
 pub fn ps(global: &Global, args: PsArgs) -> anyhow::Result<i32> {
     let manager = open_manager(global)?;
-    let execs = manager.executions(args.name.as_deref())?;
+    let execs = manager.executions(args.name.as_deref(), args.last)?;
     if global.json {
         println!("{}", serde_json::to_string(&execs)?);
         return Ok(0);

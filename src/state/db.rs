@@ -537,20 +537,24 @@ impl Store {
 
     /// Executions, newest first; of one sandbox or of all.
     pub fn executions(&self, sandbox: Option<&str>) -> Result<Vec<ExecutionRecord>, StateError> {
-        match sandbox {
-            Some(name) => query_all(
-                &self.conn,
-                "SELECT * FROM executions WHERE sandbox = ?1 ORDER BY seq DESC",
-                [name],
-                execution_from_row,
-            ),
-            None => query_all(
-                &self.conn,
-                "SELECT * FROM executions ORDER BY seq DESC",
-                [],
-                execution_from_row,
-            ),
-        }
+        self.newest_executions(sandbox, None)
+    }
+
+    /// The newest `limit` executions (all when `None`), newest first; of
+    /// one sandbox or of all.
+    pub fn newest_executions(
+        &self,
+        sandbox: Option<&str>,
+        limit: Option<u64>,
+    ) -> Result<Vec<ExecutionRecord>, StateError> {
+        // SQLite reads a negative LIMIT as none.
+        let limit = limit.map_or(-1, saturating_i64);
+        query_all(
+            &self.conn,
+            "SELECT * FROM executions WHERE ?1 IS NULL OR sandbox = ?1 ORDER BY seq DESC LIMIT ?2",
+            params![sandbox, limit],
+            execution_from_row,
+        )
     }
 
     /// What a live view lists, newest first, without the stored results
