@@ -129,3 +129,24 @@ fn bare_command_and_help_work() {
         .expect("run");
     assert_eq!(out.status.code(), Some(125));
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_a_verb_quietly() {
+    let env = TestEnv::new("");
+    for args in [&["profiles"][..], &["doctor", "--json"], &["ps"]] {
+        // The read end is closed before the verb starts: its first write
+        // meets EPIPE, as under `sandbox-tui ps | head` once head has exited.
+        let (read, write) = nix::unistd::pipe().expect("pipe");
+        drop(read);
+        let out = env
+            .cmd()
+            .args(args)
+            .stdout(std::process::Stdio::from(write))
+            .output()
+            .expect("run sandbox-tui");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+}

@@ -10,7 +10,7 @@ pub fn run(global: &Global) -> anyhow::Result<i32> {
     checks.extend(doctor::network_checks(&config));
     let missing = checks.iter().any(|c| c.state == State::Missing);
     if global.json {
-        println!("{}", serde_json::to_string(&checks)?);
+        outln!("{}", serde_json::to_string(&checks)?);
     } else {
         let rows: Vec<Vec<String>> = checks
             .iter()
@@ -24,7 +24,7 @@ pub fn run(global: &Global) -> anyhow::Result<i32> {
             .collect();
         super::table::print(&["MECHANISM", "STATE", "DETAIL"], &rows);
         if missing {
-            println!("\nSome mechanisms are missing: profiles with require_isolation = true will refuse to run.");
+            outln!("\nSome mechanisms are missing: profiles with require_isolation = true will refuse to run.");
         }
     }
     Ok(if missing { 1 } else { 0 })

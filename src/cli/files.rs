@@ -50,9 +50,9 @@ pub fn cp(global: &Global, args: CpArgs) -> anyhow::Result<i32> {
         }
     };
     if global.json {
-        println!("{}", serde_json::to_string(&copied)?);
+        outln!("{}", serde_json::to_string(&copied)?);
     } else {
-        println!(
+        outln!(
             "copied {} ({}) to {}",
             copied.from,
             bytes(copied.bytes),
@@ -66,7 +66,7 @@ pub fn files(global: &Global, args: FilesArgs) -> anyhow::Result<i32> {
     let manager = open_manager(global)?;
     let entries = manager.list_files(&args.name, &args.path)?;
     if global.json {
-        println!("{}", serde_json::to_string(&entries)?);
+        outln!("{}", serde_json::to_string(&entries)?);
         return Ok(0);
     }
     let now = now_ms();

@@ -1,6 +1,13 @@
 //! The command line: clap subcommands, `--json` output, exit codes.
 //! A thin face: the work happens in the layers below.
 
+/// `println!` for the verbs' output, through [`write_out`].
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::cli::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod doctor;
 mod files;
 mod format;
@@ -17,6 +24,32 @@ use clap::{Parser, Subcommand};
 
 /// Exit code when the tool itself could not do what was asked (bad config, bad arguments).
 pub const EXIT_USAGE: i32 = 125;
+
+/// Exit code when standard output's reader went away: 128 + SIGPIPE, what
+/// a shell reports for a tool that SIGPIPE ended.
+pub const EXIT_STDOUT_GONE: i32 = 141;
+
+/// Write a verb's output. Rust ignores SIGPIPE, so `println!` panics when
+/// the reader is gone (`sandbox-tui ps | head`); here the verb ends quietly
+/// instead, as other tools do. Nothing is left half done by that: output
+/// comes after the work (or, for `logs -f` and attached `exec`, the
+/// execution goes on without its reader, as detached ones do).
+pub(crate) fn write_out(text: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(text).and_then(|()| out.flush()) {
+        stdout_failed(&e);
+    }
+}
+
+/// A failed write to standard output ends the verb: quietly when the
+/// reader is gone, with a message otherwise (a full disk behind `>`).
+pub(crate) fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        eprintln!("sandbox-tui: writing to standard output: {e}");
+    }
+    std::process::exit(EXIT_STDOUT_GONE);
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -139,7 +172,7 @@ pub fn main() -> i32 {
 pub fn report_error(global: &Global, error: &anyhow::Error) {
     if global.json {
         let value = serde_json::json!({ "error": format!("{error:#}") });
-        println!("{value}");
+        outln!("{value}");
     } else {
         eprintln!("sandbox-tui: {error:#}");
     }

@@ -16,7 +16,7 @@ pub fn run(global: &Global, args: ProfilesArgs) -> anyhow::Result<i32> {
         Ok(config) => config,
         Err(ConfigError::Invalid(diagnostics)) => {
             if global.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({ "ok": false, "errors": diagnostics })
                 );
@@ -37,21 +37,21 @@ pub fn run(global: &Global, args: ProfilesArgs) -> anyhow::Result<i32> {
         .unwrap_or_else(|| "built-in defaults".into());
     if args.check {
         if global.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({ "ok": true, "file": file, "errors": [], "profiles": config.profile_names() })
             );
         } else {
-            println!("{file}: ok ({} profiles)", config.profiles.len());
+            outln!("{file}: ok ({} profiles)", config.profiles.len());
         }
         return Ok(0);
     }
     if global.json {
         let list: Vec<_> = config.profiles.values().collect();
-        println!("{}", serde_json::to_string(&list)?);
+        outln!("{}", serde_json::to_string(&list)?);
         return Ok(0);
     }
-    println!("# {file}");
+    outln!("# {file}");
     let rows: Vec<Vec<String>> = config
         .profiles
         .values()

@@ -34,7 +34,7 @@ pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<i32> {
 /// After the live output: the JSON object, or a line on stderr when the end needs explaining.
 pub fn print_result(global: &Global, result: &ExecResult) -> anyhow::Result<()> {
     if global.json {
-        println!("{}", serde_json::to_string(result)?);
+        outln!("{}", serde_json::to_string(result)?);
         return Ok(());
     }
     // A Python snippet's value goes to stdout after its own output, as a REPL would show it.
@@ -44,9 +44,9 @@ pub fn print_result(global: &Global, result: &ExecResult) -> anyhow::Result<()> 
                 .get("repr")
                 .and_then(|r| r.as_str())
                 .unwrap_or_default();
-            println!("{repr}");
+            outln!("{repr}");
         } else {
-            println!("{value}");
+            outln!("{value}");
         }
     }
     if let Some(ErrorInfo::Exception { traceback, .. }) = &result.error {

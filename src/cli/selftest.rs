@@ -25,7 +25,7 @@ pub fn run(global: &Global, args: SelftestArgs) -> anyhow::Result<i32> {
                 .iter()
                 .map(|c| serde_json::json!({ "case": c.name, "claim": c.claim }))
                 .collect();
-            println!("{}", serde_json::to_string(&cases)?);
+            outln!("{}", serde_json::to_string(&cases)?);
         } else {
             let rows: Vec<Vec<String>> = selftest::CASES
                 .iter()
@@ -60,7 +60,7 @@ pub fn run(global: &Global, args: SelftestArgs) -> anyhow::Result<i32> {
                 Verdict::Held(_) => String::new(),
                 Verdict::Broken(why) | Verdict::Skipped(why) => format!(": {why}"),
             };
-            println!(
+            outln!(
                 "{:<8} {:<20} {}{}",
                 report.verdict.label(),
                 report.case,
@@ -79,9 +79,9 @@ pub fn run(global: &Global, args: SelftestArgs) -> anyhow::Result<i32> {
         .filter(|r| matches!(r.verdict, Verdict::Skipped(_)))
         .count();
     if global.json {
-        println!("{}", serde_json::to_string(&reports)?);
+        outln!("{}", serde_json::to_string(&reports)?);
     } else {
-        println!(
+        outln!(
             "\n{} held, {} broken, {} skipped",
             reports.len() - broken - skipped,
             broken,

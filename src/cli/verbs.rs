@@ -35,9 +35,9 @@ pub fn create(global: &Global, args: CreateArgs) -> anyhow::Result<i32> {
     let manager = open_manager(global)?;
     let record = manager.create(&args.name, &args.profile)?;
     if global.json {
-        println!("{}", serde_json::to_string(&record)?);
+        outln!("{}", serde_json::to_string(&record)?);
     } else {
-        println!("created {} (profile {})", record.name, record.profile_name);
+        outln!("created {} (profile {})", record.name, record.profile_name);
     }
     Ok(0)
 }
@@ -87,12 +87,12 @@ pub fn exec(global: &Global, args: ExecArgs) -> anyhow::Result<i32> {
     )?;
     if args.detach {
         if global.json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({ "id": record.id, "sandbox": record.sandbox, "status": record.status })
             );
         } else {
-            println!("{}", record.id);
+            outln!("{}", record.id);
         }
         return Ok(0);
     }
@@ -168,8 +168,9 @@ impl LogFollower {
                     let _ = std::io::stderr().write_all(&buf);
                 } else {
                     let mut out = std::io::stdout();
-                    let _ = out.write_all(&buf);
-                    let _ = out.flush();
+                    if let Err(e) = out.write_all(&buf).and_then(|()| out.flush()) {
+                        super::stdout_failed(&e);
+                    }
                 }
             }
         }
@@ -180,7 +181,7 @@ pub fn ls(global: &Global) -> anyhow::Result<i32> {
     let manager = open_manager(global)?;
     let sandboxes = manager.sandboxes()?;
     if global.json {
-        println!("{}", serde_json::to_string(&sandboxes)?);
+        outln!("{}", serde_json::to_string(&sandboxes)?);
         return Ok(0);
     }
     let now = now_ms();
@@ -232,7 +233,7 @@ pub fn ps(global: &Global, args: PsArgs) -> anyhow::Result<i32> {
     let manager = open_manager(global)?;
     let execs = manager.executions(args.name.as_deref(), args.last)?;
     if global.json {
-        println!("{}", serde_json::to_string(&execs)?);
+        outln!("{}", serde_json::to_string(&execs)?);
         return Ok(0);
     }
     let now = now_ms();
@@ -294,7 +295,7 @@ pub fn top(global: &Global, args: TopArgs) -> anyhow::Result<i32> {
                 v
             })
             .collect();
-        println!("{}", serde_json::to_string(&list)?);
+        outln!("{}", serde_json::to_string(&list)?);
         return Ok(0);
     }
     let rows: Vec<Vec<String>> = order
@@ -352,7 +353,7 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
                 )
             }
         };
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "id": final_exec.id,
@@ -369,9 +370,12 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
     let mut copy = |offset: &mut u64| -> anyhow::Result<()> {
         if let Ok(mut file) = std::fs::File::open(&path) {
             file.seek(SeekFrom::Start(*offset))?;
-            let n = std::io::copy(&mut file, &mut out)?;
+            let n = match std::io::copy(&mut file, &mut out).and_then(|n| out.flush().map(|()| n)) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => super::stdout_failed(&e),
+                Err(e) => return Err(e.into()),
+            };
             *offset += n;
-            out.flush()?;
         }
         Ok(())
     };
@@ -452,12 +456,12 @@ pub fn kill(global: &Global, args: KillArgs) -> anyhow::Result<i32> {
             .iter()
             .map(|e| serde_json::json!({ "id": e.id, "sandbox": e.sandbox, "status": e.status }))
             .collect();
-        println!("{}", serde_json::to_string(&list)?);
+        outln!("{}", serde_json::to_string(&list)?);
     } else if killed.is_empty() {
-        println!("nothing was running");
+        outln!("nothing was running");
     } else {
         for e in &killed {
-            println!("{} {}", e.id, e.status);
+            outln!("{} {}", e.id, e.status);
         }
     }
     Ok(0)
@@ -479,9 +483,9 @@ pub fn rm(global: &Global, args: RmArgs) -> anyhow::Result<i32> {
     let manager = open_manager(global)?;
     manager.remove(&args.name, args.force, args.keep_history)?;
     if global.json {
-        println!("{}", serde_json::json!({ "removed": args.name }));
+        outln!("{}", serde_json::json!({ "removed": args.name }));
     } else {
-        println!("removed {}", args.name);
+        outln!("removed {}", args.name);
     }
     Ok(0)
 }
@@ -497,9 +501,9 @@ pub fn prune(global: &Global, args: PruneArgs) -> anyhow::Result<i32> {
     let manager = open_manager(global)?;
     let report = manager.prune(args.older_than)?;
     if global.json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?);
     } else {
-        println!(
+        outln!(
             "removed {} execution(s) and {} leftover ephemeral sandbox(es)",
             report.executions.len(),
             report.sandboxes.len()
