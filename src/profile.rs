@@ -30,7 +30,8 @@ const NETWORK_CONFLICT: &str = "allow_network = true (full host networking) cann
 // from overflowing; nothing sensible comes close to them.
 const MAX_MB: u64 = 1 << 30;
 const MAX_KB: u64 = 1 << 40;
-const MAX_SECONDS: u64 = 366 * 24 * 60 * 60;
+/// A year and a day: the longest timeout or CPU budget a profile (or `--timeout`) may ask for.
+pub const MAX_SECONDS: u64 = 366 * 24 * 60 * 60;
 /// Linux PID_MAX_LIMIT.
 const MAX_PROCESSES: u64 = 4_194_304;
 /// Linux's ceiling for fs.nr_open.

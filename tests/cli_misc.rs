@@ -150,3 +150,22 @@ fn a_reader_that_goes_away_ends_a_verb_quietly() {
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_bad_timeout_is_refused_before_anything_runs() {
+    let env = TestEnv::new("");
+    for bad in ["0", "-1", "nan", "inf", "1e100", "31622401"] {
+        for verb in [
+            &["run", "--timeout", bad, "--", "true"][..],
+            &["exec", "nobox", "--timeout", bad, "--", "true"],
+        ] {
+            let out = env.run(verb);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(125), "{verb:?}: {stderr}");
+            assert!(!stderr.contains("panicked"), "{verb:?}: {stderr}");
+            if verb[0] == "run" {
+                assert!(stderr.contains("--timeout"), "{verb:?}: {stderr}");
+            }
+        }
+    }
+}

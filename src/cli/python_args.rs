@@ -29,9 +29,14 @@ pub struct LaunchArgs {
 
 impl LaunchArgs {
     pub fn timeout(&self) -> anyhow::Result<Option<Duration>> {
+        let max = crate::profile::MAX_SECONDS;
         match self.timeout {
-            Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
-            Some(s) => anyhow::bail!("--timeout must be a positive number of seconds, got {s}"),
+            Some(s) if s.is_finite() && s > 0.0 && s <= max as f64 => {
+                Ok(Some(Duration::from_secs_f64(s)))
+            }
+            Some(s) => anyhow::bail!(
+                "--timeout must be a positive number of seconds, at most {max}, got {s}"
+            ),
             None => Ok(None),
         }
     }
