@@ -273,6 +273,8 @@ struct Outcome {
     cpu_exceeded: bool,
     oom: bool,
     external_signal: Option<i32>,
+    /// The live output's reader went away (`run ... | head`).
+    output_reader_gone: bool,
     degraded: Vec<String>,
     /// The cgroup's figures once everything in it is dead.
     final_usage: Option<crate::cgroup::Usage>,
@@ -487,6 +489,8 @@ struct Stream {
     capture: CappedCapture,
     log: Option<File>,
     live: Option<RawFd>,
+    /// Writing the live output met EPIPE: nobody reads it any more.
+    live_gone: bool,
     log_written: u64,
     log_cap: u64,
 }
@@ -505,7 +509,12 @@ impl Stream {
                     let chunk = &buf[..n];
                     self.capture.push(chunk);
                     if let Some(live) = self.live {
-                        write_all_fd(live, chunk);
+                        if let Err(e) = write_all_fd(live, chunk) {
+                            // The terminal or pipe can take no more; the
+                            // capture and the log still get everything.
+                            self.live = None;
+                            self.live_gone = e == nix::errno::Errno::EPIPE;
+                        }
                     }
                     if let Some(log) = &mut self.log {
                         // The log keeps the first log_cap bytes; the capture keeps head and tail.
@@ -527,18 +536,23 @@ impl Stream {
     }
 }
 
-fn write_all_fd(fd: RawFd, mut data: &[u8]) {
+fn write_all_fd(fd: RawFd, mut data: &[u8]) -> Result<(), nix::errno::Errno> {
     while !data.is_empty() {
         // SAFETY: writing a valid buffer to a descriptor we do not close.
         let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-        if n <= 0 {
-            if n < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR {
+        if n < 0 {
+            let errno = nix::errno::Errno::last();
+            if errno == nix::errno::Errno::EINTR {
                 continue;
             }
-            return;
+            return Err(errno);
+        }
+        if n == 0 {
+            return Err(nix::errno::Errno::EIO);
         }
         data = &data[n as usize..];
     }
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -635,6 +649,7 @@ fn run_sandbox(
             capture: CappedCapture::new(cap),
             log: sinks.stdout_log.take(),
             live: sinks.live.then_some(1),
+            live_gone: false,
             log_written: 0,
             log_cap: cap as u64,
         },
@@ -643,6 +658,7 @@ fn run_sandbox(
             capture: CappedCapture::new(cap),
             log: sinks.stderr_log.take(),
             live: sinks.live.then_some(2),
+            live_gone: false,
             log_written: 0,
             log_cap: cap as u64,
         },
@@ -662,6 +678,7 @@ fn run_sandbox(
         cpu_exceeded: false,
         oom: false,
         external_signal: None,
+        output_reader_gone: false,
         degraded: Vec::new(),
         final_usage: None,
     };
@@ -751,6 +768,13 @@ fn run_sandbox(
             match w {
                 0 | 1 => {
                     streams[w as usize].drain(&mut buf);
+                    // As in a shell pipeline, a command whose output nobody
+                    // reads any more is ended (SIGPIPE would end it there).
+                    if streams[w as usize].live_gone && !killed && !init_done {
+                        outcome.output_reader_gone = true;
+                        kill_everything(cgroup, init_pid);
+                        killed = true;
+                    }
                 }
                 2 => {
                     status_open = read_status(&mut status_reader, &mut outcome);
@@ -950,6 +974,15 @@ fn classify(result: &mut ExecResult, outcome: &Outcome, profile: &Profile, timeo
             "CPU time limit of {} s exceeded",
             profile.max_cpu_seconds
         ));
+        return;
+    }
+    if outcome.output_reader_gone {
+        result.status = Status::Killed;
+        result.signal = Some(libc::SIGPIPE);
+        result.exit_code = signal_exit(libc::SIGPIPE);
+        result.error = error_text(
+            "killed: the reader of its live output went away (as SIGPIPE ends a pipeline)".into(),
+        );
         return;
     }
     if let Some(sig) = outcome.external_signal {

@@ -142,3 +142,37 @@ fn workspace_is_the_working_directory_and_writable() {
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["stdout"], "/workspace\nhi\nro\n", "{v}");
 }
+
+#[test]
+fn a_run_whose_output_reader_goes_away_ends_like_a_pipeline() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    // `sandbox-tui run -- yes | head -c 4`: without its reader, `yes` would
+    // otherwise run until the 60 s timeout.
+    let mut child = env
+        .cmd()
+        .args(["run", "--", "yes"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sandbox-tui run");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut head = [0u8; 4];
+    std::io::Read::read_exact(&mut stdout, &mut head).expect("the first output");
+    assert_eq!(&head, b"y\ny\n");
+    drop(stdout);
+    let status = common::poll("run to end", std::time::Duration::from_secs(20), || {
+        child.try_wait().expect("try_wait")
+    });
+    assert_eq!(status.code(), Some(141), "128 + SIGPIPE");
+    let (records, code) = env.json(&["ps"]);
+    assert_eq!(code, 0, "{records}");
+    let record = &records[0];
+    assert_eq!(record["command"], serde_json::json!(["yes"]), "{record}");
+    assert_eq!(record["status"], "killed", "{record}");
+    assert_eq!(record["signal"], 13, "{record}");
+    let error = record["error"].as_str().unwrap_or_default();
+    assert!(error.contains("reader"), "{record}");
+}
