@@ -98,3 +98,47 @@ fn unprivileged_run_of_a_strict_profile_refuses_and_names_the_mechanism() {
     assert!(err.contains("cgroup"), "{err}");
     assert!(err.contains("requires full isolation"), "{err}");
 }
+
+#[test]
+fn unprivileged_allowed_hosts_go_through_the_proxy_and_nothing_else() {
+    if !require_root() {
+        return;
+    }
+    if !std::path::Path::new("/usr/bin/curl").exists() {
+        assert!(!common::isolation_required(), "curl is missing");
+        eprintln!("skipped: curl is missing");
+        return;
+    }
+    let listed = common::http_server("listed-ok");
+    let unlisted = common::http_server("unlisted-body");
+    let env = TestEnv::new(&format!(
+        "[profiles.net]\nrequire_isolation = false\nallowed_hosts = [\"127.0.0.1:{listed}\"]\n"
+    ));
+    let script = format!(
+        "curl -sS -m 10 http://127.0.0.1:{listed}/; echo; \
+         curl -sS -m 10 http://127.0.0.1:{unlisted}/ || echo refused; \
+         curl -sS -m 5 --noproxy '*' http://127.0.0.1:{listed}/ || echo no-direct"
+    );
+    let Some(out) = as_nobody(
+        &env,
+        &["--json", "run", "-p", "net", "--", "sh", "-c", &script],
+    ) else {
+        return;
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["status"], "completed", "{v}");
+    let stdout = v["stdout"].as_str().unwrap_or_default();
+    assert!(stdout.contains("listed-ok"), "{v}");
+    assert!(!stdout.contains("unlisted-body"), "{v}");
+    assert!(stdout.contains("refused"), "{v}");
+    assert!(
+        stdout.contains("no-direct"),
+        "without the proxy, no network: {v}"
+    );
+    let refusals = v["network_refusals"].as_array().expect("network_refusals");
+    assert!(
+        refusals.iter().any(|r| r["port"] == unlisted),
+        "the refusal is recorded: {v}"
+    );
+}
