@@ -37,6 +37,14 @@ fn as_nobody(env: &TestEnv, args: &[&str]) -> Option<std::process::Output> {
     Some(out)
 }
 
+/// The `--json` result of a `run`, which must have completed.
+fn completed_result(out: &std::process::Output) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["status"], "completed", "{v}");
+    v
+}
+
 #[test]
 fn unprivileged_run_uses_a_user_namespace_and_says_what_degraded() {
     if !require_root() {
@@ -58,9 +66,7 @@ fn unprivileged_run_uses_a_user_namespace_and_says_what_degraded() {
     ) else {
         return;
     };
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(v["status"], "completed", "{v}");
+    let v = completed_result(&out);
     let stdout = v["stdout"].as_str().unwrap_or_default();
     let mut lines = stdout.lines();
     assert_eq!(
@@ -125,9 +131,7 @@ fn unprivileged_allowed_hosts_go_through_the_proxy_and_nothing_else() {
     ) else {
         return;
     };
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(v["status"], "completed", "{v}");
+    let v = completed_result(&out);
     let stdout = v["stdout"].as_str().unwrap_or_default();
     assert!(stdout.contains("listed-ok"), "{v}");
     assert!(!stdout.contains("unlisted-body"), "{v}");
