@@ -509,11 +509,12 @@ impl Stream {
                     let chunk = &buf[..n];
                     self.capture.push(chunk);
                     if let Some(live) = self.live {
-                        if let Err(e) = write_all_fd(live, chunk) {
-                            // The terminal or pipe can take no more; the
-                            // capture and the log still get everything.
+                        // Nobody reads the live output any more. Other
+                        // errors lose only this chunk on the terminal; the
+                        // capture and the log get everything either way.
+                        if write_all_fd(live, chunk) == Err(nix::errno::Errno::EPIPE) {
                             self.live = None;
-                            self.live_gone = e == nix::errno::Errno::EPIPE;
+                            self.live_gone = true;
                         }
                     }
                     if let Some(log) = &mut self.log {
