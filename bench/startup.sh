@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Launch latency: `sandbox-tui run -p strict -- /bin/true` against bare
-# /bin/true, bubblewrap with the same namespaces, `unshare`, and nsjail when
+# /bin/true, bubblewrap with the same namespaces (as the issue gives it, and
+# building the same root as sandbox-tui), `unshare`, and nsjail when
 # present, side by side in one hyperfine run (twice: back to back and
 # spaced). Prints medians and ratios to bare and to bubblewrap. Run as root (CI is root). Needs: hyperfine, bubblewrap
 # (apt-get install hyperfine bubblewrap); nsjail is optional
@@ -15,10 +16,23 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export SANDBOX_TUI_STATE_DIR=$work/state
 
+mkdir -p "$work/workspace"
+# bubblewrap building the same root as a sandbox-tui sandbox (the same
+# read-only binds, /dev, /proc, /tmp, a workspace), in a new session with no
+# capabilities; it still has no cgroups, landlock, seccomp, rlimits or state.
+same_root=(--unshare-all --die-with-parent --new-session --cap-drop ALL)
+for path in /usr /bin /sbin /lib /lib64 /etc/ld.so.cache /etc/ld.so.conf \
+  /etc/ld.so.conf.d /etc/alternatives /etc/ssl /etc/ca-certificates \
+  /etc/protocols /etc/services /etc/mime.types; do
+  [ -e "$path" ] && same_root+=(--ro-bind "$path" "$path")
+done
+same_root+=(--dev /dev --proc /proc --tmpfs /tmp --bind "$work/workspace" /workspace --chdir /workspace)
+
 commands=(
   -n bare "/bin/true"
   -n sandbox-tui "$bin --config sandboxes.toml run -p strict -- /bin/true"
   -n bubblewrap "bwrap --unshare-all --die-with-parent --ro-bind / / --dev /dev --proc /proc --tmpfs /tmp /bin/true"
+  -n bwrap-root "bwrap ${same_root[*]} /bin/true"
   -n unshare "unshare -Urpfn --mount-proc /bin/true"
 )
 if command -v nsjail >/dev/null 2>&1; then
@@ -46,4 +60,6 @@ for label, path in (("back to back", sys.argv[1]), ("spaced 100 ms", sys.argv[2]
     for name, r in results.items():
         m = r["median"]
         print(f"  {name:<12} {m*1000:>10.2f} {m/bare:>8.1f} {m/bwrap:>8.2f}")
+    root = results["bwrap-root"]["median"]
+    print(f"  sandbox-tui / bwrap-root: {results['sandbox-tui']['median']/root:.2f}")
 PY
