@@ -184,9 +184,11 @@ impl Manager {
     }
 
     /// Executions whose supervisor is gone: kill what is left in their cgroup
-    /// and mark them `lost`. Returns their ids.
+    /// and mark them `lost`; the ephemeral sandbox of a `run` that died goes
+    /// too. Returns their ids.
     pub fn recover(&self) -> Result<Vec<String>, ManagerError> {
         let mut lost = Vec::new();
+        let mut orphans = Vec::new();
         for exec in self.store.active_executions()? {
             let alive = match (exec.supervisor_pid, exec.supervisor_start) {
                 (Some(pid), Some(start)) => process_alive(pid, start),
@@ -208,7 +210,17 @@ impl Manager {
                 "the supervisor ended without recording a result; whatever was left in its cgroup was killed",
             )? {
                 lost.push(exec.id);
+                if let Some(sb) = sandbox.filter(|sb| sb.ephemeral) {
+                    orphans.push(sb.name);
+                }
             }
+        }
+        // A `run` that was killed cannot remove its ephemeral sandbox any
+        // more; nobody else uses one, so it goes here (its history stays).
+        // Racing recoveries: the loser's remove fails harmlessly.
+        orphans.dedup();
+        for name in orphans {
+            let _ = self.remove(&name, false, true);
         }
         Ok(lost)
     }

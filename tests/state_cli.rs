@@ -225,6 +225,60 @@ fn killed_supervisor_is_recovered_as_lost_and_nothing_is_left() {
     assert_eq!(list[0]["running"], 0, "{list}");
 }
 
+#[test]
+fn a_killed_run_leaves_no_sandbox_behind() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let marker = unique_marker("killedrun");
+    let script = format!("exec -a {marker} sleep 300");
+    // `run` supervises in the CLI process itself: kill -9 that process.
+    let mut cli = env
+        .cmd()
+        .args(["run", "--", "bash", "-c", &script])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn run");
+    // Its own command line names the marker too: wait for the sandbox's init.
+    poll("the run's sandbox to start", DEADLINE, || {
+        ps(&env)
+            .first()
+            .is_some_and(|r| r["status"] == "running" && r["init_pid"].is_i64())
+            .then_some(())
+    });
+    cli.kill().expect("SIGKILL the run");
+    cli.wait().expect("reap the run");
+
+    // The next command recovers the execution and removes its sandbox.
+    let records = ps(&env);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["status"], "lost", "{records:?}");
+    let sandbox = records[0]["sandbox"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(sandbox.starts_with("run-"), "{records:?}");
+    assert_eq!(
+        ls(&env),
+        Vec::<Value>::new(),
+        "the ephemeral sandbox is gone"
+    );
+    assert!(!env.state_dir.join("sandboxes").join(&sandbox).exists());
+    poll(
+        &format!("no host process with {marker} in its cmdline"),
+        Duration::from_secs(10),
+        || pids_with_cmdline(&marker).is_empty().then_some(()),
+    );
+    let leftovers: Vec<_> = env
+        .cgroup_dirs()
+        .into_iter()
+        .filter(|d| d.join(&sandbox).exists())
+        .collect();
+    assert!(leftovers.is_empty(), "cgroups left: {leftovers:?}");
+}
+
 /// The largest number of [start, end] intervals that overlap; an end and a
 /// start at the same millisecond do not overlap (admission is serialised,
 /// and a slot frees when its execution is recorded as ended).
