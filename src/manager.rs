@@ -288,7 +288,7 @@ impl Manager {
             .unwrap_or(Duration::from_secs(sandbox.profile.timeout_seconds));
         let record = self.record_execution(&sandbox, &launch, timeout)?;
         let id = record.id.clone();
-        if let Err(e) = self.prepare_launch(&sandbox, &record, &launch) {
+        if let Err(e) = self.prepare_launch(&record, &launch) {
             let request = self.request_for(&sandbox, &record, timeout);
             let result = supervisor::refused(&request, Status::Error, e.to_string());
             self.store.finish_execution(&id, &result)?;
@@ -341,17 +341,14 @@ impl Manager {
     /// Files a launch needs before its supervisor starts (a Python job's code).
     fn prepare_launch(
         &self,
-        sandbox: &SandboxRecord,
         exec: &ExecutionRecord,
         launch: &Launch,
     ) -> Result<(), python::PythonError> {
         match launch {
             Launch::Command(_) => Ok(()),
-            Launch::Python(job) => python::write_job(
-                &python::job_dir(&self.state_dir, &exec.id),
-                job,
-                &sandbox.profile,
-            ),
+            Launch::Python(job) => {
+                python::write_job(&python::job_dir(&self.state_dir, &exec.id), job)
+            }
         }
     }
 
@@ -790,7 +787,7 @@ impl Manager {
             .set_supervisor(&id, me, process_start_time(me).unwrap_or(0))?;
         let mut request = self.request_for(sandbox, &record, timeout);
         request.pass_stdin = options.pass_stdin;
-        if let Err(e) = self.prepare_launch(sandbox, &record, &launch) {
+        if let Err(e) = self.prepare_launch(&record, &launch) {
             let result = supervisor::refused(&request, Status::Error, e.to_string());
             self.store.finish_execution(&id, &result)?;
             self.discard_job(&id);

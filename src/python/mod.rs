@@ -18,6 +18,9 @@ use crate::supervisor::{ErrorInfo, ExecResult, Status};
 
 pub const RUNNER: &str = include_str!("runner.py");
 
+/// The `--call` target and its arguments, for the runner.
+const CALL_FILE: &str = "call.json";
+
 /// Where the job's files appear inside the sandbox.
 const INSIDE_IN: &str = "/.sandbox-tui/in";
 const INSIDE_OUT: &str = "/.sandbox-tui/out";
@@ -75,7 +78,7 @@ pub fn job_dir(state_dir: &Path, id: &str) -> PathBuf {
 }
 
 /// Write the job's files; done by whoever launches the execution.
-pub fn write_job(dir: &Path, job: &PythonJob, profile: &Profile) -> Result<(), PythonError> {
+pub fn write_job(dir: &Path, job: &PythonJob) -> Result<(), PythonError> {
     if let Some(call) = &job.call {
         check_call(call)?;
     }
@@ -83,17 +86,20 @@ pub fn write_job(dir: &Path, job: &PythonJob, profile: &Profile) -> Result<(), P
     let output = dir.join("out");
     fs::create_dir_all(&input).map_err(io_err("creating", &input))?;
     fs::create_dir_all(&output).map_err(io_err("creating", &output))?;
-    let call = serde_json::json!({
-        "call": job.call,
-        "args": job.args,
-        "kwargs": job.kwargs,
-        "max_result_bytes": profile.max_result_mb.saturating_mul(1024 * 1024),
-    });
-    for (name, contents) in [
+    let mut files = vec![
         ("runner.py", RUNNER.to_string()),
         ("code.py", job.code.clone()),
-        ("call.json", call.to_string()),
-    ] {
+    ];
+    // Only a call needs JSON on the way in; the runner then imports `json`.
+    if job.call.is_some() {
+        let call = serde_json::json!({
+            "call": job.call,
+            "args": job.args,
+            "kwargs": job.kwargs,
+        });
+        files.push((CALL_FILE, call.to_string()));
+    }
+    for (name, contents) in files {
         let path = input.join(name);
         fs::write(&path, contents).map_err(io_err("writing", &path))?;
     }
@@ -109,7 +115,12 @@ pub fn command(dir: &Path, profile: &Profile) -> (Vec<String>, Vec<Bind>) {
         format!("{INSIDE_IN}/runner.py"),
         format!("{INSIDE_IN}/code.py"),
         format!("{INSIDE_OUT}/result.json"),
-        format!("{INSIDE_IN}/call.json"),
+        profile
+            .max_result_mb
+            .saturating_mul(1024 * 1024)
+            .to_string(),
+        // Present only for `--call`.
+        format!("{INSIDE_IN}/{CALL_FILE}"),
     ];
     let binds = vec![
         Bind {

@@ -2,22 +2,29 @@
 exception to a result file, never to stdout (so nothing the snippet prints
 can pass for the result).
 
-argv: runner.py CODE_FILE RESULT_FILE CALL_JSON
-CALL_JSON: {"call": null | "name" | "Class.method", "args": [...], "kwargs": {...},
-            "max_result_bytes": int}
+argv: runner.py CODE_FILE RESULT_FILE MAX_RESULT_BYTES CALL_JSON
+CALL_JSON, present only for --call: {"call": "name" | "Class.method",
+                                     "args": [...], "kwargs": {...}}
 """
-# Every import here is paid by every snippet: `ast` alone pulls in enum,
-# contextlib and collections (10 ms), so the tree is built with the C
-# parser's own node types, and `traceback` is imported only for an error.
+# Every import here is paid by every snippet, and the usual ones are dear:
+# `ast` pulls in enum, contextlib and collections; `json` and `linecache`
+# (through tokenize) pull in `re`. So the tree is built with the C parser's
+# own node types, a plain value is written without `json`, the snippet is
+# compiled under its file's real path (so `linecache` finds its lines only
+# when a traceback needs them), and the rest is imported on the way to an
+# error or a value that needs it.
 import _ast
-import json
-import linecache
 import math
 import os
 import sys
 
 FILENAME = "<snippet>"
 RUNNER = os.path.abspath(__file__)
+
+# What json.dumps escapes in a string (ensure_ascii=False).
+_JSON_ESCAPES = {i: "\\u%04x" % i for i in range(0x20)}
+_JSON_ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("\n"): "\\n",
+                      ord("\r"): "\\r", ord("\t"): "\\t"})
 
 
 def write_result(path, payload):
@@ -42,15 +49,39 @@ def has_nan(value):
     return False
 
 
+def plain_json(value):
+    """JSON for None, a bool, an int, a finite float or a str, as json.dumps
+    writes it; None for anything else."""
+    kind = type(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    if kind is str:
+        return '"' + value.translate(_JSON_ESCAPES) + '"'
+    return None
+
+
 def encode_value(value):
     """The value as UTF-8 JSON, or a flagged repr when JSON cannot hold it
     (a string with a lone surrogate is not UTF-8, so JSON cannot either)."""
     try:
         if has_nan(value):
             raise ValueError("NaN or infinity")
-        return json.dumps({"ok": True, "result": value, "non_json": False},
-                          allow_nan=False, ensure_ascii=False).encode("utf-8")
+        plain = plain_json(value)
+        if plain is not None:
+            text = '{"ok": true, "result": %s, "non_json": false}' % plain
+        else:
+            import json
+            text = json.dumps({"ok": True, "result": value, "non_json": False},
+                              allow_nan=False, ensure_ascii=False)
+        return text.encode("utf-8")
     except (TypeError, ValueError, RecursionError, OverflowError):
+        import json
         try:
             text = repr(value)
         except Exception as exc:  # a broken __repr__ must not lose the result
@@ -61,26 +92,33 @@ def encode_value(value):
                           ensure_ascii=False).encode("utf-8")
 
 
-def user_traceback(exc):
-    """Only the snippet's frames, with the snippet's own line numbers."""
+def user_traceback(exc, code_file):
+    """Only the snippet's frames, with the snippet's own line numbers, under
+    the snippet's name rather than its file's."""
     import traceback
     if isinstance(exc, SyntaxError):
         return "".join(traceback.format_exception_only(type(exc), exc))
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if os.path.abspath(f.filename) != RUNNER]
+    for frame in frames:
+        if frame.filename == code_file:
+            frame.filename = FILENAME
     lines = ["Traceback (most recent call last):\n"]
     lines += traceback.format_list(frames)
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines)
 
 
-def encode_error(exc):
+def encode_error(exc, code_file):
+    import json
+    if isinstance(exc, SyntaxError) and exc.filename == code_file:
+        exc.filename = FILENAME
     try:
         message = str(exc)
     except Exception as inner:  # a broken __str__ must not lose the error
         message = "<unprintable %s: %s>" % (type(exc).__name__, type(inner).__name__)
     info = {"type": utf8_text(type(exc).__name__), "message": utf8_text(message),
-            "traceback": utf8_text(user_traceback(exc))}
+            "traceback": utf8_text(user_traceback(exc, code_file))}
     if isinstance(exc, SyntaxError):
         info["line"] = exc.lineno
     return json.dumps({"ok": False, "error": info}, ensure_ascii=False).encode("utf-8")
@@ -92,10 +130,10 @@ def located(node):
     return node
 
 
-def compile_body(source):
+def compile_body(source, code_file):
     """The snippet is the body of a function, so `return` works; the
     function's nodes keep the snippet's own line numbers."""
-    tree = compile(source, FILENAME, "exec", _ast.PyCF_ONLY_AST)
+    tree = compile(source, code_file, "exec", _ast.PyCF_ONLY_AST)
     body = tree.body or [located(_ast.Pass())]
     fields = dict(name="__snippet__", args=_ast.arguments(
         posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[],
@@ -104,23 +142,23 @@ def compile_body(source):
         fields["type_params"] = []
     func = located(_ast.FunctionDef(**fields))
     module = _ast.Module(body=[func], type_ignores=[])
-    return compile(module, FILENAME, "exec")
+    return compile(module, code_file, "exec")
 
 
 def main():
-    code_file, result_file, call_json = sys.argv[1], sys.argv[2], sys.argv[3]
-    with open(call_json, encoding="utf-8") as f:
-        call = json.load(f)
+    code_file, result_file, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    call = {}
+    if os.path.exists(sys.argv[4]):
+        import json
+        with open(sys.argv[4], encoding="utf-8") as f:
+            call = json.load(f)
     with open(code_file, encoding="utf-8") as f:
         source = f.read()
-    # Tracebacks, the snippet's own included, show the snippet's source lines.
-    linecache.cache[FILENAME] = (len(source), None, source.splitlines(True), FILENAME)
-    limit = int(call.get("max_result_bytes", 16 * 1024 * 1024))
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
     sys.argv = [FILENAME]
     try:
         if call.get("call"):
-            exec(compile(source, FILENAME, "exec"), namespace)
+            exec(compile(source, code_file, "exec"), namespace)
             target = call["call"]
             if "." in target:
                 cls_name, method = target.split(".", 1)
@@ -133,16 +171,17 @@ def main():
                 func = namespace[target]
             value = func(*call.get("args", []), **call.get("kwargs", {}))
         else:
-            exec(compile_body(source), namespace)
+            exec(compile_body(source, code_file), namespace)
             value = namespace["__snippet__"]()
         payload = encode_value(value)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt are results too
-        payload = encode_error(exc)
+        payload = encode_error(exc, code_file)
         ok = False
     else:
         ok = True
     size = len(payload)
     if size > limit:
+        import json
         payload = json.dumps({"ok": False, "error": {
             "type": "ResultTooLarge",
             "message": "the result is %.1f MB, over max_result_mb = %.0f MB"
