@@ -747,7 +747,7 @@ impl Manager {
 
     /// Every pid of one execution.
     pub fn execution_pids(&self, id: &str) -> Result<Vec<i32>, ManagerError> {
-        let exec = self.store.execution(id)?;
+        let exec = self.store.execution_summary(id)?;
         let sandbox = self.store.sandbox(&exec.sandbox)?;
         Ok(self.member_pids(&format!("{}/{}", sandbox.cgroup_rel, exec.id)))
     }

@@ -391,7 +391,7 @@ impl Store {
             }
             Err(e) => return Err(e.into()),
         }
-        let record = execution_by_id(&tx, &new.id)?.ok_or_else(|| {
+        let record = execution_by_id(&tx, &new.id, "*")?.ok_or_else(|| {
             StateError::Corrupt(format!("execution {} vanished after insert", new.id))
         })?;
         tx.commit()?;
@@ -499,7 +499,7 @@ impl Store {
         if changed > 0 {
             return Ok(true);
         }
-        if execution_by_id(&self.conn, id)?.is_none() {
+        if execution_by_id(&self.conn, id, SUMMARY_COLUMNS)?.is_none() {
             return Err(not_found("execution", id));
         }
         Ok(false)
@@ -508,11 +508,25 @@ impl Store {
     /// Resolve a full id or a unique prefix of one. An exact match wins even
     /// when it is also the prefix of a longer id.
     pub fn execution(&self, id_or_prefix: &str) -> Result<ExecutionRecord, StateError> {
+        self.find_execution(id_or_prefix, "*")
+    }
+
+    /// [`Store::execution`] without the stored result: for a caller that
+    /// needs the record's place and state, not megabytes of its output.
+    pub fn execution_summary(&self, id_or_prefix: &str) -> Result<ExecutionRecord, StateError> {
+        self.find_execution(id_or_prefix, SUMMARY_COLUMNS)
+    }
+
+    fn find_execution(
+        &self,
+        id_or_prefix: &str,
+        columns: &str,
+    ) -> Result<ExecutionRecord, StateError> {
         if id_or_prefix.is_empty() {
             return Err(not_found("execution", id_or_prefix));
         }
         let tx = self.snapshot()?;
-        if let Some(record) = execution_by_id(&tx, id_or_prefix)? {
+        if let Some(record) = execution_by_id(&tx, id_or_prefix, columns)? {
             return Ok(record);
         }
         let pattern = format!("{}*", glob_escape(id_or_prefix));
@@ -526,7 +540,7 @@ impl Store {
             0 => Err(not_found("execution", id_or_prefix)),
             1 => {
                 let id = matches.remove(0);
-                execution_by_id(&tx, &id)?.ok_or_else(|| not_found("execution", &id))
+                execution_by_id(&tx, &id, columns)?.ok_or_else(|| not_found("execution", &id))
             }
             _ => Err(StateError::AmbiguousPrefix {
                 prefix: id_or_prefix.to_string(),
@@ -824,10 +838,14 @@ fn running_count_in(conn: &Connection, sandbox: &str) -> Result<u64, StateError>
     Ok(count.max(0) as u64)
 }
 
-fn execution_by_id(conn: &Connection, id: &str) -> Result<Option<ExecutionRecord>, StateError> {
+fn execution_by_id(
+    conn: &Connection,
+    id: &str,
+    columns: &str,
+) -> Result<Option<ExecutionRecord>, StateError> {
     Ok(query_all(
         conn,
-        "SELECT * FROM executions WHERE id = ?1",
+        &format!("SELECT {columns} FROM executions WHERE id = ?1"),
         [id],
         execution_from_row,
     )?
@@ -1356,6 +1374,16 @@ mod tests {
         assert!(rec.ended_at.is_some());
         assert_eq!(rec.result, Some(res));
         assert_eq!(store.running_count("box").unwrap(), 0);
+        // The summary is the same record without the stored result, by prefix too.
+        let summary = store.execution_summary("aaa").unwrap();
+        assert_eq!(summary.result, None);
+        assert_eq!(
+            ExecutionRecord {
+                result: None,
+                ..rec
+            },
+            summary
+        );
 
         assert!(matches!(
             store.finish_execution("aaaaaa", &result("aaaaaa", Status::Running)),

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::action::{LogTail, SampleRequest, Snapshot, Subject};
 use super::format::clean_line;
-use crate::manager::Manager;
+use crate::manager::{ExecutionView, Manager};
 use crate::monitor::Monitor;
 use crate::state::db::now_ms;
 
@@ -24,10 +24,19 @@ pub const EXECUTIONS_LISTED: u64 = 1000;
 /// How often the dashboard looks for executions whose supervisor died.
 const RECOVERY_INTERVAL: Duration = Duration::from_secs(5);
 
+/// The most of a stored result the detail keeps: it shows the first lines
+/// of the value and of each stream, and a Python value may be 50 MB.
+const DETAIL_TEXT_BYTES: usize = 8 * 1024;
+const DETAIL_VALUE_BYTES: usize = 8 * 1024;
+const DETAIL_ITEMS: usize = 50;
+
 pub struct Sampler {
     manager: Manager,
     monitor: Monitor,
     last_recovery: Option<Instant>,
+    /// The execution in the detail, once final, trimmed: a final record
+    /// never changes, so it is read from the state once, not every second.
+    final_detail: Option<ExecutionView>,
 }
 
 impl Sampler {
@@ -36,6 +45,7 @@ impl Sampler {
             manager,
             monitor,
             last_recovery: None,
+            final_detail: None,
         }
     }
 
@@ -65,11 +75,27 @@ impl Sampler {
             self.last_recovery = Some(Instant::now());
         }
         let sandboxes = self.manager.sandboxes()?;
-        let executions = self.manager.recent_executions(
+        let detail_of = request.detail_of.as_deref();
+        let cached = self
+            .final_detail
+            .take()
+            .filter(|d| Some(d.record.id.as_str()) == detail_of);
+        let mut executions = self.manager.recent_executions(
             EXECUTIONS_LISTED,
             request.sandbox.as_deref(),
-            request.detail_of.as_deref(),
+            if cached.is_some() { None } else { detail_of },
         )?;
+        // Pruned or removed in between: the listing no longer has it.
+        if let Some(slot) = executions
+            .iter_mut()
+            .find(|e| Some(e.record.id.as_str()) == detail_of && e.record.status.is_final())
+        {
+            match cached {
+                Some(detail) => *slot = detail,
+                None => trim_for_detail(slot),
+            }
+            self.final_detail = Some(slot.clone());
+        }
         let pids = match &request.subject {
             Subject::All => self.manager.all_sandbox_pids()?,
             Subject::Sandbox(name) => self.manager.sandbox_pids(name).unwrap_or_default(),
@@ -99,6 +125,77 @@ impl Sampler {
             error: None,
         })
     }
+}
+
+/// Cut a stored result down to what the detail can show: the beginning of
+/// each stream and of the value (containers keep their first items, long
+/// strings their first bytes, each cut marked with "…").
+fn trim_for_detail(view: &mut ExecutionView) {
+    let Some(result) = view.record.result.as_mut() else {
+        return;
+    };
+    for text in [&mut result.stdout, &mut result.stderr] {
+        cut_string(text, DETAIL_TEXT_BYTES);
+    }
+    if let Some(value) = result.result.as_mut() {
+        let mut budget = DETAIL_VALUE_BYTES;
+        trim_value(value, &mut budget);
+    }
+}
+
+fn trim_value(value: &mut serde_json::Value, budget: &mut usize) {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => {
+            cut_string(text, (*budget).max(64));
+            *budget = budget.saturating_sub(text.len());
+        }
+        Value::Array(items) => {
+            let keep = items.len().min(DETAIL_ITEMS);
+            let mut kept = 0;
+            for item in items.iter_mut().take(keep) {
+                if *budget == 0 {
+                    break;
+                }
+                trim_value(item, budget);
+                kept += 1;
+            }
+            if kept < items.len() {
+                items.truncate(kept);
+                items.push(Value::String("…".into()));
+            }
+        }
+        Value::Object(map) => {
+            let total = map.len();
+            let mut kept = serde_json::Map::new();
+            for (key, mut item) in std::mem::take(map) {
+                if kept.len() >= DETAIL_ITEMS || *budget == 0 {
+                    break;
+                }
+                *budget = budget.saturating_sub(key.len());
+                trim_value(&mut item, budget);
+                kept.insert(key, item);
+            }
+            if kept.len() < total {
+                kept.insert("…".into(), Value::String("…".into()));
+            }
+            *map = kept;
+        }
+        _ => *budget = budget.saturating_sub(16),
+    }
+}
+
+/// Keep at most `max` bytes of `text` (on a character boundary), marking a cut.
+fn cut_string(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
 }
 
 /// The last lines of a file (a missing file has none). Returns whether the
@@ -133,6 +230,36 @@ pub fn tail_lines(path: &Path) -> (Vec<String>, bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_value_is_cut_to_its_beginning_for_the_detail() {
+        use serde_json::{json, Value};
+        // A 50 MB string: its first bytes, marked.
+        let mut big = Value::String("x".repeat(50 << 20));
+        let mut budget = DETAIL_VALUE_BYTES;
+        trim_value(&mut big, &mut budget);
+        let text = big.as_str().unwrap_or_default();
+        assert!(text.len() <= DETAIL_VALUE_BYTES + '…'.len_utf8());
+        assert!(text.starts_with("xxx") && text.ends_with('…'));
+        // A long list keeps its first items, then "…".
+        let mut list = json!((0..10_000).collect::<Vec<u32>>());
+        let mut budget = DETAIL_VALUE_BYTES;
+        trim_value(&mut list, &mut budget);
+        let items = list.as_array().cloned().unwrap_or_default();
+        assert_eq!(items.len(), DETAIL_ITEMS + 1);
+        assert_eq!(items[0], 0);
+        assert_eq!(items[DETAIL_ITEMS], "…");
+        // A small value is untouched.
+        let small = json!({"a": [1, 2, {"b": "c"}], "d": null});
+        let mut same = small.clone();
+        let mut budget = DETAIL_VALUE_BYTES;
+        trim_value(&mut same, &mut budget);
+        assert_eq!(same, small);
+        // Cuts fall on character boundaries.
+        let mut text = "é".repeat(10);
+        cut_string(&mut text, 5);
+        assert_eq!(text, "éé…");
+    }
 
     #[test]
     fn tails_files_and_cleans_control_characters() {
