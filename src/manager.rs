@@ -504,6 +504,18 @@ impl Manager {
         id: &str,
         signal: Option<Signal>,
     ) -> Result<ExecutionRecord, ManagerError> {
+        self.stop_execution(id, signal, Signal::SIGTERM)
+    }
+
+    /// [`Manager::kill_execution`], with the signal its supervisor gets to
+    /// end it and record it `killed`: an attached `exec` passes on the one
+    /// it got (Ctrl-C: SIGINT), so the result says what happened.
+    pub fn stop_execution(
+        &self,
+        id: &str,
+        signal: Option<Signal>,
+        to_supervisor: Signal,
+    ) -> Result<ExecutionRecord, ManagerError> {
         let exec = self.store.execution(id)?;
         if exec.status.is_final() {
             return Ok(exec);
@@ -526,10 +538,10 @@ impl Manager {
                 supervisor::refused(&request, Status::Killed, "killed while queued".into());
             self.store.finish_execution(&exec.id, &result)?;
         }
-        // The supervisor turns SIGTERM into a cgroup kill and records `killed`.
+        // The supervisor turns the signal into a cgroup kill and records `killed`.
         if let Some((pid, start)) = exec.supervisor_pid.zip(exec.supervisor_start) {
             if process_alive(pid, start) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), to_supervisor);
             }
         }
         if let Some(g) = &group {

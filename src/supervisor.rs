@@ -990,7 +990,11 @@ fn classify(result: &mut ExecResult, outcome: &Outcome, profile: &Profile, timeo
         result.status = Status::Killed;
         result.signal = Some(sig);
         result.exit_code = signal_exit(sig);
-        result.error = error_text(format!("killed: the supervisor received signal {sig}"));
+        let name =
+            Signal::try_from(sig).map_or_else(|_| format!("signal {sig}"), |s| s.to_string());
+        result.error = error_text(format!(
+            "killed: {name} from outside (Ctrl-C, `kill`, or a signal to its supervisor)"
+        ));
         return;
     }
     if let Some((message, code)) = &outcome.exec_error {

@@ -279,6 +279,42 @@ fn a_killed_run_leaves_no_sandbox_behind() {
     assert!(leftovers.is_empty(), "cgroups left: {leftovers:?}");
 }
 
+#[test]
+fn ctrl_c_on_an_attached_exec_kills_it_like_a_local_command() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    create(&env, "attached", "default");
+    let mut cli = env
+        .cmd()
+        .args(["exec", "attached", "--", "sleep", "300"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn exec");
+    poll("the execution to run", DEADLINE, || {
+        ps(&env)
+            .first()
+            .is_some_and(|r| r["status"] == "running" && r["init_pid"].is_i64())
+            .then_some(())
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(cli.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .expect("SIGINT the attached exec");
+    let status = poll("exec to end", DEADLINE, || {
+        cli.try_wait().expect("try_wait")
+    });
+    assert_eq!(status.code(), Some(130), "128 + SIGINT");
+    let records = ps(&env);
+    assert_eq!(records[0]["status"], "killed", "{records:?}");
+    assert_eq!(records[0]["signal"], 2, "{records:?}");
+    let error = records[0]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("SIGINT"), "{records:?}");
+}
+
 /// The largest number of [start, end] intervals that overlap; an end and a
 /// start at the same millisecond do not overlap (admission is serialised,
 /// and a slot frees when its execution is recorded as ended).

@@ -3,7 +3,7 @@
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -53,10 +53,11 @@ pub struct ExecArgs {
     pub launch: super::python_args::LaunchArgs,
 }
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The signal that interrupted an attached `exec` (0: none yet).
+static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
 
-extern "C" fn on_interrupt(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+extern "C" fn on_interrupt(sig: libc::c_int) {
+    INTERRUPTED.store(sig, Ordering::SeqCst);
 }
 
 /// Ctrl-C while attached kills the execution (as it would a local command).
@@ -100,16 +101,18 @@ pub fn exec(global: &Global, args: ExecArgs) -> anyhow::Result<i32> {
     let mut follower = LogFollower::new(&record, !global.json);
     let final_record = manager.wait(&record.id, &mut |exec| {
         follower.pump();
-        if INTERRUPTED.load(Ordering::SeqCst) {
+        if INTERRUPTED.load(Ordering::SeqCst) != 0 {
             return false;
         }
         let _ = exec;
         true
     })?;
-    let final_record = if INTERRUPTED.load(Ordering::SeqCst) && !final_record.status.is_final() {
-        manager.kill_execution(&final_record.id, None)?
-    } else {
-        final_record
+    let interrupted = Signal::try_from(INTERRUPTED.load(Ordering::SeqCst)).ok();
+    let final_record = match interrupted {
+        Some(sig) if !final_record.status.is_final() => {
+            manager.stop_execution(&final_record.id, None, sig)?
+        }
+        _ => final_record,
     };
     follower.pump();
     finish(global, &final_record)
