@@ -225,6 +225,26 @@ fn killed_supervisor_is_recovered_as_lost_and_nothing_is_left() {
     assert_eq!(list[0]["running"], 0, "{list}");
 }
 
+/// Start an attached `run` or `exec` (the env's only execution) and return
+/// once its sandbox's init is up. The command line of the CLI itself names
+/// its command too, so this waits on the record, not on the process table.
+fn attached(env: &TestEnv, args: &[&str]) -> std::process::Child {
+    let cli = env
+        .cmd()
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn sandbox-tui");
+    poll("the execution's sandbox to start", DEADLINE, || {
+        ps(env)
+            .first()
+            .is_some_and(|r| r["status"] == "running" && r["init_pid"].is_i64())
+            .then_some(())
+    });
+    cli
+}
+
 #[test]
 fn a_killed_run_leaves_no_sandbox_behind() {
     if !require_root() {
@@ -234,20 +254,7 @@ fn a_killed_run_leaves_no_sandbox_behind() {
     let marker = unique_marker("killedrun");
     let script = format!("exec -a {marker} sleep 300");
     // `run` supervises in the CLI process itself: kill -9 that process.
-    let mut cli = env
-        .cmd()
-        .args(["run", "--", "bash", "-c", &script])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn run");
-    // Its own command line names the marker too: wait for the sandbox's init.
-    poll("the run's sandbox to start", DEADLINE, || {
-        ps(&env)
-            .first()
-            .is_some_and(|r| r["status"] == "running" && r["init_pid"].is_i64())
-            .then_some(())
-    });
+    let mut cli = attached(&env, &["run", "--", "bash", "-c", &script]);
     cli.kill().expect("SIGKILL the run");
     cli.wait().expect("reap the run");
 
@@ -286,19 +293,7 @@ fn ctrl_c_on_an_attached_exec_kills_it_like_a_local_command() {
     }
     let env = TestEnv::new("");
     create(&env, "attached", "default");
-    let mut cli = env
-        .cmd()
-        .args(["exec", "attached", "--", "sleep", "300"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn exec");
-    poll("the execution to run", DEADLINE, || {
-        ps(&env)
-            .first()
-            .is_some_and(|r| r["status"] == "running" && r["init_pid"].is_i64())
-            .then_some(())
-    });
+    let mut cli = attached(&env, &["exec", "attached", "--", "sleep", "300"]);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(cli.id() as i32),
         nix::sys::signal::Signal::SIGINT,
