@@ -28,7 +28,13 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         first.push(sep.clone());
     }
     first.extend([
-        Span::styled(format!("{} sandboxes", app.sandboxes.len()), theme.text()),
+        Span::styled(
+            match app.sandboxes.len() {
+                1 => "1 sandbox".to_string(),
+                n => format!("{n} sandboxes"),
+            },
+            theme.text(),
+        ),
         sep.clone(),
         Span::styled(
             format!("{running} running"),
