@@ -574,11 +574,13 @@ fn run_sandbox(
 
     // Signals to the supervisor become a kill of the sandbox, handled in the loop.
     let mut mask = SigSet::empty();
+    // SIGPIPE too: an attached `exec` whose reader went away passes it on.
     for sig in [
         Signal::SIGINT,
         Signal::SIGTERM,
         Signal::SIGHUP,
         Signal::SIGQUIT,
+        Signal::SIGPIPE,
     ] {
         mask.add(sig);
     }

@@ -151,21 +151,7 @@ fn a_run_whose_output_reader_goes_away_ends_like_a_pipeline() {
     let env = TestEnv::new("");
     // `sandbox-tui run -- yes | head -c 4`: without its reader, `yes` would
     // otherwise run until the 60 s timeout.
-    let mut child = env
-        .cmd()
-        .args(["run", "--", "yes"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sandbox-tui run");
-    let mut stdout = child.stdout.take().expect("stdout");
-    let mut head = [0u8; 4];
-    std::io::Read::read_exact(&mut stdout, &mut head).expect("the first output");
-    assert_eq!(&head, b"y\ny\n");
-    drop(stdout);
-    let status = common::poll("run to end", std::time::Duration::from_secs(20), || {
-        child.try_wait().expect("try_wait")
-    });
+    let status = common::exit_after_reader_leaves(&env, &["run", "--", "yes"]);
     assert_eq!(status.code(), Some(141), "128 + SIGPIPE");
     let (records, code) = env.json(&["ps"]);
     assert_eq!(code, 0, "{records}");

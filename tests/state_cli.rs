@@ -310,6 +310,21 @@ fn ctrl_c_on_an_attached_exec_kills_it_like_a_local_command() {
     assert!(error.contains("SIGINT"), "{records:?}");
 }
 
+#[test]
+fn an_attached_exec_whose_reader_goes_away_ends_like_a_pipeline() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    create(&env, "piped", "default");
+    // `sandbox-tui exec piped -- yes | head -c 4`.
+    let status = common::exit_after_reader_leaves(&env, &["exec", "piped", "--", "yes"]);
+    assert_eq!(status.code(), Some(141), "128 + SIGPIPE");
+    let records = ps(&env);
+    assert_eq!(records[0]["status"], "killed", "{records:?}");
+    assert_eq!(records[0]["signal"], 13, "{records:?}");
+}
+
 /// The largest number of [start, end] intervals that overlap; an end and a
 /// start at the same millisecond do not overlap (admission is serialised,
 /// and a slot frees when its execution is recorded as ended).

@@ -32,8 +32,8 @@ pub const EXIT_STDOUT_GONE: i32 = 141;
 /// Write a verb's output. Rust ignores SIGPIPE, so `println!` panics when
 /// the reader is gone (`sandbox-tui ps | head`); here the verb ends quietly
 /// instead, as other tools do. Nothing is left half done by that: output
-/// comes after the work (or, for `logs -f` and attached `exec`, the
-/// execution goes on without its reader, as detached ones do).
+/// comes after the work, `logs -f` only watches, and an attached `exec`
+/// ends its execution first.
 pub(crate) fn write_out(text: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();

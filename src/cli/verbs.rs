@@ -99,22 +99,30 @@ pub fn exec(global: &Global, args: ExecArgs) -> anyhow::Result<i32> {
     }
     catch_interrupts();
     let mut follower = LogFollower::new(&record, !global.json);
-    let final_record = manager.wait(&record.id, &mut |exec| {
-        follower.pump();
-        if INTERRUPTED.load(Ordering::SeqCst) != 0 {
+    let mut reader_gone = None;
+    let final_record = manager.wait(&record.id, &mut |_| {
+        if let Err(e) = follower.pump() {
+            reader_gone = Some(e);
             return false;
         }
-        let _ = exec;
-        true
+        INTERRUPTED.load(Ordering::SeqCst) == 0
     })?;
-    let interrupted = Signal::try_from(INTERRUPTED.load(Ordering::SeqCst)).ok();
-    let final_record = match interrupted {
+    // As `run` does, and as a pipeline would: an attached command whose
+    // output nobody reads any more is ended (SIGPIPE), like one interrupted
+    // with Ctrl-C is (SIGINT).
+    let stop = match &reader_gone {
+        Some(_) => Some(Signal::SIGPIPE),
+        None => Signal::try_from(INTERRUPTED.load(Ordering::SeqCst)).ok(),
+    };
+    let final_record = match stop {
         Some(sig) if !final_record.status.is_final() => {
             manager.stop_execution(&final_record.id, None, sig)?
         }
         _ => final_record,
     };
-    follower.pump();
+    if let Some(e) = reader_gone.or_else(|| follower.pump().err()) {
+        super::stdout_failed(&e);
+    }
     finish(global, &final_record)
 }
 
@@ -153,9 +161,11 @@ impl LogFollower {
         }
     }
 
-    fn pump(&mut self) {
+    /// Copy what the logs gained; fails only when standard output's reader
+    /// went away.
+    fn pump(&mut self) -> std::io::Result<()> {
         if !self.enabled {
-            return;
+            return Ok(());
         }
         for (path, offset, is_err) in &mut self.files {
             let Ok(mut file) = std::fs::File::open(&*path) else {
@@ -171,12 +181,15 @@ impl LogFollower {
                     let _ = std::io::stderr().write_all(&buf);
                 } else {
                     let mut out = std::io::stdout();
-                    if let Err(e) = out.write_all(&buf).and_then(|()| out.flush()) {
-                        super::stdout_failed(&e);
+                    match out.write_all(&buf).and_then(|()| out.flush()) {
+                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Err(e),
+                        Err(e) => super::stdout_failed(&e),
+                        Ok(()) => {}
                     }
                 }
             }
         }
+        Ok(())
     }
 }
 

@@ -280,3 +280,24 @@ pub fn http_server(body: &'static str) -> u16 {
     });
     port
 }
+
+/// `sandbox-tui ARGS | head -c 4` for a command that prints `y` lines
+/// forever: read the first four bytes, close the pipe, and return how the
+/// CLI ended.
+pub fn exit_after_reader_leaves(env: &TestEnv, args: &[&str]) -> std::process::ExitStatus {
+    let mut cli = env
+        .cmd()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sandbox-tui");
+    let mut stdout = cli.stdout.take().expect("stdout");
+    let mut head = [0u8; 4];
+    stdout.read_exact(&mut head).expect("the first output");
+    assert_eq!(&head, b"y\ny\n");
+    drop(stdout);
+    poll("sandbox-tui to end", Duration::from_secs(20), || {
+        cli.try_wait().expect("try_wait")
+    })
+}
