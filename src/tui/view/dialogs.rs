@@ -50,6 +50,9 @@ pub fn confirm_text(target: &KillTarget) -> String {
                 .map(|s| format!("sandbox {s}"))
                 .unwrap_or_else(|| "its sandbox".into())
         ),
+        KillTarget::Remove { name, active: 0 } => format!(
+            "Remove sandbox {name}?\nNothing runs in it. Deletes its workspace, cgroups and history."
+        ),
         KillTarget::Remove { name, active } => format!(
             "Remove sandbox {name}?\nKills its {active} running or queued execution(s), deletes its workspace, cgroups and history."
         ),
