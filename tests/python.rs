@@ -23,6 +23,20 @@ fn return_gives_the_value() {
     assert_eq!(v["status"], "completed");
     assert_eq!(v["result"], 4);
     assert_eq!(v["result_non_json"], false);
+    // Plain values are written without the json module: the same JSON.
+    let (v, _) = python(&env, "return 'q\"b\\\\ \\n\\t\\x01\\x7f é 😀'", &[]);
+    assert_eq!(v["result"], "q\"b\\ \n\t\u{1}\u{7f} é 😀", "{v}");
+    for (code, want) in [
+        ("return True", json!(true)),
+        ("return None", json!(null)),
+        ("return -0.5", json!(-0.5)),
+        ("return 2 ** 62", json!(4_611_686_018_427_387_904_u64)),
+        ("return ''", json!("")),
+    ] {
+        let (v, _) = python(&env, code, &[]);
+        assert_eq!(v["result"], want, "{code}: {v}");
+        assert_eq!(v["result_non_json"], false, "{code}: {v}");
+    }
     let (v, _) = python(&env, "x = [1, 'a', {'k': None}]", &[]);
     assert_eq!(
         v["result"],
