@@ -205,9 +205,15 @@ impl Monitor {
                 start_ticks: stat.start_ticks,
                 name: stat.name.clone(),
             };
-            let command = match self.commands.remove(&key) {
-                Some(command) => command,
-                None => self.command_line(pid, &stat.name),
+            let (command, complete) = match self.commands.remove(&key) {
+                Some(command) => (command, true),
+                None => match self.command_line(pid) {
+                    Some(command) => (command, true),
+                    // A zombie, or a process caught in the middle of an exec
+                    // (its new name set, its new arguments not yet): the
+                    // name for now, and another look next time.
+                    None => (stat.name.clone(), false),
+                },
             };
             out.push(ProcessInfo {
                 pid,
@@ -219,7 +225,9 @@ impl Monitor {
                 rss_bytes: stat.rss_pages.saturating_mul(self.page_size),
                 threads: stat.threads,
             });
-            commands.insert(key, command);
+            if complete {
+                commands.insert(key, command);
+            }
         }
         self.previous = marks;
         self.commands = commands;
@@ -248,21 +256,23 @@ impl Monitor {
         true
     }
 
-    /// The command line, or the name for a process that has none (a
-    /// zombie, or one that cleared it).
-    fn command_line(&mut self, pid: i32, name: &str) -> String {
+    /// The command line; `None` for a process that has none (a zombie, one
+    /// in the middle of an exec, one that cleared it).
+    fn command_line(&mut self, pid: i32) -> Option<String> {
         let path = format!("/proc/{pid}/cmdline");
         if crate::pseudofs::read_into(Path::new(&path), &mut self.buf).is_err()
-            || self.buf.is_empty()
+            || self.buf.iter().all(|b| *b == 0)
         {
-            return name.to_string();
+            return None;
         }
-        self.buf
-            .split(|b| *b == 0)
-            .filter(|arg| !arg.is_empty())
-            .map(String::from_utf8_lossy)
-            .collect::<Vec<_>>()
-            .join(" ")
+        Some(
+            self.buf
+                .split(|b| *b == 0)
+                .filter(|arg| !arg.is_empty())
+                .map(String::from_utf8_lossy)
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
     }
 
     pub fn host(&mut self) -> HostInfo {
