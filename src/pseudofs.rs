@@ -22,26 +22,6 @@ pub fn read_into(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
     }
 }
 
-/// The content of a one-record file such as /proc/PID/stat, which the
-/// kernel produces in a single read: a short read is the whole of it, so
-/// the read that would only return end-of-file is skipped.
-pub fn read_record_into(path: &Path, buf: &mut Vec<u8>) -> io::Result<()> {
-    buf.clear();
-    let mut file = File::open(path)?;
-    let mut chunk = [0u8; 4096];
-    loop {
-        match file.read(&mut chunk) {
-            Ok(n) if n < chunk.len() => {
-                buf.extend_from_slice(&chunk[..n]);
-                return Ok(());
-            }
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// A pseudo file as text; anything not UTF-8 is an error, as with `fs::read_to_string`.
 pub fn read_string(path: &Path) -> io::Result<String> {
     let mut buf = Vec::new();
@@ -62,7 +42,7 @@ mod tests {
             "{text}"
         );
         let mut buf = Vec::new();
-        read_record_into(Path::new("/proc/self/stat"), &mut buf).expect("stat");
+        read_into(Path::new("/proc/self/stat"), &mut buf).expect("stat");
         assert_eq!(buf.last(), Some(&b'\n'));
         assert!(read_string(Path::new("/proc/self/no-such-file")).is_err());
     }

@@ -230,6 +230,15 @@ fn press(app: &mut App, code: KeyCode) -> Vec<Effect> {
     update(app, Action::Key(KeyEvent::new(code, KeyModifiers::NONE)))
 }
 
+fn left_click(column: u16, row: u16) -> MouseEvent {
+    MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    }
+}
+
 fn keys(app: &mut App, text: &str) -> Vec<Effect> {
     let mut effects = Vec::new();
     for c in text.chars() {
@@ -756,12 +765,7 @@ fn mouse_click_selects_and_wheel_scrolls() {
     update(&mut app, Action::Resize(80, 24));
     let layout = view::main_layout(ratatui::layout::Rect::new(0, 0, 80, 24), app.focus);
     // Border, column header, (all), batch, idle: the third data row.
-    let click = MouseEvent {
-        kind: MouseEventKind::Down(MouseButton::Left),
-        column: layout.sandboxes.x + 3,
-        row: layout.sandboxes.y + 4,
-        modifiers: KeyModifiers::NONE,
-    };
+    let click = left_click(layout.sandboxes.x + 3, layout.sandboxes.y + 4);
     update(&mut app, Action::Mouse(click));
     assert_eq!(app.selected_sandbox.as_deref(), Some("idle"));
     let wheel = MouseEvent {
@@ -968,6 +972,18 @@ fn select_entry(app: &mut App, name: &str) {
     );
 }
 
+/// The answer to reading `path` of web's workspace arrives.
+fn file_read(app: &mut App, path: &str, head: FileHead) {
+    update(
+        app,
+        Action::Done(Outcome::FileRead {
+            sandbox: "web".into(),
+            path: path.into(),
+            result: Ok(head),
+        }),
+    );
+}
+
 fn head(text: &[u8], size: u64) -> FileHead {
     FileHead {
         data: text.to_vec(),
@@ -1057,14 +1073,7 @@ fn files_tab_lists_again_each_refresh_and_keeps_the_cursor() {
     update(&mut app, listed("web", "", grown));
     assert!(!app.dirty, "an unchanged listing redraws nothing");
     // Not while a file is open over the list.
-    update(
-        &mut app,
-        Action::Done(Outcome::FileRead {
-            sandbox: "web".into(),
-            path: "notes.txt".into(),
-            result: Ok(head(b"hello\n", 6)),
-        }),
-    );
+    file_read(&mut app, "notes.txt", head(b"hello\n", 6));
     assert!(app.overlay.is_some());
     assert_eq!(refresh(&mut app, 4), []);
 }
@@ -1163,13 +1172,10 @@ fn files_view_reads_the_head_and_scrolls() {
         }]
     );
     let text: String = (1..=100).map(|i| format!("line {i}\n")).collect();
-    update(
+    file_read(
         &mut app,
-        Action::Done(Outcome::FileRead {
-            sandbox: "web".into(),
-            path: "notes.txt".into(),
-            result: Ok(head(text.as_bytes(), text.len() as u64)),
-        }),
+        "notes.txt",
+        head(text.as_bytes(), text.len() as u64),
     );
     let view = |app: &App| match &app.overlay {
         Some(Overlay::FileView(v)) => (**v).clone(),
@@ -1363,13 +1369,8 @@ fn files_click_selects_a_row() {
     files_of_web(&mut app);
     update(&mut app, Action::Resize(80, 24));
     let layout = view::main_layout(ratatui::layout::Rect::new(0, 0, 80, 24), app.focus);
-    let click = MouseEvent {
-        kind: MouseEventKind::Down(MouseButton::Left),
-        column: layout.inspector.x + 3,
-        // Border, column header, data, src: the third entry.
-        row: layout.inspector.y + 4,
-        modifiers: KeyModifiers::NONE,
-    };
+    // Border, column header, data, src: the third entry.
+    let click = left_click(layout.inspector.x + 3, layout.inspector.y + 4);
     update(&mut app, Action::Mouse(click));
     assert_eq!(
         files(&app).selected_entry().map(|e| e.name.as_str()),
@@ -1395,14 +1396,7 @@ fn file_viewer() {
         .map(|i| format!("{i:>3} | event {i}: ok\n"))
         .collect();
     text.push_str("  a line that is much longer than the viewer is wide, so that it is cut at the right edge and ←/→ pan\n");
-    update(
-        &mut app,
-        Action::Done(Outcome::FileRead {
-            sandbox: "web".into(),
-            path: "out.bin".into(),
-            result: Ok(head(text.as_bytes(), 70_000)),
-        }),
-    );
+    file_read(&mut app, "out.bin", head(text.as_bytes(), 70_000));
     keys(&mut app, "jjjjjjjjjjjjjjj");
     insta::assert_snapshot!(screen(&mut app, 80, 24));
 }
@@ -1413,16 +1407,13 @@ fn file_viewer_binary() {
     files_of_web(&mut app);
     select_entry(&mut app, "out.bin");
     press(&mut app, KeyCode::Enter);
-    update(
+    file_read(
         &mut app,
-        Action::Done(Outcome::FileRead {
-            sandbox: "web".into(),
-            path: "out.bin".into(),
-            result: Ok(head(
-                b"\x7fELF\x02\x01\x01\x00\x00\x00\nversion\xff\xfe 1.0\n",
-                22,
-            )),
-        }),
+        "out.bin",
+        head(
+            b"\x7fELF\x02\x01\x01\x00\x00\x00\nversion\xff\xfe 1.0\n",
+            22,
+        ),
     );
     insta::assert_snapshot!(screen(&mut app, 80, 24));
 }
@@ -1633,14 +1624,7 @@ fn tiny_terminal_with_files_and_viewer_does_not_panic() {
     }
     select_entry(&mut app, "notes.txt");
     press(&mut app, KeyCode::Enter);
-    update(
-        &mut app,
-        Action::Done(Outcome::FileRead {
-            sandbox: "web".into(),
-            path: "notes.txt".into(),
-            result: Ok(head(b"x\ny\nz\n", 6)),
-        }),
-    );
+    file_read(&mut app, "notes.txt", head(b"x\ny\nz\n", 6));
     for (w, h) in [(1, 1), (4, 3), (20, 5), (80, 3)] {
         render(&mut app, w, h);
         keys(&mut app, "jGkl");

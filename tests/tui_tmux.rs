@@ -14,6 +14,33 @@ struct Tmux {
 }
 
 impl Tmux {
+    /// The dashboard on `env`'s config in a detached `width`x`height` pane
+    /// of a private tmux server; `tag` tells the tests' servers apart.
+    fn start(tag: &str, env: &TestEnv, size: (u16, u16), extra_args: &str) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("sandbox-tui-test-{}{tag}", std::process::id()),
+        };
+        let command = format!(
+            "env -u SANDBOX_TUI_STATE_DIR {} --config {} {extra_args}",
+            shell_quote(BIN),
+            shell_quote(&env.config.display().to_string())
+        );
+        let (width, height) = (size.0.to_string(), size.1.to_string());
+        let out = tmux.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "dash",
+            "-x",
+            &width,
+            "-y",
+            &height,
+            &command,
+        ]);
+        assert!(out.status.success(), "tmux new-session: {out:?}");
+        tmux
+    }
+
     fn cmd(&self, args: &[&str]) -> Output {
         Command::new("tmux")
             .arg("-L")
@@ -54,12 +81,39 @@ impl Tmux {
     fn alive(&self) -> bool {
         self.cmd(&["has-session", "-t", "dash"]).status.success()
     }
+
+    /// `q`, and the dashboard must be gone within 10 s.
+    fn quit(&self) {
+        self.keys(&["q"]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.alive() {
+            assert!(Instant::now() < deadline, "q did not end the dashboard");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 impl Drop for Tmux {
     fn drop(&mut self) {
         let _ = self.cmd(&["kill-server"]);
     }
+}
+
+/// Root and tmux are there; without them the test is skipped, or fails
+/// when isolation is required.
+fn can_run() -> bool {
+    if !require_root() {
+        return false;
+    }
+    if !tmux_available() {
+        assert!(
+            !isolation_required(),
+            "SANDBOX_TUI_REQUIRE_ISOLATION=1 but tmux is not installed"
+        );
+        eprintln!("skipped: tmux is not installed");
+        return false;
+    }
+    true
 }
 
 fn tmux_available() -> bool {
@@ -86,15 +140,7 @@ fn status_of(env: &TestEnv, id: &str) -> String {
 
 #[test]
 fn dashboard_shows_and_kills_a_runaway_execution() {
-    if !require_root() {
-        return;
-    }
-    if !tmux_available() {
-        assert!(
-            !isolation_required(),
-            "SANDBOX_TUI_REQUIRE_ISOLATION=1 but tmux is not installed"
-        );
-        eprintln!("skipped: tmux is not installed");
+    if !can_run() {
         return;
     }
     let env = TestEnv::new("");
@@ -115,26 +161,7 @@ fn dashboard_shows_and_kills_a_runaway_execution() {
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert!(!id.is_empty());
 
-    let tmux = Tmux {
-        socket: format!("sandbox-tui-test-{}", std::process::id()),
-    };
-    let command = format!(
-        "env -u SANDBOX_TUI_STATE_DIR {} --config {} --refresh 300",
-        shell_quote(BIN),
-        shell_quote(&env.config.display().to_string())
-    );
-    let out = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "dash",
-        "-x",
-        "120",
-        "-y",
-        "40",
-        &command,
-    ]);
-    assert!(out.status.success(), "tmux new-session: {out:?}");
+    let tmux = Tmux::start("", &env, (120, 40), "--refresh 300");
 
     tmux.wait_for("both sandboxes and the running execution", |s| {
         s.contains("calm") && s.contains("web") && s.contains(&id) && s.contains("running")
@@ -159,67 +186,28 @@ fn dashboard_shows_and_kills_a_runaway_execution() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    tmux.keys(&["q"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tmux.alive() {
-        assert!(Instant::now() < deadline, "q did not end the dashboard");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    tmux.quit();
 }
 
 #[test]
 fn quitting_leaves_executions_running() {
-    if !require_root() || !tmux_available() {
-        assert!(
-            !isolation_required() || tmux_available(),
-            "tmux is required"
-        );
+    if !can_run() {
         return;
     }
     let env = TestEnv::new("");
     assert!(env.run(&["create", "keep"]).status.success());
     let out = env.run(&["exec", "keep", "--detach", "--", "sleep", "30"]);
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let tmux = Tmux {
-        socket: format!("sandbox-tui-test-{}-quit", std::process::id()),
-    };
-    let command = format!(
-        "env -u SANDBOX_TUI_STATE_DIR {} --config {}",
-        shell_quote(BIN),
-        shell_quote(&env.config.display().to_string())
-    );
-    assert!(tmux
-        .cmd(&[
-            "new-session",
-            "-d",
-            "-s",
-            "dash",
-            "-x",
-            "80",
-            "-y",
-            "24",
-            &command
-        ])
-        .status
-        .success());
+    let tmux = Tmux::start("-quit", &env, (80, 24), "");
     tmux.wait_for("the execution", |s| s.contains(&id));
-    tmux.keys(&["q"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tmux.alive() {
-        assert!(Instant::now() < deadline, "q did not end the dashboard");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    tmux.quit();
     assert_eq!(status_of(&env, &id), "running");
     assert!(env.run(&["kill", &id]).status.success());
 }
 
 #[test]
 fn files_pane_views_and_deletes_a_workspace_file() {
-    if !require_root() || !tmux_available() {
-        assert!(
-            !isolation_required() || tmux_available(),
-            "tmux is required"
-        );
+    if !can_run() {
         return;
     }
     let env = TestEnv::new("");
@@ -234,26 +222,7 @@ fn files_pane_views_and_deletes_a_workspace_file() {
     ]);
     assert!(out.status.success(), "exec: {out:?}");
 
-    let tmux = Tmux {
-        socket: format!("sandbox-tui-test-{}-files", std::process::id()),
-    };
-    let command = format!(
-        "env -u SANDBOX_TUI_STATE_DIR {} --config {} --refresh 300",
-        shell_quote(BIN),
-        shell_quote(&env.config.display().to_string())
-    );
-    let out = tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "dash",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &command,
-    ]);
-    assert!(out.status.success(), "tmux new-session: {out:?}");
+    let tmux = Tmux::start("-files", &env, (100, 30), "--refresh 300");
     tmux.wait_for("the sandbox", |s| s.contains("box "));
 
     // (all) -> box, then its workspace: directories first.
@@ -287,10 +256,5 @@ fn files_pane_views_and_deletes_a_workspace_file() {
         .unwrap_or_default();
     assert_eq!(names, ["sub"]);
 
-    tmux.keys(&["q"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while tmux.alive() {
-        assert!(Instant::now() < deadline, "q did not end the dashboard");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    tmux.quit();
 }

@@ -313,6 +313,26 @@ fn clone_vfork(flags: libc::c_int, plan: &ChildPlan) -> libc::pid_t {
     // Stacks grow down on every architecture we support; keep 16-byte alignment.
     let top = (stack.as_mut_ptr() as usize + CHILD_STACK_BYTES) & !0xf;
     // No signal handler of ours may run on the child's borrowed stack.
+    let pid = with_signals_blocked(|| {
+        // SAFETY: the stack and the plan outlive the child's use of them: with
+        // CLONE_VFORK this call returns only after the child exec'd or exited.
+        unsafe {
+            libc::clone(
+                child_main,
+                top as *mut libc::c_void,
+                flags | libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+                plan as *const ChildPlan as *mut libc::c_void,
+            )
+        }
+    });
+    drop(stack);
+    pid
+}
+
+/// Run `f` with every signal blocked, then restore the mask: no handler of
+/// ours may run in a child that borrows or copies our memory before it execs
+/// (the child resets its own mask).
+fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
     // SAFETY: plain sigset manipulation on locals.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
     let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
@@ -321,22 +341,12 @@ fn clone_vfork(flags: libc::c_int, plan: &ChildPlan) -> libc::pid_t {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
     }
-    // SAFETY: the stack and the plan outlive the child's use of them: with
-    // CLONE_VFORK this call returns only after the child exec'd or exited.
-    let pid = unsafe {
-        libc::clone(
-            child_main,
-            top as *mut libc::c_void,
-            flags | libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            plan as *const ChildPlan as *mut libc::c_void,
-        )
-    };
+    let out = f();
     // SAFETY: restoring our own mask.
     unsafe {
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
     }
-    drop(stack);
-    pid
+    out
 }
 
 /// A fork-like clone (own copy of memory) for the user-namespace case, where
@@ -397,39 +407,28 @@ fn clone3_fork(
         args.flags |= libc::CLONE_VFORK as u64;
     }
     // No handler of ours may run in the child before its exec.
-    // SAFETY: plain sigset manipulation on locals.
-    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointers to local sigsets.
-    unsafe {
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-    }
-    // SAFETY: clone3 with stack 0 and no CLONE_VM returns twice like fork;
-    // the child runs only child_main (async-signal-safe, it execs or exits)
-    // on its own copy of our memory.
-    let pid = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    if pid == 0 {
-        child_main(plan as *const ChildPlan as *mut libc::c_void);
-        // SAFETY: _exit is async-signal-safe; child_main does not return.
-        unsafe { libc::_exit(125) };
-    }
-    let result = if pid < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(pid as libc::pid_t)
-    };
-    // SAFETY: restoring our own mask.
-    unsafe {
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-    }
-    result
+    with_signals_blocked(|| {
+        // SAFETY: clone3 with stack 0 and no CLONE_VM returns twice like fork;
+        // the child runs only child_main (async-signal-safe, it execs or exits)
+        // on its own copy of our memory.
+        let pid = unsafe {
+            libc::syscall(
+                libc::SYS_clone3,
+                &mut args as *mut CloneArgs,
+                std::mem::size_of::<CloneArgs>(),
+            )
+        };
+        if pid == 0 {
+            child_main(plan as *const ChildPlan as *mut libc::c_void);
+            // SAFETY: _exit is async-signal-safe; child_main does not return.
+            unsafe { libc::_exit(125) };
+        }
+        if pid < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(pid as libc::pid_t)
+        }
+    })
 }
 
 /// Map uid/gid 0 inside a new user namespace to the caller's ids outside.
