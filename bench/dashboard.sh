@@ -39,7 +39,8 @@ if ((${#missing[@]})); then
 fi
 
 cargo build --release --locked --quiet
-bin=$PWD/target/release/sandbox-tui
+# .cargo/config.toml names the host as the target: binaries are under target/<host>/.
+bin=$PWD/target/$(rustc -vV | sed -n "s/^host: //p")/release/sandbox-tui
 work=$(mktemp -d /tmp/sandbox-tui-dashbench.XXXXXX)
 tag=$(basename "$work")
 cgroot=$tag # its own cgroup root: no name can clash with anyone's sandboxes

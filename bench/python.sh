@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 runs=${RUNS:-30}
 cargo build --release --locked --quiet
-bin=$PWD/target/release/sandbox-tui
+# .cargo/config.toml names the host as the target: binaries are under target/<host>/.
+bin=$PWD/target/$(rustc -vV | sed -n "s/^host: //p")/release/sandbox-tui
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export SANDBOX_TUI_STATE_DIR=$work/state

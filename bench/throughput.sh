@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 runs=${RUNS:-100}
 cargo build --release --locked --quiet
-bin=$PWD/target/release/sandbox-tui
+# .cargo/config.toml names the host as the target: binaries are under target/<host>/.
+bin=$PWD/target/$(rustc -vV | sed -n "s/^host: //p")/release/sandbox-tui
 work=$(mktemp -d)
 export SANDBOX_TUI_STATE_DIR=$work/state
 cleanup() { "$bin" --config sandboxes.toml rm --force warm >/dev/null 2>&1 || true; rm -rf "$work"; }

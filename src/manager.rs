@@ -201,8 +201,7 @@ impl Manager {
             let sandbox = self.store.sandbox(&exec.sandbox).ok();
             if let Some(sb) = &sandbox {
                 if let Some(group) = self.group(&format!("{}/{}", sb.cgroup_rel, exec.id)) {
-                    let _ = group.kill_all();
-                    let _ = group.remove();
+                    let _ = group.kill_and_remove();
                 }
             }
             if self.store.mark_lost(
@@ -593,12 +592,9 @@ impl Manager {
         }
         self.store.set_sandbox_state(name, "removing")?;
         if let Some(group) = self.group(&sandbox.cgroup_rel) {
-            group
-                .kill_all()
-                .and_then(|()| group.remove())
-                .map_err(|e| {
-                    ManagerError::Invalid(format!("removing the cgroup of {name}: {e}"))
-                })?;
+            group.kill_and_remove().map_err(|e| {
+                ManagerError::Invalid(format!("removing the cgroup of {name}: {e}"))
+            })?;
         }
         remove_tree(&self.sandbox_dir(name)).map_err(|e| ManagerError::Invalid(e.to_string()))?;
         if !keep_history {

@@ -380,7 +380,7 @@ pub fn execute(
             result.peak_memory_bytes = result.peak_memory_bytes.max(usage.peak_memory_bytes);
         }
         // Nothing outlives its execution.
-        if let Err(e) = cg.kill_all().and_then(|()| cg.remove()) {
+        if let Err(e) = cg.kill_and_remove() {
             degraded.push(format!("cgroup cleanup: {e}"));
         }
     }
@@ -392,12 +392,18 @@ fn create_cgroups(
     plan: &CgroupPlan,
     req: &ExecRequest,
 ) -> Result<Cgroup, crate::cgroup::CgroupError> {
-    plan.hierarchy
-        .create(&plan.sandbox_rel, &sandbox_limits(&req.profile))?;
-    plan.hierarchy.create(
-        &format!("{}/{}", plan.sandbox_rel, req.id),
-        &execution_limits(&req.profile),
-    )
+    let rel = format!("{}/{}", plan.sandbox_rel, req.id);
+    let limits = execution_limits(&req.profile);
+    match plan.hierarchy.create_child(&rel, &limits) {
+        // The sandbox's group is gone (a reboot empties cgroupfs): again,
+        // with the sandbox's limits.
+        Err(crate::cgroup::CgroupError::NotFound(_)) => {
+            plan.hierarchy
+                .create(&plan.sandbox_rel, &sandbox_limits(&req.profile))?;
+            plan.hierarchy.create(&rel, &limits)
+        }
+        other => other,
+    }
 }
 
 fn nonblocking_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -692,6 +698,11 @@ fn run_sandbox(
     let mut end_deadline: Option<Instant> = None;
     let mut buf = vec![0u8; 64 * 1024];
     let mut init_rusage: Option<libc::rusage> = None;
+    // The cgroup's counters are read on a clock, not on every wake-up: an
+    // output flood wakes the loop thousands of times a second, and a short
+    // command ends before the first reading (the final one, after the loop,
+    // still sees an OOM kill).
+    let mut next_watch = started + WATCH_INTERVAL;
 
     loop {
         let now = Instant::now();
@@ -700,7 +711,8 @@ fn run_sandbox(
             kill_everything(cgroup, init_pid);
             killed = true;
         }
-        if let Some(cg) = cgroup {
+        if let (Some(cg), true) = (cgroup, now >= next_watch) {
+            next_watch = now + WATCH_INTERVAL;
             if !killed {
                 if let Ok(usage) = cg.usage() {
                     if usage.oom_kills > 0 {
@@ -843,6 +855,10 @@ fn run_sandbox(
     }
     Ok((result, outcome))
 }
+
+/// How often a running execution's cgroup is checked for an OOM kill and
+/// its CPU budget.
+const WATCH_INTERVAL: Duration = Duration::from_millis(25);
 
 /// `allowed_hosts`: start the proxy outside and point the sandbox at it.
 /// Before the clone, so the socket exists when the sandbox's root is built.

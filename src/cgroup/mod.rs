@@ -180,10 +180,24 @@ impl Hierarchy {
     /// `limits`. On v2 the needed controllers are enabled in every ancestor
     /// from the delegation base down to the parent of `rel`.
     pub fn create(&self, rel: &str, limits: &Limits) -> Result<Cgroup> {
+        self.create_group(rel, limits, false)
+    }
+
+    /// As [`Hierarchy::create`], but only the last component is made: a
+    /// missing parent is `NotFound`, so the caller can make the parent with
+    /// its own limits (an execution's group under its sandbox's, which a
+    /// reboot may have taken away).
+    pub fn create_child(&self, rel: &str, limits: &Limits) -> Result<Cgroup> {
+        self.create_group(rel, limits, true)
+    }
+
+    fn create_group(&self, rel: &str, limits: &Limits, leaf_only: bool) -> Result<Cgroup> {
         validate_rel(rel)?;
         let cg = match &self.mounts {
-            Mounts::V1(m) => m.create(&self.root, rel)?,
-            Mounts::V2(m) => m.create(&self.root, rel)?,
+            Mounts::V1(m) => {
+                m.create(&self.root, rel, leaf_only, limits.cpu_quota_cores.is_some())?
+            }
+            Mounts::V2(m) => m.create(&self.root, rel, leaf_only)?,
         };
         cg.set_limits(limits)?;
         Ok(cg)
@@ -406,6 +420,31 @@ impl Cgroup {
         self.backend.signal_all(sig)
     }
 
+    /// Kill everything in the group, then remove it ([`Cgroup::kill_all`],
+    /// [`Cgroup::remove`]). The common case, a group already empty and
+    /// without children, costs one rmdir per hierarchy: the kernel refuses
+    /// (EBUSY) to remove a group that still has a process or a child group,
+    /// and only then is the group walked, killed and removed bottom-up.
+    pub fn kill_and_remove(&self) -> Result<()> {
+        let mut all_gone = true;
+        for place in &self.places {
+            match fs::remove_dir(&place.dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    all_gone = false;
+                    break;
+                }
+                Err(e) => return Err(io_err(&place.dir, e)),
+            }
+        }
+        if all_gone {
+            return Ok(());
+        }
+        self.kill_all()?;
+        self.remove()
+    }
+
     /// Remove the group and its descendants bottom-up with rmdir only. The
     /// group must be free of processes (call `kill_all` first). Missing
     /// directories are fine.
@@ -498,6 +537,16 @@ fn mkdir(path: &Path) -> Result<bool> {
             }
         }
         Err(e) => Err(io_err(path, e)),
+    }
+}
+
+/// mkdir of a group whose parent should exist: `Some(true)` made,
+/// `Some(false)` already there (a directory, never a symlink or file),
+/// `None` when the parent is missing.
+fn mkdir_in_existing(path: &Path) -> Result<Option<bool>> {
+    match fs::create_dir(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        _ => mkdir(path).map(Some),
     }
 }
 
@@ -920,6 +969,54 @@ mod tests {
         }
     }
 
+    /// A group without a CPU quota is made and joined without the cpu
+    /// hierarchy (v1), yet removed from every hierarchy, including a child
+    /// made with a quota; an empty group goes with one rmdir per hierarchy.
+    #[test]
+    fn groups_without_cpu_quota_skip_the_cpu_hierarchy() {
+        let Some(t) = TestRoot::new() else { return };
+        let h = &t.h;
+        let outer = h.create("box", &Limits::default()).expect("create box");
+        let Mounts::V1(m) = &h.mounts else { return };
+        let Some(cpu) = m.cpu_mount() else { return };
+        let cpu_dir = cpu.join(&h.root).join("box");
+        assert!(!cpu_dir.exists(), "{} was made", cpu_dir.display());
+        assert!(outer
+            .placement()
+            .self_join
+            .iter()
+            .all(|tasks| !tasks.starts_with(&cpu)));
+        let quota = Limits {
+            cpu_quota_cores: Some(0.5),
+            ..Limits::default()
+        };
+        // Only the leaf is made: box has no group in cpu to hold it.
+        assert!(matches!(
+            h.create_child("box/exec", &quota),
+            Err(CgroupError::NotFound(_))
+        ));
+        let inner = h.create("box/exec", &quota).expect("create with parents");
+        assert!(cpu_dir.join("exec").is_dir());
+        assert!(inner
+            .placement()
+            .self_join
+            .iter()
+            .any(|tasks| tasks.starts_with(&cpu)));
+        assert!(matches!(
+            h.create_child("nobox/exec", &Limits::default()),
+            Err(CgroupError::NotFound(_))
+        ));
+        inner.kill_and_remove().expect("remove the empty child");
+        assert!(!cpu_dir.join("exec").exists());
+        h.create_child("box/exec", &Limits::default())
+            .expect("create child");
+        // The parent has a child group: rmdir refuses, the walk removes both.
+        outer.kill_and_remove().expect("remove box and its child");
+        for p in &outer.places {
+            assert!(!p.dir.exists(), "{} still exists", p.dir.display());
+        }
+    }
+
     #[test]
     fn kill_all_and_remove_a_real_process() {
         let Some(t) = TestRoot::new() else { return };
@@ -945,8 +1042,10 @@ mod tests {
         cg.remove().expect("remove");
         for p in &cg.places {
             assert!(!p.dir.exists(), "{} still exists", p.dir.display());
-            assert!(p.top.join("box").exists());
         }
+        // The parent stays (v1 without a CPU quota has none in cpu).
+        let parents = cg.places.iter().filter(|p| p.top.join("box").exists());
+        assert!(parents.count() >= 3);
     }
 
     #[test]

@@ -8,9 +8,9 @@ use std::time::Instant;
 use nix::sys::signal::Signal;
 
 use super::{
-    collect_pids, kernel_at_least, mkdir, read_keyed, read_string, read_u64, signal_pids, v2,
-    wait_until, writable, write_file, Backend, Cgroup, CgroupError, Flavor, Limits, MountEntry,
-    Place, Placement, Report, Result, Usage, FREEZE_TIMEOUT, POLL_INTERVAL,
+    collect_pids, kernel_at_least, mkdir, mkdir_in_existing, read_keyed, read_string, read_u64,
+    signal_pids, v2, wait_until, writable, write_file, Backend, Cgroup, CgroupError, Flavor,
+    Limits, MountEntry, Place, Placement, Report, Result, Usage, FREEZE_TIMEOUT, POLL_INTERVAL,
 };
 
 pub(super) const CFS_PERIOD_US: u64 = 100_000;
@@ -29,6 +29,10 @@ pub(super) struct Mounts {
     cpuacct: Option<PathBuf>,
     freezer: Option<PathBuf>,
     unified: Option<PathBuf>,
+    /// cpuacct and freezer hierarchies left unused because the cgroup2
+    /// mount does their work (see `detect`); only tests bring them back.
+    #[cfg_attr(not(test), allow(dead_code))]
+    spared: (Option<PathBuf>, Option<PathBuf>),
     notes: Vec<String>,
 }
 
@@ -73,8 +77,8 @@ impl Mounts {
         let memory = pick("memory");
         let pids = pick("pids");
         let cpu = pick("cpu");
-        let cpuacct = pick("cpuacct");
-        let freezer = pick("freezer");
+        let mut cpuacct = pick("cpuacct");
+        let mut freezer = pick("freezer");
         let unified = v2::find_mount(mounts, true).and_then(|m| {
             if usable(&m.mount_point, root) {
                 Some(m.mount_point.clone())
@@ -86,6 +90,15 @@ impl Mounts {
                 None
             }
         });
+        // A cgroup2 group accounts CPU time without any controller
+        // (cpu.stat) and freezes (cgroup.freeze, Linux 5.2): with it the v1
+        // cpuacct and freezer groups are redundant, and every execution is
+        // spared their two mkdirs, two rmdirs and two joins.
+        let spared = if unified.is_some() && kernel_at_least(5, 2) {
+            (cpuacct.take(), freezer.take())
+        } else {
+            (None, None)
+        };
         let m = Mounts {
             memory,
             pids,
@@ -93,6 +106,7 @@ impl Mounts {
             cpuacct,
             freezer,
             unified,
+            spared,
             notes,
         };
         if m.dirs().is_empty() {
@@ -104,10 +118,18 @@ impl Mounts {
         Ok(Some(m))
     }
 
+    #[cfg(test)]
+    pub(super) fn cpu_mount(&self) -> Option<PathBuf> {
+        self.cpu.clone()
+    }
+
     /// Pretend there is no cgroup2 mount, to exercise the freezer path.
     #[cfg(test)]
     pub(super) fn drop_unified(&mut self) {
         self.unified = None;
+        let (cpuacct, freezer) = std::mem::take(&mut self.spared);
+        self.cpuacct = self.cpuacct.take().or(cpuacct);
+        self.freezer = self.freezer.take().or(freezer);
     }
 
     /// Distinct mount points in use (co-mounted controllers share one),
@@ -162,26 +184,62 @@ impl Mounts {
         if self.cpuacct.is_none() && self.unified.is_some() {
             notes.push("cpu time read from the unified cpu.stat".to_string());
         }
+        let unified_freezer = self.freezer.is_none() && self.unified.is_some();
+        if unified_freezer {
+            notes.push("groups frozen through the unified cgroup.freeze".to_string());
+        }
         Report {
             flavor: Some(Flavor::V1Hybrid),
             memory: self.memory.is_some(),
             memory_swap,
             pids: self.pids.is_some(),
             cpu: self.cpu.is_some(),
-            cpuacct: self.cpuacct.is_some(),
-            freezer: self.freezer.is_some(),
+            cpuacct: self.cpuacct.is_some() || self.unified.is_some(),
+            freezer: self.freezer.is_some() || (unified_freezer && kernel_at_least(5, 2)),
             kill,
             notes,
         }
     }
 
     pub(super) fn group(&self, root: &str, rel: &str) -> Cgroup {
-        let at = |mp: &Option<PathBuf>| mp.as_ref().map(|m| m.join(root).join(rel));
+        self.group_in(root, rel, self.dirs())
+    }
+
+    /// Without a CPU quota a group needs nothing of the cpu hierarchy
+    /// (unless another controller we use shares its mount): one group less
+    /// to make, join and remove. The other places of such a group look for
+    /// it there and find none, which they take as empty.
+    fn dirs_for(&self, cpu_quota: bool) -> Vec<PathBuf> {
+        let mut dirs = self.dirs();
+        if !cpu_quota {
+            if let Some(cpu) = &self.cpu {
+                let shared = [&self.memory, &self.pids, &self.cpuacct, &self.freezer]
+                    .into_iter()
+                    .any(|other| other.as_ref() == Some(cpu));
+                if !shared {
+                    dirs.retain(|d| d != cpu);
+                }
+            }
+        }
+        dirs
+    }
+
+    /// The group `rel`, joined (and limited) through the hierarchies in
+    /// `joined`, but looked for in all of them when it is walked, killed or
+    /// removed: a parent may have been made without a CPU quota and a child
+    /// with one.
+    fn group_in(&self, root: &str, rel: &str, joined: Vec<PathBuf>) -> Cgroup {
+        let at = |mp: &Option<PathBuf>| {
+            mp.as_ref()
+                .filter(|m| joined.contains(m))
+                .map(|m| m.join(root).join(rel))
+        };
         let places = self
             .dirs()
-            .into_iter()
+            .iter()
             .map(|d| Place::new(d.join(root), rel))
             .collect::<Vec<_>>();
+        let joined = joined.iter().map(|d| d.join(root).join(rel)).collect();
         let group = Group {
             memory: at(&self.memory),
             pids: at(&self.pids),
@@ -190,6 +248,7 @@ impl Mounts {
             freezer: at(&self.freezer),
             unified: at(&self.unified),
             all: places.iter().map(|p| p.dir.clone()).collect(),
+            joined,
         };
         Cgroup {
             rel: rel.to_string(),
@@ -198,21 +257,44 @@ impl Mounts {
         }
     }
 
-    pub(super) fn create(&self, root: &str, rel: &str) -> Result<Cgroup> {
-        for mount in self.dirs() {
+    /// mkdir -p of `root/rel` in every hierarchy; with `leaf_only`, a
+    /// missing parent is `NotFound` instead.
+    pub(super) fn create(
+        &self,
+        root: &str,
+        rel: &str,
+        leaf_only: bool,
+        cpu_quota: bool,
+    ) -> Result<Cgroup> {
+        let dirs = self.dirs_for(cpu_quota);
+        for mount in dirs.iter().cloned() {
             let is_memory = self.memory.as_ref() == Some(&mount);
-            let mut dir = mount;
-            for comp in root.split('/').chain(rel.split('/')) {
-                dir.push(comp);
-                if mkdir(&dir)? && is_memory {
+            let made = |dir: &Path| {
+                if is_memory {
                     // Only matters on old kernels (it is always 1 since 6.x)
                     // and must happen before the group gets children;
                     // a refusal leaves the kernel default, which is fine.
                     let _ = write_file(&dir.join("memory.use_hierarchy"), "1");
                 }
+            };
+            // The parents nearly always exist: one mkdir instead of a walk.
+            let leaf = mount.join(root).join(rel);
+            match mkdir_in_existing(&leaf)? {
+                Some(true) => made(&leaf),
+                Some(false) => {}
+                None if leaf_only => return Err(CgroupError::NotFound(rel.to_string())),
+                None => {
+                    let mut dir = mount;
+                    for comp in root.split('/').chain(rel.split('/')) {
+                        dir.push(comp);
+                        if mkdir(&dir)? {
+                            made(&dir);
+                        }
+                    }
+                }
             }
         }
-        Ok(self.group(root, rel))
+        Ok(self.group_in(root, rel, dirs))
     }
 }
 
@@ -225,8 +307,12 @@ struct Group {
     cpuacct: Option<PathBuf>,
     freezer: Option<PathBuf>,
     unified: Option<PathBuf>,
-    /// Every distinct directory above, for cgroup.procs.
+    /// The group's directory in every hierarchy in use, for walks of
+    /// cgroup.procs.
     all: Vec<PathBuf>,
+    /// The directories a new member joins (`all` but for hierarchies the
+    /// group was made without).
+    joined: Vec<PathBuf>,
 }
 
 fn need<'a>(dir: &'a Option<PathBuf>, what: &str) -> Result<&'a Path> {
@@ -324,7 +410,7 @@ impl Backend for Group {
 
     fn add_process(&self, pid: i32) -> Result<()> {
         let pid = pid.to_string();
-        for dir in &self.all {
+        for dir in &self.joined {
             write_file(&dir.join("cgroup.procs"), &pid)?;
         }
         Ok(())
@@ -333,7 +419,7 @@ impl Backend for Group {
     fn placement(&self) -> Placement {
         Placement {
             self_join: self
-                .all
+                .joined
                 .iter()
                 .filter(|dir| Some(*dir) != self.unified.as_ref())
                 .map(|dir| dir.join("tasks"))

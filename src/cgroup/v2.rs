@@ -8,9 +8,9 @@ use std::time::Instant;
 use nix::sys::signal::Signal;
 
 use super::{
-    collect_pids, cpu_quota_us, kernel_at_least, mkdir, read_keyed, read_string, read_u64,
-    signal_pids, subdirs, v1::CFS_PERIOD_US, wait_until, writable, write_file, Backend, Cgroup,
-    CgroupError, Flavor, Limits, MountEntry, Place, Placement, Report, Result, Usage,
+    collect_pids, cpu_quota_us, kernel_at_least, mkdir, mkdir_in_existing, read_keyed, read_string,
+    read_u64, signal_pids, subdirs, v1::CFS_PERIOD_US, wait_until, writable, write_file, Backend,
+    Cgroup, CgroupError, Flavor, Limits, MountEntry, Place, Placement, Report, Result, Usage,
     FREEZE_TIMEOUT, POLL_INTERVAL,
 };
 
@@ -180,7 +180,24 @@ impl Mount {
         }
     }
 
-    pub(super) fn create(&self, root: &str, rel: &str) -> Result<Cgroup> {
+    /// mkdir -p of `root/rel`, enabling the controllers in every ancestor;
+    /// with `leaf_only`, a missing parent is `NotFound` instead.
+    pub(super) fn create(&self, root: &str, rel: &str, leaf_only: bool) -> Result<Cgroup> {
+        // The parents nearly always exist, and got their own parents'
+        // controllers when they were made: only the direct parent's are
+        // checked, and one mkdir made.
+        let leaf = self.top(root).join(rel);
+        if let Some(parent) = leaf.parent() {
+            if parent.is_dir() {
+                enable_controllers(parent);
+            }
+        }
+        if mkdir_in_existing(&leaf)?.is_some() {
+            return Ok(self.group(root, rel));
+        }
+        if leaf_only {
+            return Err(CgroupError::NotFound(rel.to_string()));
+        }
         let mut parent = self.base.clone();
         for comp in root.split('/').chain(rel.split('/')) {
             enable_controllers(&parent);
