@@ -22,7 +22,7 @@ use crate::state::db::{
     now_ms, process_alive, process_start_time, validate_name, ExecutionRecord, NewExecution,
     SandboxRecord, StateError, Store, KIND_COMMAND, KIND_PYTHON,
 };
-use crate::state::layout::{remove_tree, resolve_state_dir};
+use crate::state::layout::{give_back_spare, remove_tree, resolve_state_dir, take_spare};
 use crate::supervisor::{self, CgroupPlan, ExecRequest, ExecResult, OutputSinks, Status};
 
 /// The hidden subcommand that runs a detached supervisor.
@@ -243,10 +243,14 @@ impl Manager {
         let record = self
             .store
             .create_sandbox(name, profile, &workspace, name, ephemeral)?;
-        let made = std::fs::create_dir_all(&workspace).map_err(io_err(format!(
-            "creating the workspace {}",
-            workspace.display()
-        )));
+        let made = if ephemeral && take_spare(&dir) {
+            Ok(())
+        } else {
+            std::fs::create_dir_all(&workspace).map_err(io_err(format!(
+                "creating the workspace {}",
+                workspace.display()
+            )))
+        };
         if let Err(e) = made {
             let _ = self.store.delete_sandbox(name, false);
             return Err(e);
@@ -596,7 +600,10 @@ impl Manager {
                 ManagerError::Invalid(format!("removing the cgroup of {name}: {e}"))
             })?;
         }
-        remove_tree(&self.sandbox_dir(name)).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        let dir = self.sandbox_dir(name);
+        if !(sandbox.ephemeral && give_back_spare(&dir)) {
+            remove_tree(&dir).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        }
         if !keep_history {
             for exec in self.store.execution_summaries_of(name)? {
                 let _ = std::fs::remove_file(&exec.stdout_log);

@@ -143,6 +143,53 @@ fn workspace_is_the_working_directory_and_writable() {
     assert_eq!(v["stdout"], "/workspace\nhi\nro\n", "{v}");
 }
 
+/// `run` reuses the directories of earlier ephemeral sandboxes, but only
+/// clean ones: nothing a run leaves in (or on) its workspace reaches the next.
+#[test]
+fn nothing_of_one_run_reaches_the_next_through_its_workspace() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let leave_traces = "import os\n\
+        open('left-behind', 'w').write('secret')\n\
+        os.chmod('.', 0o777)\n\
+        try:\n    os.setxattr('.', 'user.note', b'secret')\nexcept OSError:\n    pass\n";
+    let look = "import os\n\
+        print(sorted(os.listdir('.')), oct(os.stat('.').st_mode & 0o7777))\n\
+        try:\n    print(os.listxattr('.'))\nexcept OSError:\n    print([])\n";
+    let spares = || {
+        std::fs::read_dir(env.state_dir.join("sandboxes"))
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(".spare-"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    // A run that leaves nothing behind leaves its directory as a spare.
+    let (v, code) = env.json(&["run", "--", "true"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(spares(), 1);
+    for _ in 0..2 {
+        let (v, code) = env.json(&["run", "--", "python3", "-c", leave_traces]);
+        assert_eq!(code, 0, "{v}");
+        let (v, code) = env.json(&["run", "--", "python3", "-c", look]);
+        assert_eq!(code, 0, "{v}");
+        assert_eq!(v["stdout"], "[] 0o755\n[]\n", "{v}");
+    }
+    let sandboxes: Vec<String> = std::fs::read_dir(env.state_dir.join("sandboxes"))
+        .expect("sandboxes dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        sandboxes.iter().all(|name| name.starts_with(".spare-")),
+        "{sandboxes:?}"
+    );
+}
+
 #[test]
 fn a_run_whose_output_reader_goes_away_ends_like_a_pipeline() {
     if !require_root() {
