@@ -190,6 +190,38 @@ fn nothing_of_one_run_reaches_the_next_through_its_workspace() {
     );
 }
 
+/// The init is a small executable of its own; a copy of the tool without
+/// it (only `sandbox-tui` installed) runs itself as the init instead.
+#[test]
+fn run_works_with_and_without_the_separate_init_binary() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    // The kernel names a process after the file it executes (15 bytes).
+    let (v, code) = env.json(&["run", "--", "cat", "/proc/1/comm"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["stdout"], "sandbox-tui-ini\n", "{v}");
+    let installed = std::path::Path::new(common::BIN).with_file_name("sandbox-tui-init");
+    assert!(installed.is_file(), "{} is missing", installed.display());
+
+    let alone = env.dir.path().join("bin");
+    std::fs::create_dir_all(&alone).expect("mkdir");
+    let copy = alone.join("sandbox-tui");
+    std::fs::copy(common::BIN, &copy).expect("copy the binary");
+    let out = std::process::Command::new(&copy)
+        .arg("--config")
+        .arg(&env.config)
+        .args(["--json", "run", "--", "cat", "/proc/1/comm"])
+        .output()
+        .expect("run the copy");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["status"], "completed", "{v}");
+    // Run as /proc/self/exe __init.
+    assert_eq!(v["stdout"], "exe\n", "{v}");
+}
+
 #[test]
 fn a_run_whose_output_reader_goes_away_ends_like_a_pipeline() {
     if !require_root() {

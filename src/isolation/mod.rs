@@ -2,7 +2,8 @@
 //! capabilities, landlock, seccomp, and the minimal init that runs as pid 1.
 //!
 //! The supervisor clones a child into new namespaces and that child at once
-//! re-executes this binary as `__init` (see [`namespaces::spawn_init`]): the
+//! executes the init, `sandbox-tui-init` (or this binary as `__init`; see
+//! [`namespaces::spawn_init`]): the
 //! only code that runs between `clone` and `exec` is a handful of
 //! async-signal-safe calls, and everything else (mounts, rlimits, landlock,
 //! seccomp) happens in a fresh, single-threaded process image that reads its
