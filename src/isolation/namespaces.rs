@@ -184,7 +184,9 @@ pub fn spawn_init(options: &SpawnOptions) -> Result<InitChild, SpawnError> {
     if let Some(dir) = &cgroup_dir {
         // Without CLONE_VM: clone3 cannot run a function on a new stack the
         // way clone(2) does, so the child gets its own copy, as with fork.
-        match clone3_fork(flags, !options.user_namespace, dir.as_raw_fd(), &plan) {
+        // Nor CLONE_VFORK: the child needs nothing more of our memory, and
+        // while it execs the init we compile the spec it then reads.
+        match clone3_fork(flags, dir.as_raw_fd(), &plan) {
             Ok(child) => {
                 pid = child;
                 born_in_cgroup = true;
@@ -433,23 +435,15 @@ struct CloneArgs {
 }
 
 /// A fork-like `clone3` that creates the child inside the cgroup2 group
-/// `cgroup_fd`. With `vfork` we sleep until the child has exec'd, as in
-/// `clone_vfork`; without it the child may wait (for its id maps).
-fn clone3_fork(
-    flags: libc::c_int,
-    vfork: bool,
-    cgroup_fd: RawFd,
-    plan: &ChildPlan,
-) -> io::Result<libc::pid_t> {
+/// `cgroup_fd`. It returns at once; the child execs the init on its own
+/// (or first waits for its id maps).
+fn clone3_fork(flags: libc::c_int, cgroup_fd: RawFd, plan: &ChildPlan) -> io::Result<libc::pid_t> {
     let mut args = CloneArgs {
         flags: flags as u64 | CLONE_INTO_CGROUP,
         exit_signal: libc::SIGCHLD as u64,
         cgroup: cgroup_fd as u64,
         ..CloneArgs::default()
     };
-    if vfork {
-        args.flags |= libc::CLONE_VFORK as u64;
-    }
     // No handler of ours may run in the child before its exec.
     with_signals_blocked(|| {
         // SAFETY: clone3 with stack 0 and no CLONE_VM returns twice like fork;
