@@ -15,7 +15,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde::Serialize;
 
-use crate::cgroup::{Cgroup, Hierarchy};
+use crate::cgroup::{Cgroup, Hierarchy, Limits};
 use crate::profile::{Config, Profile};
 use crate::python::{self, PythonJob};
 use crate::state::db::{
@@ -256,8 +256,14 @@ impl Manager {
             return Err(e);
         }
         if let Some(h) = &self.hierarchy {
-            // Limits shared by all executions of the sandbox.
-            if let Err(e) = h.create(name, &supervisor::sandbox_limits(profile)) {
+            // Limits shared by all executions of the sandbox; an ephemeral
+            // one has a single execution, whose own group has the same.
+            let limits = if ephemeral {
+                Limits::default()
+            } else {
+                supervisor::sandbox_limits(profile)
+            };
+            if let Err(e) = h.create(name, &limits) {
                 let _ = self.store.delete_sandbox(name, false);
                 let _ = remove_tree(&dir);
                 return Err(ManagerError::Invalid(format!("cgroup for {name}: {e}")));
@@ -797,9 +803,6 @@ impl Manager {
             .unwrap_or(Duration::from_secs(sandbox.profile.timeout_seconds));
         let record = self.record_execution(sandbox, &launch, timeout)?;
         let id = record.id.clone();
-        let me = std::process::id() as i32;
-        self.store
-            .set_supervisor(&id, me, process_start_time(me).unwrap_or(0))?;
         let mut request = self.request_for(sandbox, &record, timeout);
         request.pass_stdin = options.pass_stdin;
         if let Err(e) = self.prepare_launch(&record, &launch) {
@@ -817,7 +820,9 @@ impl Manager {
             self.store.finish_execution(&id, &result)?;
             return Ok(result);
         }
-        self.store.try_start(&id, u64::MAX)?;
+        let me = std::process::id() as i32;
+        self.store
+            .start_alone(&id, me, process_start_time(me).unwrap_or(0))?;
         // Logs too, so `logs` and the dashboard can follow a `run` like any execution.
         let mut sinks = OutputSinks {
             live: options.live_output,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use nix::sys::signal::Signal;
+use nix::unistd::{self, AccessFlags};
 
 use super::{
     collect_pids, kernel_at_least, mkdir, mkdir_in_existing, read_keyed, read_string, read_u64,
@@ -40,10 +41,12 @@ pub(super) struct Mounts {
 /// and delegated by an admin), or when we may create it.
 fn usable(mount: &Path, root: &str) -> bool {
     let top = mount.join(root);
-    if top.is_dir() {
-        writable(&top) && writable(&top.join("cgroup.procs"))
-    } else {
-        writable(mount)
+    // access() of the group itself tells both whether it exists and whether
+    // it is ours: one call in the common case instead of a stat first.
+    match unistd::access(&top, AccessFlags::W_OK) {
+        Ok(()) => writable(&top.join("cgroup.procs")),
+        Err(nix::errno::Errno::ENOENT) => writable(mount),
+        Err(_) => false,
     }
 }
 
@@ -60,6 +63,17 @@ impl Mounts {
             return Ok(None);
         }
         let mut notes = Vec::new();
+        let unified = v2::find_mount(mounts, true).and_then(|m| {
+            if usable(&m.mount_point, root) {
+                Some(m.mount_point.clone())
+            } else {
+                notes.push(format!(
+                    "unified: {} is not writable; no cgroup.kill",
+                    m.mount_point.display()
+                ));
+                None
+            }
+        });
         let mut pick = |name: &str| match find(name) {
             None => {
                 notes.push(format!("{name}: no cgroup v1 hierarchy mounted"));
@@ -77,27 +91,14 @@ impl Mounts {
         let memory = pick("memory");
         let pids = pick("pids");
         let cpu = pick("cpu");
-        let mut cpuacct = pick("cpuacct");
-        let mut freezer = pick("freezer");
-        let unified = v2::find_mount(mounts, true).and_then(|m| {
-            if usable(&m.mount_point, root) {
-                Some(m.mount_point.clone())
-            } else {
-                notes.push(format!(
-                    "unified: {} is not writable; no cgroup.kill",
-                    m.mount_point.display()
-                ));
-                None
-            }
-        });
         // A cgroup2 group accounts CPU time without any controller
         // (cpu.stat) and freezes (cgroup.freeze, Linux 5.2): with it the v1
         // cpuacct and freezer groups are redundant, and every execution is
         // spared their two mkdirs, two rmdirs and two joins.
-        let spared = if unified.is_some() && kernel_at_least(5, 2) {
-            (cpuacct.take(), freezer.take())
+        let (cpuacct, freezer, spared) = if unified.is_some() && kernel_at_least(5, 2) {
+            (None, None, (find("cpuacct"), find("freezer")))
         } else {
-            (None, None)
+            (pick("cpuacct"), pick("freezer"), (None, None))
         };
         let m = Mounts {
             memory,

@@ -406,6 +406,18 @@ impl Store {
         )
     }
 
+    /// Start an execution that has no queue to wait in (the one execution of
+    /// an ephemeral sandbox), supervised by `pid`: one statement instead of
+    /// [`Store::set_supervisor`] and [`Store::try_start`].
+    pub fn start_alone(&self, id: &str, pid: i32, start: u64) -> Result<(), StateError> {
+        self.update_execution(
+            "UPDATE executions SET status = 'running', started_at = ?2, supervisor_pid = ?3, \
+             supervisor_start = ?4 WHERE id = ?1 AND status = 'queued'",
+            params![id, now_ms(), pid, saturating_i64(start)],
+            id,
+        )
+    }
+
     /// Admission control. In one IMMEDIATE transaction: if `id` is the oldest
     /// queued execution (by seq) of its sandbox and fewer than
     /// `max_concurrent` of the sandbox's executions are running, mark it
