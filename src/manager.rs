@@ -287,6 +287,12 @@ impl Manager {
                 sandbox.state
             )));
         }
+        // Its run removes it the moment its one command ends.
+        if sandbox.ephemeral {
+            return Err(ManagerError::Invalid(format!(
+                "sandbox {name:?} belongs to a `run`; create a sandbox to exec in"
+            )));
+        }
         if let Launch::Command(argv) = &launch {
             if argv.is_empty() {
                 return Err(ManagerError::Invalid("empty command".into()));
@@ -783,21 +789,52 @@ impl Manager {
     ) -> Result<ExecResult, ManagerError> {
         let name = format!("run-{}", self.unique_id()?);
         let sandbox = self.create_with(&name, profile, true)?;
-        let outcome = self.run_in(&sandbox, launch, options);
-        let cleanup = self.remove(&name, true, true);
-        let mut result = outcome?;
-        if let Err(e) = cleanup {
+        let (id, mut result) = match self.run_in(&sandbox, launch, options) {
+            Ok(ended) => ended,
+            Err(e) => {
+                let _ = self.remove(&name, true, true);
+                return Err(e);
+            }
+        };
+        // Its one execution has ended and nothing else may use an ephemeral
+        // sandbox: its files and cgroups go first, then the execution's end
+        // and the sandbox's removal are recorded in one transaction. A crash
+        // in between leaves an execution that recovery marks lost, and
+        // nothing to clean up.
+        if let Err(e) = self.release_ephemeral(&sandbox) {
             result.degraded.push(format!("cleanup: {e}"));
+            self.store.finish_execution(&id, &result)?;
+            if let Err(e) = self.remove(&name, true, true) {
+                result.degraded.push(format!("cleanup: {e}"));
+            }
+        } else {
+            self.store.finish_and_delete_sandbox(&id, &result, &name)?;
         }
         Ok(result)
     }
 
+    /// The cgroups and directory of an ephemeral sandbox whose execution has ended.
+    fn release_ephemeral(&self, sandbox: &SandboxRecord) -> Result<(), ManagerError> {
+        if let Some(group) = self.group(&sandbox.cgroup_rel) {
+            group.kill_and_remove().map_err(|e| {
+                ManagerError::Invalid(format!("removing the cgroup of {}: {e}", sandbox.name))
+            })?;
+        }
+        let dir = self.sandbox_dir(&sandbox.name);
+        if !give_back_spare(&dir) {
+            remove_tree(&dir).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The one execution of an ephemeral sandbox, to its end: its id and
+    /// result, not yet recorded as ended.
     fn run_in(
         &self,
         sandbox: &SandboxRecord,
         launch: Launch,
         options: &RunOptions,
-    ) -> Result<ExecResult, ManagerError> {
+    ) -> Result<(String, ExecResult), ManagerError> {
         let timeout = options
             .timeout
             .unwrap_or(Duration::from_secs(sandbox.profile.timeout_seconds));
@@ -807,18 +844,16 @@ impl Manager {
         request.pass_stdin = options.pass_stdin;
         if let Err(e) = self.prepare_launch(&record, &launch) {
             let result = supervisor::refused(&request, Status::Error, e.to_string());
-            self.store.finish_execution(&id, &result)?;
             self.discard_job(&id);
-            return Ok(result);
+            return Ok((id, result));
         }
-        // Before `try_start`, so a denied run is never recorded as started.
+        // Before it is started, so a denied run is never recorded as started.
         if let Err(reason) =
             supervisor::check_policy(&sandbox.profile, &request.argv, launch.policy_code())
         {
             let mut result = supervisor::refused(&request, Status::Denied, reason);
             finish_job(&self.state_dir, &record, &sandbox.profile, &mut result);
-            self.store.finish_execution(&id, &result)?;
-            return Ok(result);
+            return Ok((id, result));
         }
         let me = std::process::id() as i32;
         self.store
@@ -835,8 +870,7 @@ impl Manager {
             let _ = store.set_init_pid(&id, init_pid);
         });
         finish_job(&self.state_dir, &record, &sandbox.profile, &mut result);
-        self.store.finish_execution(&id, &result)?;
-        Ok(result)
+        Ok((id, result))
     }
 }
 

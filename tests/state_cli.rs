@@ -255,6 +255,18 @@ fn a_killed_run_leaves_no_sandbox_behind() {
     let script = format!("exec -a {marker} sleep 300");
     // `run` supervises in the CLI process itself: kill -9 that process.
     let mut cli = attached(&env, &["run", "--", "bash", "-c", &script]);
+    // Its sandbox is its own: nobody else may exec in it.
+    let running = poll("the run's execution", DEADLINE, || {
+        ps(&env).into_iter().find(|r| r["status"] == "running")
+    });
+    let name = running["sandbox"].as_str().unwrap_or_default().to_string();
+    let out = env.run(&["exec", &name, "--", "true"]);
+    assert!(!out.status.success(), "exec into {name} was accepted");
+    assert!(
+        stderr_of(&out).contains("belongs to a `run`"),
+        "{}",
+        stderr_of(&out)
+    );
     cli.kill().expect("SIGKILL the run");
     cli.wait().expect("reap the run");
 

@@ -472,30 +472,27 @@ impl Store {
     /// Store the final result. Always writes, even over `lost`: the
     /// supervisor's own account is better than a guess made from outside.
     pub fn finish_execution(&self, id: &str, result: &ExecResult) -> Result<(), StateError> {
-        if !result.status.is_final() {
-            return Err(StateError::Invalid(format!(
-                "execution {id} cannot finish with status {}",
-                result.status
-            )));
+        finish_in(&self.conn, id, result)
+    }
+
+    /// [`Store::finish_execution`] and [`Store::delete_sandbox`] (history
+    /// kept) in one transaction: the end of a `run`'s ephemeral sandbox.
+    pub fn finish_and_delete_sandbox(
+        &self,
+        id: &str,
+        result: &ExecResult,
+        sandbox: &str,
+    ) -> Result<(), StateError> {
+        let tx = self.immediate()?;
+        finish_in(&tx, id, result)?;
+        let deleted = tx
+            .prepare_cached("DELETE FROM sandboxes WHERE name = ?1")?
+            .execute([sandbox])?;
+        if deleted == 0 {
+            return Err(not_found("sandbox", sandbox));
         }
-        let result_json = serde_json::to_string(result)
-            .map_err(|e| StateError::Invalid(format!("result of {id} cannot be stored: {e}")))?;
-        self.update_execution(
-            "UPDATE executions SET status = ?2, exit_code = ?3, signal = ?4, cpu_ms = ?5, \
-             peak_memory_bytes = ?6, error = ?7, ended_at = ?8, result_json = ?9 WHERE id = ?1",
-            params![
-                id,
-                result.status.as_str(),
-                result.exit_code,
-                result.signal,
-                saturating_i64(result.cpu_ms),
-                saturating_i64(result.peak_memory_bytes),
-                result.error.as_ref().map(ToString::to_string),
-                now_ms(),
-                result_json,
-            ],
-            id,
-        )
+        tx.commit()?;
+        Ok(())
     }
 
     /// Mark a queued or running execution `lost` (its supervisor died).
@@ -690,6 +687,37 @@ impl Store {
 }
 
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 64;
+
+fn finish_in(conn: &Connection, id: &str, result: &ExecResult) -> Result<(), StateError> {
+    if !result.status.is_final() {
+        return Err(StateError::Invalid(format!(
+            "execution {id} cannot finish with status {}",
+            result.status
+        )));
+    }
+    let result_json = serde_json::to_string(result)
+        .map_err(|e| StateError::Invalid(format!("result of {id} cannot be stored: {e}")))?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE executions SET status = ?2, exit_code = ?3, signal = ?4, cpu_ms = ?5, \
+             peak_memory_bytes = ?6, error = ?7, ended_at = ?8, result_json = ?9 WHERE id = ?1",
+        )?
+        .execute(params![
+            id,
+            result.status.as_str(),
+            result.exit_code,
+            result.signal,
+            saturating_i64(result.cpu_ms),
+            saturating_i64(result.peak_memory_bytes),
+            result.error.as_ref().map(ToString::to_string),
+            now_ms(),
+            result_json,
+        ])?;
+    if changed == 0 {
+        return Err(not_found("execution", id));
+    }
+    Ok(())
+}
 
 /// Every column of `executions` but the stored result, read as NULL.
 const SUMMARY_COLUMNS: &str = "seq, id, sandbox, kind, command_json, status, timeout_ms, \
