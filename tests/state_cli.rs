@@ -880,3 +880,45 @@ fn the_command_runs_inside_its_execution_cgroup_in_every_hierarchy() {
     assert_eq!(code, 0, "{v}");
     wait_json(&env, &id);
 }
+
+/// After a reboot cgroupfs is empty but the state remembers the sandbox: the
+/// next execution makes the sandbox's group again, with its limits.
+#[test]
+fn a_sandbox_whose_cgroups_vanished_gets_them_back_with_its_limits() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    create(&env, "reborn", "default");
+    let groups: Vec<_> = env
+        .cgroup_dirs()
+        .into_iter()
+        .map(|dir| dir.join("reborn"))
+        .filter(|group| group.is_dir())
+        .collect();
+    assert!(!groups.is_empty(), "no group made for the sandbox");
+    for group in &groups {
+        std::fs::remove_dir(group).unwrap_or_else(|e| panic!("rmdir {}: {e}", group.display()));
+    }
+    let (v, code) = env.json(&["exec", "reborn", "--", "true"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["status"], "completed", "{v}");
+    let memory = Path::new("/sys/fs/cgroup/memory")
+        .join(&env.cgroup_root)
+        .join("reborn");
+    if memory.is_dir() {
+        let limit =
+            std::fs::read_to_string(memory.join("memory.limit_in_bytes")).expect("memory limit");
+        let listed = ls(&env)
+            .into_iter()
+            .find(|s| s["name"] == "reborn")
+            .map(|s| s["memory_limit_bytes"].to_string())
+            .unwrap_or_default();
+        assert_eq!(limit.trim(), listed, "the sandbox's memory limit");
+        let pids = Path::new("/sys/fs/cgroup/pids")
+            .join(&env.cgroup_root)
+            .join("reborn/pids.max");
+        let max = std::fs::read_to_string(&pids).expect("pids.max");
+        assert_ne!(max.trim(), "max", "the sandbox's process limit");
+    }
+}
