@@ -339,10 +339,21 @@ impl Manager {
         launch: &Launch,
         timeout: Duration,
     ) -> Result<ExecutionRecord, ManagerError> {
+        let new = self.new_execution(sandbox, launch, timeout)?;
+        Ok(self.store.insert_execution(&new)?)
+    }
+
+    /// An execution's id and log paths, not recorded yet.
+    fn new_execution(
+        &self,
+        sandbox: &SandboxRecord,
+        launch: &Launch,
+        timeout: Duration,
+    ) -> Result<NewExecution, ManagerError> {
         let logs = self.logs_dir();
         std::fs::create_dir_all(&logs).map_err(io_err(format!("creating {}", logs.display())))?;
         let id = self.unique_id()?;
-        Ok(self.store.insert_execution(&NewExecution {
+        Ok(NewExecution {
             id: id.clone(),
             sandbox: sandbox.name.clone(),
             kind: launch.kind().into(),
@@ -350,7 +361,7 @@ impl Manager {
             timeout_ms: timeout.as_millis() as u64,
             stdout_log: logs.join(format!("{id}.stdout")),
             stderr_log: logs.join(format!("{id}.stderr")),
-        })?)
+        })
     }
 
     /// Files a launch needs before its supervisor starts (a Python job's code).
@@ -838,26 +849,28 @@ impl Manager {
         let timeout = options
             .timeout
             .unwrap_or(Duration::from_secs(sandbox.profile.timeout_seconds));
-        let record = self.record_execution(sandbox, &launch, timeout)?;
+        // Recorded once its sandbox is being built (see below), or here when
+        // it never starts.
+        let new = self.new_execution(sandbox, &launch, timeout)?;
+        let record = ExecutionRecord::unsaved(&new);
         let id = record.id.clone();
         let mut request = self.request_for(sandbox, &record, timeout);
         request.pass_stdin = options.pass_stdin;
         if let Err(e) = self.prepare_launch(&record, &launch) {
+            self.store.insert_execution(&new)?;
             let result = supervisor::refused(&request, Status::Error, e.to_string());
             self.discard_job(&id);
             return Ok((id, result));
         }
-        // Before it is started, so a denied run is never recorded as started.
+        // Before it is recorded as started, so a denied run never is.
         if let Err(reason) =
             supervisor::check_policy(&sandbox.profile, &request.argv, launch.policy_code())
         {
+            self.store.insert_execution(&new)?;
             let mut result = supervisor::refused(&request, Status::Denied, reason);
             finish_job(&self.state_dir, &record, &sandbox.profile, &mut result);
             return Ok((id, result));
         }
-        let me = std::process::id() as i32;
-        self.store
-            .start_alone(&id, me, process_start_time(me).unwrap_or(0))?;
         // Logs too, so `logs` and the dashboard can follow a `run` like any execution.
         let mut sinks = OutputSinks {
             live: options.live_output,
@@ -865,10 +878,23 @@ impl Manager {
             stderr_log: open_log(&record.stderr_log),
         };
         let store = &self.store;
+        let me = std::process::id() as i32;
+        let supervisor = (me, process_start_time(me).unwrap_or(0));
+        let mut recorded = false;
+        // Recorded while the init builds the sandbox, which waits for this
+        // before it starts the command: off the critical path of a launch.
         let mut result = supervisor::execute(&request, &mut sinks, &mut |event| {
             let supervisor::Event::Started { init_pid } = event;
-            let _ = store.set_init_pid(&id, init_pid);
+            store
+                .insert_running(&new, supervisor, init_pid)
+                .map_err(|e| format!("recording the execution: {e}"))?;
+            recorded = true;
+            Ok(())
         });
+        if !recorded {
+            // It never started: recorded now, so that its end can be.
+            self.store.insert_execution(&new)?;
+        }
         finish_job(&self.state_dir, &record, &sandbox.profile, &mut result);
         Ok((id, result))
     }
@@ -1016,6 +1042,7 @@ pub fn supervise_main(args: &[std::ffi::OsString]) -> i32 {
     let mut result = supervisor::execute(&request, &mut sinks, &mut |event| {
         let supervisor::Event::Started { init_pid } = event;
         let _ = store.set_init_pid(&id, init_pid);
+        Ok(())
     });
     finish_job(&state_dir, &exec, &sandbox.profile, &mut result);
     match store.finish_execution(&id, &result) {

@@ -204,6 +204,9 @@ pub struct OutputSinks {
 /// Events reported while the execution runs.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
+    /// The init is cloned and building the sandbox; the command starts
+    /// when the handler returns `Ok`. An `Err` ends the execution as a
+    /// setup error with that message, before anything of the user's ran.
     Started { init_pid: i32 },
 }
 
@@ -329,7 +332,7 @@ pub fn refused(req: &ExecRequest, status: Status, error: String) -> ExecResult {
 pub fn execute(
     req: &ExecRequest,
     sinks: &mut OutputSinks,
-    on_event: &mut dyn FnMut(Event),
+    on_event: &mut dyn FnMut(Event) -> Result<(), String>,
 ) -> ExecResult {
     // The launcher already checked a Python job's code; only the argv is here.
     if let Err(reason) = check_policy(&req.profile, &req.argv, None) {
@@ -445,6 +448,32 @@ impl FilterJob {
             None => FilterJob::compile(),
         }
     }
+}
+
+/// Write all of `data` to the init's control socket with `MSG_NOSIGNAL`: a
+/// dead init is an error here, never a SIGPIPE, which the supervisor would
+/// read from its signalfd as a signal from outside.
+fn send_all(socket: &std::os::unix::net::UnixStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        // SAFETY: send from a valid buffer of the given length on a socket we own.
+        let sent = unsafe {
+            libc::send(
+                socket.as_raw_fd(),
+                data.as_ptr().cast(),
+                data.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if sent < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        data = &data[sent as usize..];
+    }
+    Ok(())
 }
 
 fn nonblocking_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -610,7 +639,7 @@ fn run_sandbox(
     user_namespace: bool,
     require: bool,
     sinks: &mut OutputSinks,
-    on_event: &mut dyn FnMut(Event),
+    on_event: &mut dyn FnMut(Event) -> Result<(), String>,
     started: Instant,
     filter: FilterJob,
 ) -> Result<(ExecResult, Outcome), String> {
@@ -679,17 +708,24 @@ fn run_sandbox(
             return Err(e);
         }
     };
-    {
-        let mut spec_pipe = child.spec;
-        if let Err(e) = spec_pipe.write_all(&spec_json) {
-            kill_init();
-            let _ = nix::sys::wait::waitpid(init_pid, None);
-            return Err(format!("sending the sandbox spec: {e}"));
-        }
+    let control = child.spec;
+    if let Err(e) = send_all(&control, &crate::isolation::frame_spec(&spec_json)) {
+        kill_init();
+        let _ = nix::sys::wait::waitpid(init_pid, None);
+        return Err(format!("sending the sandbox spec: {e}"));
     }
-    on_event(Event::Started {
+    // The init builds the sandbox now; what the caller records meanwhile is
+    // off the critical path. The command starts only on the go-ahead.
+    if let Err(e) = on_event(Event::Started {
         init_pid: init_pid.as_raw(),
-    });
+    }) {
+        kill_init();
+        let _ = nix::sys::wait::waitpid(init_pid, None);
+        return Err(e);
+    }
+    // An init that died meanwhile shows up in its status and its exit.
+    let _ = send_all(&control, &[crate::isolation::GO_AHEAD]);
+    drop(control);
 
     let cap = (req.profile.max_output_kb.saturating_mul(1024)) as usize;
     let mut streams = [

@@ -18,7 +18,8 @@ use nix::unistd::Pid;
 use super::bridge::Bridge;
 use super::landlock::{self, LandlockOutcome, LandlockPlan};
 use super::{
-    caps, mounts, rlimits, seccomp, InitMessage, SandboxSpec, DEFAULT_PATH, SPEC_FD, STATUS_FD,
+    caps, mounts, rlimits, seccomp, InitMessage, SandboxSpec, DEFAULT_PATH, GO_AHEAD,
+    MAX_SPEC_BYTES, SPEC_FD, STATUS_FD,
 };
 
 /// Signals passed on to the command when they come from outside the sandbox.
@@ -63,16 +64,17 @@ pub fn main() -> i32 {
             libc::CLOSE_RANGE_CLOEXEC,
         );
     }
-    // SAFETY: likewise for the spec pipe on SPEC_FD.
-    let mut spec_pipe = unsafe { File::from_raw_fd(SPEC_FD) };
-    let mut raw = Vec::new();
-    if let Err(e) = spec_pipe.read_to_end(&mut raw) {
-        reporter.send(&InitMessage::SetupError {
-            message: format!("reading the sandbox spec: {e}"),
-        });
-        return 125;
-    }
-    drop(spec_pipe);
+    // SAFETY: likewise for the control socket on SPEC_FD.
+    let mut control = unsafe { File::from_raw_fd(SPEC_FD) };
+    let raw = match read_spec(&mut control) {
+        Ok(raw) => raw,
+        Err(e) => {
+            reporter.send(&InitMessage::SetupError {
+                message: format!("reading the sandbox spec: {e}"),
+            });
+            return 125;
+        }
+    };
     let spec: SandboxSpec = match serde_json::from_slice(&raw) {
         Ok(spec) => spec,
         Err(e) => {
@@ -83,12 +85,42 @@ pub fn main() -> i32 {
         }
     };
     match prepare(&spec, &mut reporter) {
-        Ok(prepared) => run(prepared, &mut reporter),
+        Ok(prepared) => {
+            // Everything is built: wait for the supervisor's go-ahead.
+            let mut go = [0u8; 1];
+            match control.read(&mut go) {
+                Ok(1) if go[0] == GO_AHEAD => {}
+                _ => {
+                    reporter.send(&InitMessage::SetupError {
+                        message: "the supervisor did not start the command".into(),
+                    });
+                    return 125;
+                }
+            }
+            drop(control);
+            run(prepared, &mut reporter)
+        }
         Err(message) => {
             reporter.send(&InitMessage::SetupError { message });
             125
         }
     }
+}
+
+/// The spec's length (8 bytes, little-endian), then that many bytes of JSON.
+fn read_spec(control: &mut File) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 8];
+    control.read_exact(&mut len)?;
+    let len = u64::from_le_bytes(len);
+    if len > MAX_SPEC_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a spec of {len} bytes"),
+        ));
+    }
+    let mut raw = vec![0u8; len as usize];
+    control.read_exact(&mut raw)?;
+    Ok(raw)
 }
 
 struct Prepared {
@@ -479,5 +511,51 @@ fn reap(child: Pid, reporter: &mut Reporter) -> Option<i32> {
             Err(Errno::EINTR) => continue,
             Err(_) => return None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+
+    fn control_pair() -> (UnixStream, File) {
+        let (supervisor, init) = UnixStream::pair().expect("socketpair");
+        (supervisor, File::from(std::os::fd::OwnedFd::from(init)))
+    }
+
+    #[test]
+    fn the_spec_is_read_by_its_length_and_the_socket_stays_open() {
+        let (mut supervisor, mut init) = control_pair();
+        let json = br#"{"argv":["true"]}"#;
+        supervisor
+            .write_all(&crate::isolation::frame_spec(json))
+            .expect("send");
+        assert_eq!(read_spec(&mut init).expect("spec"), json);
+        // The go-ahead comes later, on the same socket.
+        supervisor.write_all(&[GO_AHEAD]).expect("go");
+        let mut go = [0u8; 1];
+        assert_eq!(init.read(&mut go).expect("read"), 1);
+        assert_eq!(go[0], GO_AHEAD);
+        // A supervisor that goes away instead gives end of file: no go-ahead.
+        drop(supervisor);
+        assert_eq!(init.read(&mut go).expect("read"), 0);
+    }
+
+    #[test]
+    fn a_truncated_or_oversized_spec_is_an_error() {
+        let (mut supervisor, mut init) = control_pair();
+        supervisor
+            .write_all(&(MAX_SPEC_BYTES + 1).to_le_bytes())
+            .expect("send");
+        assert!(read_spec(&mut init).is_err());
+
+        let (mut supervisor, mut init) = control_pair();
+        let framed = crate::isolation::frame_spec(b"{\"argv\":[]}");
+        supervisor
+            .write_all(&framed[..framed.len() - 3])
+            .expect("send");
+        drop(supervisor);
+        assert!(read_spec(&mut init).is_err());
     }
 }

@@ -7,7 +7,8 @@
 //! only code that runs between `clone` and `exec` is a handful of
 //! async-signal-safe calls, and everything else (mounts, rlimits, landlock,
 //! seccomp) happens in a fresh, single-threaded process image that reads its
-//! [`SandboxSpec`] from a pipe.
+//! [`SandboxSpec`] from a socket, builds the sandbox, and starts the command
+//! on the supervisor's go-ahead ([`GO_AHEAD`]).
 
 pub mod bridge;
 pub mod caps;
@@ -77,6 +78,24 @@ pub enum InitMessage {
 /// File descriptor numbers inside the init process.
 pub const SPEC_FD: i32 = 3;
 pub const STATUS_FD: i32 = 4;
+
+/// The supervisor's side of the init's control socket ([`SPEC_FD`]): the
+/// spec as its length (8 bytes, little-endian) and JSON, then later one
+/// [`GO_AHEAD`] byte. The init builds the whole sandbox between the two,
+/// while the supervisor records the execution; it starts the command only
+/// on the go-ahead, and ends with a setup error if the socket closes first.
+pub const GO_AHEAD: u8 = b'!';
+
+/// A spec longer than this is refused: nothing legitimate comes near it.
+pub const MAX_SPEC_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The spec, framed as the init reads it.
+pub fn frame_spec(json: &[u8]) -> Vec<u8> {
+    let mut framed = Vec::with_capacity(8 + json.len());
+    framed.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    framed.extend_from_slice(json);
+    framed
+}
 
 /// Default `PATH` inside the sandbox when the profile does not set one.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";

@@ -80,8 +80,10 @@ pub struct SpawnOptions {
 /// A cloned init that is waiting for its spec.
 pub struct InitChild {
     pub pid: Pid,
-    /// Write the spec here, then drop it: the init starts when it sees EOF.
-    pub spec: File,
+    /// The control socket: the framed spec, then the go-ahead (see
+    /// [`super::GO_AHEAD`]). Send with `MSG_NOSIGNAL`: a dead init must not
+    /// raise SIGPIPE in the supervisor, which reads its signals.
+    pub spec: std::os::unix::net::UnixStream,
     /// One JSON [`super::InitMessage`] per line.
     pub status: File,
     /// False when `clone_into_cgroup` was asked for but the kernel has no
@@ -125,7 +127,12 @@ pub fn spawn_init(options: &SpawnOptions) -> Result<InitChild, SpawnError> {
         None => None,
     };
 
-    let (spec_read, spec_write) = pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
+    // A socket, not a pipe, so the supervisor can send with MSG_NOSIGNAL.
+    let (spec_write, spec_read) =
+        std::os::unix::net::UnixStream::pair().map_err(|source| SpawnError::Sys {
+            step: "socketpair",
+            source,
+        })?;
     let (status_read, status_write) = pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe"))?;
     let dev_null;
     let stdin_src = match options.stdin {
@@ -232,7 +239,7 @@ pub fn spawn_init(options: &SpawnOptions) -> Result<InitChild, SpawnError> {
     drop((spec_read, status_write));
     Ok(InitChild {
         pid: Pid::from_raw(pid),
-        spec: File::from(spec_write),
+        spec: spec_write,
         status: File::from(status_read),
         born_in_cgroup,
     })

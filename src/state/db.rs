@@ -145,6 +145,37 @@ pub struct NewExecution {
     pub stderr_log: PathBuf,
 }
 
+impl ExecutionRecord {
+    /// `new` as [`Store::insert_execution`] would return it, before it is
+    /// stored: for a launch that records itself once its sandbox is being
+    /// built ([`Store::insert_running`]).
+    pub fn unsaved(new: &NewExecution) -> ExecutionRecord {
+        ExecutionRecord {
+            id: new.id.clone(),
+            sandbox: new.sandbox.clone(),
+            seq: 0,
+            kind: new.kind.clone(),
+            command: new.command.clone(),
+            status: Status::Queued,
+            timeout_ms: new.timeout_ms,
+            supervisor_pid: None,
+            supervisor_start: None,
+            init_pid: None,
+            queued_at: now_ms(),
+            started_at: None,
+            ended_at: None,
+            exit_code: None,
+            signal: None,
+            cpu_ms: None,
+            peak_memory_bytes: None,
+            error: None,
+            result: None,
+            stdout_log: new.stdout_log.clone(),
+            stderr_log: new.stderr_log.clone(),
+        }
+    }
+}
+
 /// One connection to the state database. Not `Sync`: a thread that needs the
 /// database opens its own `Store`, which is cheap.
 pub struct Store {
@@ -339,58 +370,8 @@ impl Store {
     /// missing sandbox and for one being removed, checked in the same
     /// transaction so it cannot slip in behind a concurrent `rm`.
     pub fn insert_execution(&self, new: &NewExecution) -> Result<ExecutionRecord, StateError> {
-        if new.kind != KIND_COMMAND && new.kind != KIND_PYTHON {
-            return Err(StateError::Invalid(format!(
-                "invalid execution kind {:?}: use {KIND_COMMAND:?} or {KIND_PYTHON:?}",
-                new.kind
-            )));
-        }
-        if new.id.is_empty() {
-            return Err(StateError::Invalid("empty execution id".into()));
-        }
-        let command_json = serde_json::to_string(&new.command)
-            .map_err(|e| StateError::Invalid(format!("command cannot be stored: {e}")))?;
-        let stdout_log = path_text(&new.stdout_log)?;
-        let stderr_log = path_text(&new.stderr_log)?;
-
         let tx = self.immediate()?;
-        let state: Option<String> = tx
-            .prepare_cached("SELECT state FROM sandboxes WHERE name = ?1")?
-            .query_row([&new.sandbox], |row| row.get(0))
-            .optional()?;
-        match state.as_deref() {
-            None => return Err(not_found("sandbox", &new.sandbox)),
-            Some(SANDBOX_REMOVING) => {
-                return Err(StateError::Removing {
-                    name: new.sandbox.clone(),
-                })
-            }
-            Some(_) => {}
-        }
-        let inserted = tx
-            .prepare_cached(
-                "INSERT INTO executions (id, sandbox, kind, command_json, status, timeout_ms, \
-                 queued_at, stdout_log, stderr_log) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?
-            .execute(params![
-                new.id,
-                new.sandbox,
-                new.kind,
-                command_json,
-                Status::Queued.as_str(),
-                saturating_i64(new.timeout_ms),
-                now_ms(),
-                stdout_log,
-                stderr_log,
-            ]);
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_constraint(&e, ffi::SQLITE_CONSTRAINT_UNIQUE) => {
-                return Err(StateError::DuplicateId { id: new.id.clone() })
-            }
-            Err(e) => return Err(e.into()),
-        }
+        insert_in(&tx, new, None)?;
         let record = execution_by_id(&tx, &new.id, "*")?.ok_or_else(|| {
             StateError::Corrupt(format!("execution {} vanished after insert", new.id))
         })?;
@@ -398,22 +379,26 @@ impl Store {
         Ok(record)
     }
 
+    /// Record an execution that is already starting, with no queue to wait
+    /// in (the one execution of an ephemeral sandbox): status `running`,
+    /// supervised by `supervisor` (pid, start time), its init `init_pid`.
+    /// One transaction for what is otherwise an insert and two updates.
+    pub fn insert_running(
+        &self,
+        new: &NewExecution,
+        supervisor: (i32, u64),
+        init_pid: i32,
+    ) -> Result<(), StateError> {
+        let tx = self.immediate()?;
+        insert_in(&tx, new, Some((supervisor.0, supervisor.1, init_pid)))?;
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn set_supervisor(&self, id: &str, pid: i32, start: u64) -> Result<(), StateError> {
         self.update_execution(
             "UPDATE executions SET supervisor_pid = ?2, supervisor_start = ?3 WHERE id = ?1",
             params![id, pid, saturating_i64(start)],
-            id,
-        )
-    }
-
-    /// Start an execution that has no queue to wait in (the one execution of
-    /// an ephemeral sandbox), supervised by `pid`: one statement instead of
-    /// [`Store::set_supervisor`] and [`Store::try_start`].
-    pub fn start_alone(&self, id: &str, pid: i32, start: u64) -> Result<(), StateError> {
-        self.update_execution(
-            "UPDATE executions SET status = 'running', started_at = ?2, supervisor_pid = ?3, \
-             supervisor_start = ?4 WHERE id = ?1 AND status = 'queued'",
-            params![id, now_ms(), pid, saturating_i64(start)],
             id,
         )
     }
@@ -687,6 +672,80 @@ impl Store {
 }
 
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 64;
+
+/// The insert of [`Store::insert_execution`] (queued) and
+/// [`Store::insert_running`] (`started`: supervisor pid and start time, init
+/// pid), in the caller's transaction. Refused for a missing sandbox and for
+/// one being removed.
+fn insert_in(
+    tx: &Transaction<'_>,
+    new: &NewExecution,
+    started: Option<(i32, u64, i32)>,
+) -> Result<(), StateError> {
+    let status = if started.is_some() {
+        Status::Running
+    } else {
+        Status::Queued
+    };
+    let now = now_ms();
+    if new.kind != KIND_COMMAND && new.kind != KIND_PYTHON {
+        return Err(StateError::Invalid(format!(
+            "invalid execution kind {:?}: use {KIND_COMMAND:?} or {KIND_PYTHON:?}",
+            new.kind
+        )));
+    }
+    if new.id.is_empty() {
+        return Err(StateError::Invalid("empty execution id".into()));
+    }
+    let command_json = serde_json::to_string(&new.command)
+        .map_err(|e| StateError::Invalid(format!("command cannot be stored: {e}")))?;
+    let stdout_log = path_text(&new.stdout_log)?;
+    let stderr_log = path_text(&new.stderr_log)?;
+
+    let state: Option<String> = tx
+        .prepare_cached("SELECT state FROM sandboxes WHERE name = ?1")?
+        .query_row([&new.sandbox], |row| row.get(0))
+        .optional()?;
+    match state.as_deref() {
+        None => return Err(not_found("sandbox", &new.sandbox)),
+        Some(SANDBOX_REMOVING) => {
+            return Err(StateError::Removing {
+                name: new.sandbox.clone(),
+            })
+        }
+        Some(_) => {}
+    }
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO executions (id, sandbox, kind, command_json, status, timeout_ms, \
+                 queued_at, stdout_log, stderr_log, started_at, supervisor_pid, \
+                 supervisor_start, init_pid) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?
+        .execute(params![
+            new.id,
+            new.sandbox,
+            new.kind,
+            command_json,
+            status.as_str(),
+            saturating_i64(new.timeout_ms),
+            now,
+            stdout_log,
+            stderr_log,
+            started.map(|_| now),
+            started.map(|s| s.0),
+            started.map(|s| saturating_i64(s.1)),
+            started.map(|s| s.2),
+        ]);
+    match inserted {
+        Ok(_) => {}
+        Err(e) if is_constraint(&e, ffi::SQLITE_CONSTRAINT_UNIQUE) => {
+            return Err(StateError::DuplicateId { id: new.id.clone() })
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
 
 fn finish_in(conn: &Connection, id: &str, result: &ExecResult) -> Result<(), StateError> {
     if !result.status.is_final() {
