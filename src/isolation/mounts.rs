@@ -336,8 +336,8 @@ fn build_etc(spec: &SandboxSpec) -> Result<(), MountError> {
     )?;
     if spec.allow_network {
         // With the host's network the host's resolver configuration is the right one.
-        mirror_etc_entry(Path::new("/etc/resolv.conf"))?;
-        mirror_etc_entry(Path::new("/etc/hosts"))?;
+        mirror_host_path(Path::new("/etc/resolv.conf"), true)?;
+        mirror_host_path(Path::new("/etc/hosts"), true)?;
     } else {
         write_file(&etc.join("resolv.conf"), "")?;
         write_file(
@@ -349,29 +349,9 @@ fn build_etc(spec: &SandboxSpec) -> Result<(), MountError> {
         )?;
     }
     for name in ETC_ALLOWLIST {
-        mirror_etc_entry(&Path::new("/etc").join(name))?;
+        mirror_host_path(&Path::new("/etc").join(name), true)?;
     }
     Ok(())
-}
-
-/// Host files in `/etc` up to this size are copied into the sandbox's
-/// `/etc` instead of bound: a copy of a few kilobytes costs less than a
-/// bind and its remount, and the mount namespace has fewer mounts to tear
-/// down at the end (six fewer with Debian's allowlisted files).
-const ETC_COPY_LIMIT: u64 = 256 * 1024;
-
-/// An allowlisted `/etc` entry: small regular files copied (the root
-/// becomes read-only like the binds), anything else as [`mirror_host_path`].
-fn mirror_etc_entry(path: &Path) -> Result<(), MountError> {
-    let source = under(OLD, path);
-    match fs::symlink_metadata(&source) {
-        Ok(meta) if meta.file_type().is_file() && meta.len() <= ETC_COPY_LIMIT => {
-            let target = under(NEW, path);
-            fs::copy(&source, &target).map_err(fail_io("copy", path))?;
-            Ok(())
-        }
-        _ => mirror_host_path(path, true),
-    }
 }
 
 fn build_dev(spec: &SandboxSpec) -> Result<(), MountError> {
