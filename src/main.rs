@@ -1,8 +1,9 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // The sandbox's pid 1 is this binary re-executed; it must not pay for
-    // argument parsing or touch anything else first.
+    // Where sandbox-tui-init is not installed beside it, the sandbox's pid 1
+    // is this binary re-executed; it must not pay for argument parsing or
+    // touch anything else first.
     if std::env::args_os().nth(1).as_deref() == Some(std::ffi::OsStr::new("__init")) {
         let code = sandbox_tui::isolation::init::main();
         return ExitCode::from(code.clamp(0, 255) as u8);
