@@ -618,15 +618,7 @@ impl Manager {
             self.kill_sandbox(name, None)?;
         }
         self.store.set_sandbox_state(name, "removing")?;
-        if let Some(group) = self.group(&sandbox.cgroup_rel) {
-            group.kill_and_remove().map_err(|e| {
-                ManagerError::Invalid(format!("removing the cgroup of {name}: {e}"))
-            })?;
-        }
-        let dir = self.sandbox_dir(name);
-        if !(sandbox.ephemeral && give_back_spare(&dir)) {
-            remove_tree(&dir).map_err(|e| ManagerError::Invalid(e.to_string()))?;
-        }
+        self.release(&sandbox)?;
         if !keep_history {
             for exec in self.store.execution_summaries_of(name)? {
                 let _ = std::fs::remove_file(&exec.stdout_log);
@@ -812,7 +804,7 @@ impl Manager {
         // and the sandbox's removal are recorded in one transaction. A crash
         // in between leaves an execution that recovery marks lost, and
         // nothing to clean up.
-        if let Err(e) = self.release_ephemeral(&sandbox) {
+        if let Err(e) = self.release(&sandbox) {
             result.degraded.push(format!("cleanup: {e}"));
             self.store.finish_execution(&id, &result)?;
             if let Err(e) = self.remove(&name, true, true) {
@@ -824,15 +816,17 @@ impl Manager {
         Ok(result)
     }
 
-    /// The cgroups and directory of an ephemeral sandbox whose execution has ended.
-    fn release_ephemeral(&self, sandbox: &SandboxRecord) -> Result<(), ManagerError> {
+    /// A sandbox's cgroups (whatever still runs there is killed) and its
+    /// directory; an ephemeral sandbox's directory is kept as a spare when
+    /// it is clean.
+    fn release(&self, sandbox: &SandboxRecord) -> Result<(), ManagerError> {
         if let Some(group) = self.group(&sandbox.cgroup_rel) {
             group.kill_and_remove().map_err(|e| {
                 ManagerError::Invalid(format!("removing the cgroup of {}: {e}", sandbox.name))
             })?;
         }
         let dir = self.sandbox_dir(&sandbox.name);
-        if !give_back_spare(&dir) {
+        if !(sandbox.ephemeral && give_back_spare(&dir)) {
             remove_tree(&dir).map_err(|e| ManagerError::Invalid(e.to_string()))?;
         }
         Ok(())

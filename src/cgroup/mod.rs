@@ -544,9 +544,9 @@ fn mkdir(path: &Path) -> Result<bool> {
 /// `Some(false)` already there (a directory, never a symlink or file),
 /// `None` when the parent is missing.
 fn mkdir_in_existing(path: &Path) -> Result<Option<bool>> {
-    match fs::create_dir(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        _ => mkdir(path).map(Some),
+    match mkdir(path) {
+        Err(CgroupError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
+        other => other.map(Some),
     }
 }
 

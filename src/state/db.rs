@@ -352,12 +352,7 @@ impl Store {
     /// its active executions first is the caller's job.
     pub fn delete_sandbox(&self, name: &str, keep_history: bool) -> Result<(), StateError> {
         let tx = self.immediate()?;
-        let deleted = tx
-            .prepare_cached("DELETE FROM sandboxes WHERE name = ?1")?
-            .execute([name])?;
-        if deleted == 0 {
-            return Err(not_found("sandbox", name));
-        }
+        delete_sandbox_in(&tx, name)?;
         if !keep_history {
             tx.prepare_cached("DELETE FROM executions WHERE sandbox = ?1")?
                 .execute([name])?;
@@ -470,12 +465,7 @@ impl Store {
     ) -> Result<(), StateError> {
         let tx = self.immediate()?;
         finish_in(&tx, id, result)?;
-        let deleted = tx
-            .prepare_cached("DELETE FROM sandboxes WHERE name = ?1")?
-            .execute([sandbox])?;
-        if deleted == 0 {
-            return Err(not_found("sandbox", sandbox));
-        }
+        delete_sandbox_in(&tx, sandbox)?;
         tx.commit()?;
         Ok(())
     }
@@ -743,6 +733,16 @@ fn insert_in(
             return Err(StateError::DuplicateId { id: new.id.clone() })
         }
         Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+fn delete_sandbox_in(conn: &Connection, name: &str) -> Result<(), StateError> {
+    let deleted = conn
+        .prepare_cached("DELETE FROM sandboxes WHERE name = ?1")?
+        .execute([name])?;
+    if deleted == 0 {
+        return Err(not_found("sandbox", name));
     }
     Ok(())
 }

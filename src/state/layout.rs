@@ -210,20 +210,7 @@ fn remove_entry(
     }
     // The sandbox may have made its directories unwritable or unreadable.
     let _ = fchmod(&dir_fd, Mode::S_IRWXU);
-    let mut names = Vec::new();
-    {
-        let dup = dir_fd.try_clone().map_err(|_| nix::Error::EMFILE)?;
-        let mut dir = Dir::from_fd(dup)?;
-        for entry in dir.iter() {
-            let entry = entry?;
-            let entry_name = entry.file_name().to_bytes();
-            if entry_name == b"." || entry_name == b".." {
-                continue;
-            }
-            names.push(OsStr::from_bytes(entry_name).to_os_string());
-        }
-    }
-    for child in names {
+    for child in entry_names(&dir_fd)? {
         let child_stat = match fstatat(
             &dir_fd,
             child.as_os_str(),
