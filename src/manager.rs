@@ -15,15 +15,18 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde::Serialize;
 
-use crate::cgroup::{Cgroup, Hierarchy, Limits};
+use crate::cgroup::{Cgroup, Hierarchy};
 use crate::profile::{Config, Profile};
 use crate::python::{self, PythonJob};
 use crate::state::db::{
     now_ms, process_alive, process_start_time, validate_name, ExecutionRecord, NewExecution,
     SandboxRecord, StateError, Store, KIND_COMMAND, KIND_PYTHON,
 };
-use crate::state::layout::{give_back_spare, remove_tree, resolve_state_dir, take_spare};
+use crate::state::layout::{give_back_spare, remove_tree, resolve_state_dir};
 use crate::supervisor::{self, CgroupPlan, ExecRequest, ExecResult, OutputSinks, Status};
+
+mod run;
+pub use run::run;
 
 /// The hidden subcommand that runs a detached supervisor.
 pub const SUPERVISE_ARG: &str = "__supervise";
@@ -147,8 +150,18 @@ impl Manager {
     /// Open the state (creating it on first use) and recover lost executions.
     pub fn open(config: Config, state_dir_flag: Option<&Path>) -> Result<Manager, ManagerError> {
         let state_dir = state_dir(&config, state_dir_flag);
-        let store = Store::open(&state_dir)?;
         let hierarchy = Hierarchy::detect(&config.settings.cgroup_root).ok();
+        Manager::open_with(config, state_dir, hierarchy)
+    }
+
+    /// As [`Manager::open`], with the state directory and cgroup hierarchy
+    /// already known.
+    fn open_with(
+        config: Config,
+        state_dir: PathBuf,
+        hierarchy: Option<Hierarchy>,
+    ) -> Result<Manager, ManagerError> {
+        let store = Store::open(&state_dir)?;
         let manager = Manager {
             config,
             state_dir,
@@ -172,20 +185,21 @@ impl Manager {
     }
 
     fn logs_dir(&self) -> PathBuf {
-        self.state_dir.join("logs")
+        logs_dir(&self.state_dir)
     }
 
     fn sandbox_dir(&self, name: &str) -> PathBuf {
-        self.state_dir.join("sandboxes").join(name)
+        sandbox_dir(&self.state_dir, name)
     }
 
     fn group(&self, rel: &str) -> Option<Cgroup> {
-        self.hierarchy.as_ref().and_then(|h| h.open(rel).ok())
+        group(self.hierarchy.as_ref(), rel)
     }
 
     /// Executions whose supervisor is gone: kill what is left in their cgroup
     /// and mark them `lost`; the ephemeral sandbox of a `run` that died goes
-    /// too. Returns their ids.
+    /// too, and so does what a `run` killed before it was recorded left.
+    /// Returns the lost executions' ids.
     pub fn recover(&self) -> Result<Vec<String>, ManagerError> {
         let mut lost = Vec::new();
         let mut orphans = Vec::new();
@@ -221,20 +235,12 @@ impl Manager {
         for name in orphans {
             let _ = self.remove(&name, false, true);
         }
+        run::sweep_unrecorded(self);
         Ok(lost)
     }
 
     pub fn create(&self, name: &str, profile_name: &str) -> Result<SandboxRecord, ManagerError> {
         let profile = self.config.profile(profile_name)?.clone();
-        self.create_with(name, &profile, false)
-    }
-
-    fn create_with(
-        &self,
-        name: &str,
-        profile: &Profile,
-        ephemeral: bool,
-    ) -> Result<SandboxRecord, ManagerError> {
         validate_name(name)?;
         let dir = self.sandbox_dir(name);
         let workspace = dir.join("workspace");
@@ -242,28 +248,17 @@ impl Manager {
         // the loser never touches the winner's files.
         let record = self
             .store
-            .create_sandbox(name, profile, &workspace, name, ephemeral)?;
-        let made = if ephemeral && take_spare(&dir) {
-            Ok(())
-        } else {
-            std::fs::create_dir_all(&workspace).map_err(io_err(format!(
+            .create_sandbox(name, &profile, &workspace, name, false)?;
+        if let Err(e) = std::fs::create_dir_all(&workspace) {
+            let _ = self.store.delete_sandbox(name, false);
+            return Err(io_err(format!(
                 "creating the workspace {}",
                 workspace.display()
-            )))
-        };
-        if let Err(e) = made {
-            let _ = self.store.delete_sandbox(name, false);
-            return Err(e);
+            ))(e));
         }
         if let Some(h) = &self.hierarchy {
-            // Limits shared by all executions of the sandbox; an ephemeral
-            // one has a single execution, whose own group has the same.
-            let limits = if ephemeral {
-                Limits::default()
-            } else {
-                supervisor::sandbox_limits(profile)
-            };
-            if let Err(e) = h.create(name, &limits) {
+            // Limits shared by all executions of the sandbox.
+            if let Err(e) = h.create(name, &supervisor::sandbox_limits(&profile)) {
                 let _ = self.store.delete_sandbox(name, false);
                 let _ = remove_tree(&dir);
                 return Err(ManagerError::Invalid(format!("cgroup for {name}: {e}")));
@@ -370,19 +365,11 @@ impl Manager {
         exec: &ExecutionRecord,
         launch: &Launch,
     ) -> Result<(), python::PythonError> {
-        match launch {
-            Launch::Command(_) => Ok(()),
-            Launch::Python(job) => {
-                python::write_job(&python::job_dir(&self.state_dir, &exec.id), job)
-            }
-        }
+        prepare_launch(&self.state_dir, &exec.id, launch)
     }
 
     fn discard_job(&self, id: &str) {
-        let dir = python::job_dir(&self.state_dir, id);
-        if dir.exists() {
-            let _ = remove_tree(&dir);
-        }
+        discard_job(&self.state_dir, id)
     }
 
     /// The argv that really runs (for a Python job: the interpreter and runner).
@@ -782,116 +769,61 @@ impl Manager {
         Ok(self.member_pids(&format!("{}/{}", sandbox.cgroup_rel, exec.id)))
     }
 
-    /// `run`: an ephemeral sandbox, one execution supervised by this very
-    /// process (so stdin and Ctrl-C work as for any command), then removal.
-    pub fn run_ephemeral(
-        &self,
-        profile: &Profile,
-        launch: Launch,
-        options: &RunOptions,
-    ) -> Result<ExecResult, ManagerError> {
-        let name = format!("run-{}", self.unique_id()?);
-        let sandbox = self.create_with(&name, profile, true)?;
-        let (id, mut result) = match self.run_in(&sandbox, launch, options) {
-            Ok(ended) => ended,
-            Err(e) => {
-                let _ = self.remove(&name, true, true);
-                return Err(e);
-            }
-        };
-        // Its one execution has ended and nothing else may use an ephemeral
-        // sandbox: its files and cgroups go first, then the execution's end
-        // and the sandbox's removal are recorded in one transaction. A crash
-        // in between leaves an execution that recovery marks lost, and
-        // nothing to clean up.
-        if let Err(e) = self.release(&sandbox) {
-            result.degraded.push(format!("cleanup: {e}"));
-            self.store.finish_execution(&id, &result)?;
-            if let Err(e) = self.remove(&name, true, true) {
-                result.degraded.push(format!("cleanup: {e}"));
-            }
-        } else {
-            self.store.finish_and_delete_sandbox(&id, &result, &name)?;
-        }
-        Ok(result)
-    }
-
     /// A sandbox's cgroups (whatever still runs there is killed) and its
     /// directory; an ephemeral sandbox's directory is kept as a spare when
     /// it is clean.
     fn release(&self, sandbox: &SandboxRecord) -> Result<(), ManagerError> {
-        if let Some(group) = self.group(&sandbox.cgroup_rel) {
-            group.kill_and_remove().map_err(|e| {
-                ManagerError::Invalid(format!("removing the cgroup of {}: {e}", sandbox.name))
-            })?;
-        }
-        let dir = self.sandbox_dir(&sandbox.name);
-        if !(sandbox.ephemeral && give_back_spare(&dir)) {
-            remove_tree(&dir).map_err(|e| ManagerError::Invalid(e.to_string()))?;
-        }
-        Ok(())
+        release(&self.state_dir, self.hierarchy.as_ref(), sandbox)
     }
+}
 
-    /// The one execution of an ephemeral sandbox, to its end: its id and
-    /// result, not yet recorded as ended.
-    fn run_in(
-        &self,
-        sandbox: &SandboxRecord,
-        launch: Launch,
-        options: &RunOptions,
-    ) -> Result<(String, ExecResult), ManagerError> {
-        let timeout = options
-            .timeout
-            .unwrap_or(Duration::from_secs(sandbox.profile.timeout_seconds));
-        // Recorded once its sandbox is being built (see below), or here when
-        // it never starts.
-        let new = self.new_execution(sandbox, &launch, timeout)?;
-        let record = ExecutionRecord::unsaved(&new);
-        let id = record.id.clone();
-        let mut request = self.request_for(sandbox, &record, timeout);
-        request.pass_stdin = options.pass_stdin;
-        if let Err(e) = self.prepare_launch(&record, &launch) {
-            self.store.insert_execution(&new)?;
-            let result = supervisor::refused(&request, Status::Error, e.to_string());
-            self.discard_job(&id);
-            return Ok((id, result));
-        }
-        // Before it is recorded as started, so a denied run never is.
-        if let Err(reason) =
-            supervisor::check_policy(&sandbox.profile, &request.argv, launch.policy_code())
-        {
-            self.store.insert_execution(&new)?;
-            let mut result = supervisor::refused(&request, Status::Denied, reason);
-            finish_job(&self.state_dir, &record, &sandbox.profile, &mut result);
-            return Ok((id, result));
-        }
-        // Logs too, so `logs` and the dashboard can follow a `run` like any execution.
-        let mut sinks = OutputSinks {
-            live: options.live_output,
-            stdout_log: open_log(&record.stdout_log),
-            stderr_log: open_log(&record.stderr_log),
-        };
-        let store = &self.store;
-        let me = std::process::id() as i32;
-        let supervisor = (me, process_start_time(me).unwrap_or(0));
-        let mut recorded = false;
-        // Recorded while the init builds the sandbox, which waits for this
-        // before it starts the command: off the critical path of a launch.
-        let mut result = supervisor::execute(&request, &mut sinks, &mut |event| {
-            let supervisor::Event::Started { init_pid } = event;
-            store
-                .insert_running(&new, supervisor, init_pid)
-                .map_err(|e| format!("recording the execution: {e}"))?;
-            recorded = true;
-            Ok(())
-        });
-        if !recorded {
-            // It never started: recorded now, so that its end can be.
-            self.store.insert_execution(&new)?;
-        }
-        finish_job(&self.state_dir, &record, &sandbox.profile, &mut result);
-        Ok((id, result))
+/// See [`Manager::prepare_launch`].
+fn prepare_launch(state_dir: &Path, id: &str, launch: &Launch) -> Result<(), python::PythonError> {
+    match launch {
+        Launch::Command(_) => Ok(()),
+        Launch::Python(job) => python::write_job(&python::job_dir(state_dir, id), job),
     }
+}
+
+fn discard_job(state_dir: &Path, id: &str) {
+    let dir = python::job_dir(state_dir, id);
+    if dir.exists() {
+        let _ = remove_tree(&dir);
+    }
+}
+
+fn logs_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("logs")
+}
+
+fn sandboxes_dir(state_dir: &Path) -> PathBuf {
+    state_dir.join("sandboxes")
+}
+
+fn sandbox_dir(state_dir: &Path, name: &str) -> PathBuf {
+    sandboxes_dir(state_dir).join(name)
+}
+
+fn group(hierarchy: Option<&Hierarchy>, rel: &str) -> Option<Cgroup> {
+    hierarchy.and_then(|h| h.open(rel).ok())
+}
+
+/// See [`Manager::release`].
+fn release(
+    state_dir: &Path,
+    hierarchy: Option<&Hierarchy>,
+    sandbox: &SandboxRecord,
+) -> Result<(), ManagerError> {
+    if let Some(group) = group(hierarchy, &sandbox.cgroup_rel) {
+        group.kill_and_remove().map_err(|e| {
+            ManagerError::Invalid(format!("removing the cgroup of {}: {e}", sandbox.name))
+        })?;
+    }
+    let dir = sandbox_dir(state_dir, &sandbox.name);
+    if !(sandbox.ephemeral && give_back_spare(&dir)) {
+        remove_tree(&dir).map_err(|e| ManagerError::Invalid(e.to_string()))?;
+    }
+    Ok(())
 }
 
 fn open_log(path: &Path) -> Option<File> {

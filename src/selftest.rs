@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::manager::{Launch, Manager, RunOptions};
+use crate::manager::{Launch, RunOptions};
 use crate::profile::{Config, Profile};
 use crate::supervisor::{ExecResult, Status};
 
@@ -569,8 +569,13 @@ pub fn run_case(case: &Case, config: &Config, base: &Profile, state_dir: &Path) 
         pass_stdin: false,
     };
     let argv = vec!["bash".to_string(), "-c".to_string(), script];
-    let outcome = Manager::open(config.clone(), Some(state_dir))
-        .and_then(|manager| manager.run_ephemeral(&profile, Launch::Command(argv), &options));
+    let outcome = crate::manager::run(
+        config.clone(),
+        Some(state_dir),
+        &profile,
+        Launch::Command(argv),
+        &options,
+    );
     let result = match outcome {
         Ok(result) => result,
         Err(e) => {

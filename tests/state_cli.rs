@@ -922,3 +922,91 @@ fn a_sandbox_whose_cgroups_vanished_gets_them_back_with_its_limits() {
         assert_ne!(max.trim(), "max", "the sandbox's process limit");
     }
 }
+
+#[test]
+fn a_run_killed_before_it_was_recorded_leaves_nothing_for_long() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    assert!(ps(&env).is_empty());
+    // A writer that holds the database keeps the run from recording itself:
+    // its sandbox is built, but its command waits for the record.
+    let db = rusqlite::Connection::open(env.state_dir.join("state.db")).expect("open the state");
+    db.execute_batch("BEGIN IMMEDIATE").expect("lock the state");
+    let marker = unique_marker("unrecorded");
+    let script = format!("exec -a {marker} sleep 300");
+    let mut cli = env
+        .cmd()
+        .args(["run", "--", "bash", "-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sandbox-tui run");
+    let sandboxes = env.state_dir.join("sandboxes");
+    let dir = poll("the run's sandbox and its init", DEADLINE, || {
+        let dir = std::fs::read_dir(&sandboxes)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("run-"))
+            })?;
+        (!env.cgroup_pids("").is_empty()).then_some(dir)
+    });
+    cli.kill().expect("SIGKILL the run");
+    cli.wait().expect("reap the run");
+    // The init ends with its supervisor; the command never started.
+    poll("the init to end", DEADLINE, || {
+        env.cgroup_pids("").is_empty().then_some(())
+    });
+    assert!(pids_with_cmdline(&marker).is_empty(), "the command ran");
+    db.execute_batch("COMMIT").expect("unlock the state");
+    drop(db);
+
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let id = name.trim_start_matches("run-").to_string();
+    let logs = [
+        env.state_dir.join("logs").join(format!("{id}.stdout")),
+        env.state_dir.join("logs").join(format!("{id}.stderr")),
+    ];
+    let groups = || -> Vec<_> {
+        env.cgroup_dirs()
+            .into_iter()
+            .map(|d| d.join(&name))
+            .filter(|d| d.exists())
+            .collect()
+    };
+    assert!(ps(&env).is_empty(), "nothing was recorded");
+    // Young leftovers could be a run that is recording itself right now.
+    assert!(dir.exists() && logs.iter().all(|l| l.exists()));
+    assert!(!groups().is_empty(), "the run's cgroups");
+
+    let two_minutes_ago = nix::sys::time::TimeSpec::new(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64 - 120)
+            .unwrap_or(0),
+        0,
+    );
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        &dir,
+        &two_minutes_ago,
+        &two_minutes_ago,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .expect("age the leftovers");
+    ls(&env);
+    assert!(!dir.exists(), "{} is left", dir.display());
+    assert!(logs.iter().all(|l| !l.exists()), "logs are left");
+    assert_eq!(
+        groups(),
+        Vec::<std::path::PathBuf>::new(),
+        "cgroups are left"
+    );
+}

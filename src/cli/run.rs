@@ -1,7 +1,7 @@
 //! `sandbox-tui run`: one command in a fresh, ephemeral sandbox.
 
 use super::Global;
-use crate::manager::{Manager, RunOptions};
+use crate::manager::{self, RunOptions};
 use crate::profile::Config;
 use crate::supervisor::{ErrorInfo, ExecResult};
 
@@ -25,8 +25,13 @@ pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<i32> {
         // A Python job's code may come from stdin; the snippet then gets none.
         pass_stdin: matches!(launch, crate::manager::Launch::Command(_)),
     };
-    let manager = Manager::open(config, global.state_dir.as_deref())?;
-    let result = manager.run_ephemeral(&profile, launch, &options)?;
+    let result = manager::run(
+        config,
+        global.state_dir.as_deref(),
+        &profile,
+        launch,
+        &options,
+    )?;
     print_result(global, &result)?;
     Ok(result.exit_code_for_cli())
 }

@@ -105,6 +105,28 @@ pub struct SandboxRecord {
     pub ephemeral: bool,
 }
 
+impl SandboxRecord {
+    /// A new sandbox, `ready` and created now, as it is recorded.
+    pub fn new(
+        name: &str,
+        profile: &Profile,
+        workspace: &Path,
+        cgroup_rel: &str,
+        ephemeral: bool,
+    ) -> SandboxRecord {
+        SandboxRecord {
+            name: name.to_string(),
+            profile_name: profile.name.clone(),
+            profile: profile.clone(),
+            workspace: workspace.to_path_buf(),
+            cgroup_rel: cgroup_rel.to_string(),
+            state: SANDBOX_READY.to_string(),
+            created_at: now_ms(),
+            ephemeral,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ExecutionRecord {
     pub id: String,
@@ -148,7 +170,7 @@ pub struct NewExecution {
 impl ExecutionRecord {
     /// `new` as [`Store::insert_execution`] would return it, before it is
     /// stored: for a launch that records itself once its sandbox is being
-    /// built ([`Store::insert_running`]).
+    /// built ([`Store::insert_run`]).
     pub fn unsaved(new: &NewExecution) -> ExecutionRecord {
         ExecutionRecord {
             id: new.id.clone(),
@@ -256,45 +278,9 @@ impl Store {
         cgroup_rel: &str,
         ephemeral: bool,
     ) -> Result<SandboxRecord, StateError> {
-        validate_name(name)?;
-        let profile_json = serde_json::to_string(profile).map_err(|e| {
-            StateError::Invalid(format!("profile {:?} cannot be stored: {e}", profile.name))
-        })?;
-        let record = SandboxRecord {
-            name: name.to_string(),
-            profile_name: profile.name.clone(),
-            profile: profile.clone(),
-            workspace: workspace.to_path_buf(),
-            cgroup_rel: cgroup_rel.to_string(),
-            state: SANDBOX_READY.to_string(),
-            created_at: now_ms(),
-            ephemeral,
-        };
-        let inserted = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO sandboxes (name, profile_name, profile_json, workspace, cgroup_rel, \
-                 state, created_at, ephemeral) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?
-            .execute(params![
-                record.name,
-                record.profile_name,
-                profile_json,
-                path_text(workspace)?,
-                record.cgroup_rel,
-                record.state,
-                record.created_at,
-                record.ephemeral,
-            ]);
-        match inserted {
-            Ok(_) => Ok(record),
-            Err(e) if is_constraint(&e, ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
-                Err(StateError::AlreadyExists {
-                    name: name.to_string(),
-                })
-            }
-            Err(e) => Err(e.into()),
-        }
+        let record = SandboxRecord::new(name, profile, workspace, cgroup_rel, ephemeral);
+        insert_sandbox_in(&self.conn, &record)?;
+        Ok(record)
     }
 
     pub fn sandbox(&self, name: &str) -> Result<SandboxRecord, StateError> {
@@ -374,18 +360,23 @@ impl Store {
         Ok(record)
     }
 
-    /// Record an execution that is already starting, with no queue to wait
-    /// in (the one execution of an ephemeral sandbox): status `running`,
-    /// supervised by `supervisor` (pid, start time), its init `init_pid`.
-    /// One transaction for what is otherwise an insert and two updates.
-    pub fn insert_running(
+    /// Record a `run`: its ephemeral sandbox and its one execution, in one
+    /// transaction. `started`: the execution is already starting, with no
+    /// queue to wait in, so it is recorded `running`, supervised by
+    /// (pid, start time) with its init's pid; otherwise `queued`.
+    pub fn insert_run(
         &self,
+        sandbox: &SandboxRecord,
         new: &NewExecution,
-        supervisor: (i32, u64),
-        init_pid: i32,
+        started: Option<((i32, u64), i32)>,
     ) -> Result<(), StateError> {
         let tx = self.immediate()?;
-        insert_in(&tx, new, Some((supervisor.0, supervisor.1, init_pid)))?;
+        insert_sandbox_in(&tx, sandbox)?;
+        insert_in(
+            &tx,
+            new,
+            started.map(|((pid, start), init)| (pid, start, init)),
+        )?;
         tx.commit()?;
         Ok(())
     }
@@ -664,7 +655,7 @@ impl Store {
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 64;
 
 /// The insert of [`Store::insert_execution`] (queued) and
-/// [`Store::insert_running`] (`started`: supervisor pid and start time, init
+/// [`Store::insert_run`] (`started`: supervisor pid and start time, init
 /// pid), in the caller's transaction. Refused for a missing sandbox and for
 /// one being removed.
 fn insert_in(
@@ -735,6 +726,41 @@ fn insert_in(
         Err(e) => return Err(e.into()),
     }
     Ok(())
+}
+
+/// The insert of [`Store::create_sandbox`] and [`Store::insert_run`].
+fn insert_sandbox_in(conn: &Connection, record: &SandboxRecord) -> Result<(), StateError> {
+    validate_name(&record.name)?;
+    let profile_json = serde_json::to_string(&record.profile).map_err(|e| {
+        StateError::Invalid(format!(
+            "profile {:?} cannot be stored: {e}",
+            record.profile.name
+        ))
+    })?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO sandboxes (name, profile_name, profile_json, workspace, cgroup_rel, \
+             state, created_at, ephemeral) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?
+        .execute(params![
+            record.name,
+            record.profile_name,
+            profile_json,
+            path_text(&record.workspace)?,
+            record.cgroup_rel,
+            record.state,
+            record.created_at,
+            record.ephemeral,
+        ]);
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(e) if is_constraint(&e, ffi::SQLITE_CONSTRAINT_PRIMARYKEY) => {
+            Err(StateError::AlreadyExists {
+                name: record.name.clone(),
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn delete_sandbox_in(conn: &Connection, name: &str) -> Result<(), StateError> {
