@@ -6,7 +6,6 @@
 //! shared SQLite state. Every command that opens the state first recovers
 //! executions whose supervisor is gone.
 
-use std::fs::{File, OpenOptions};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -23,7 +22,7 @@ use crate::state::db::{
     SandboxRecord, StateError, Store, KIND_COMMAND, KIND_PYTHON,
 };
 use crate::state::layout::{give_back_spare, remove_tree, resolve_state_dir};
-use crate::supervisor::{self, CgroupPlan, ExecRequest, ExecResult, OutputSinks, Status};
+use crate::supervisor::{self, CgroupPlan, ExecRequest, ExecResult, LogSink, OutputSinks, Status};
 
 mod run;
 pub use run::run;
@@ -826,10 +825,6 @@ fn release(
     Ok(())
 }
 
-fn open_log(path: &Path) -> Option<File> {
-    OpenOptions::new().create(true).append(true).open(path).ok()
-}
-
 /// The request that runs `exec` in `sandbox`.
 fn request_for(
     state_dir: &Path,
@@ -962,8 +957,8 @@ pub fn supervise_main(args: &[std::ffi::OsString]) -> i32 {
     request.pass_stdin = true;
     let mut sinks = OutputSinks {
         live: false,
-        stdout_log: open_log(&exec.stdout_log),
-        stderr_log: open_log(&exec.stderr_log),
+        stdout_log: LogSink::OnFirstWrite(exec.stdout_log.clone()),
+        stderr_log: LogSink::OnFirstWrite(exec.stderr_log.clone()),
     };
     let mut result = supervisor::execute(&request, &mut sinks, &mut |event| {
         let supervisor::Event::Started { init_pid } = event;

@@ -4,18 +4,15 @@
 //! Launching is the hot path of the tool, so the sandbox is started before
 //! the state is opened, and the run is recorded while the sandbox's init
 //! builds it; the command starts only once the run is recorded. Until then
-//! nothing in the database holds the run's id, so it is reserved on the
-//! filesystem:
-//! - the sandbox's directory `sandboxes/run-ID` with an exclusive mkdir (or
-//!   an exclusive rename of a spare), against every other sandbox;
-//! - the execution's two logs with `O_EXCL`, against the history: logs are
-//!   deleted only with their execution's record.
+//! the sandbox's directory `sandboxes/run-ID`, made with an exclusive mkdir
+//! (or an exclusive rename of a spare), keeps other runs off the id. Ids are
+//! short, so one of the history may be drawn: the record finds out, before
+//! the command has started, and the run starts over with another.
 //!
-//! A `run` killed before its record leaves an empty directory, two empty
-//! logs and empty cgroups, never a process (the init ends when its
-//! supervisor's control socket closes); [`sweep_unrecorded`] removes them.
+//! A `run` killed before its record leaves an empty directory and empty
+//! cgroups, never a process (the init ends when its supervisor's control
+//! socket closes); [`sweep_unrecorded`] removes them.
 
-use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -31,7 +28,7 @@ use crate::state::db::{
     now_ms, process_start_time, ExecutionRecord, NewExecution, SandboxRecord, StateError,
 };
 use crate::state::layout::{remove_tree, take_spare};
-use crate::supervisor::{self, ExecResult, OutputSinks, Status};
+use crate::supervisor::{self, ExecResult, LogSink, OutputSinks, Status};
 
 /// How old the reservations of a run with no record must be before
 /// [`sweep_unrecorded`] takes them for a crash's: a live run records itself
@@ -40,6 +37,11 @@ const UNRECORDED_GRACE: Duration = Duration::from_secs(60);
 
 /// Prefix of an ephemeral sandbox's name; the rest is its execution's id.
 const RUN_PREFIX: &str = "run-";
+
+/// How many ids a run draws before it gives up; each that is taken costs
+/// the start of a sandbox, and one is taken with a chance of (executions in
+/// the history) / 16.7 million.
+const ID_DRAWS: usize = 8;
 
 /// Run `launch` in a fresh sandbox of `profile` and remove the sandbox;
 /// the execution stays in the history.
@@ -55,90 +57,151 @@ pub fn run(
     let timeout = options
         .timeout
         .unwrap_or(Duration::from_secs(profile.timeout_seconds));
-    let (reserved, stdout_log, stderr_log) =
-        Reservation::make(&state_dir, hierarchy.as_ref(), profile, &launch, timeout)?;
-    let sandbox = &reserved.sandbox;
-    let new = &reserved.execution;
-    let record = ExecutionRecord::unsaved(new);
-    let mut request = request_for(
-        &state_dir,
-        hierarchy.as_ref(),
-        sandbox,
-        &record,
+    let run = Run {
+        config,
+        state_dir,
+        hierarchy,
+        profile,
+        launch,
+        options,
         timeout,
-        config.settings.hosts_file.as_deref(),
-    );
-    request.pass_stdin = options.pass_stdin;
-
-    let open = || Manager::open_with(config.clone(), state_dir.clone(), hierarchy.clone());
-    let mut opened: Option<Manager> = None;
-    let mut recorded = false;
-    let mut result = if let Err(e) = prepare_launch(&state_dir, &new.id, &launch) {
-        discard_job(&state_dir, &new.id);
-        supervisor::refused(&request, Status::Error, e.to_string())
-    } else if let Err(reason) =
-        supervisor::check_policy(profile, &request.argv, launch.policy_code())
-    {
-        // Refused before anything starts, so a denied run is never recorded
-        // as started.
-        supervisor::refused(&request, Status::Denied, reason)
-    } else {
-        // Logs too, so `logs` and the dashboard can follow a `run` like any execution.
-        let mut sinks = OutputSinks {
-            live: options.live_output,
-            stdout_log: Some(stdout_log),
-            stderr_log: Some(stderr_log),
-        };
-        let me = std::process::id() as i32;
-        let supervisor = (me, process_start_time(me).unwrap_or(0));
-        supervisor::execute(&request, &mut sinks, &mut |event| {
-            let supervisor::Event::Started { init_pid } = event;
-            let manager = open().map_err(|e| format!("opening the state: {e}"))?;
-            let inserted = manager
-                .store
-                .insert_run(sandbox, new, Some((supervisor, init_pid)));
-            opened = Some(manager);
-            inserted.map_err(|e| format!("recording the execution: {e}"))?;
-            recorded = true;
-            Ok(())
-        })
     };
-    let manager = match opened.map_or_else(open, Ok) {
-        Ok(manager) => manager,
-        Err(e) => {
-            reserved.abandon(&state_dir, hierarchy.as_ref());
-            return Err(e);
-        }
-    };
-    if !recorded {
-        // It never started: recorded now, so that its end can be.
-        if let Err(e) = manager.store.insert_run(sandbox, new, None) {
-            reserved.abandon(&state_dir, hierarchy.as_ref());
-            return Err(e.into());
+    for _ in 0..ID_DRAWS {
+        if let Some(result) = run.attempt()? {
+            return Ok(result);
         }
     }
-    finish_job(&state_dir, &record, profile, &mut result);
-    // Its one execution has ended and nothing else may use an ephemeral
-    // sandbox: its files and cgroups go first, then the execution's end and
-    // the sandbox's removal are recorded in one transaction. A crash in
-    // between leaves an execution that recovery marks lost, and nothing to
-    // clean up.
-    if let Err(e) = manager.release(sandbox) {
-        result.degraded.push(format!("cleanup: {e}"));
-        manager.store.finish_execution(&new.id, &result)?;
-        if let Err(e) = manager.remove(&sandbox.name, true, true) {
-            result.degraded.push(format!("cleanup: {e}"));
-        }
-    } else {
-        manager
-            .store
-            .finish_and_delete_sandbox(&new.id, &result, &sandbox.name)?;
-    }
-    Ok(result)
+    Err(ManagerError::Invalid(
+        "could not find a free execution id".into(),
+    ))
 }
 
-/// What a run holds before it is recorded: its sandbox's directory (with
-/// an empty workspace) and cgroups, and its execution's logs.
+struct Run<'a> {
+    config: Config,
+    state_dir: PathBuf,
+    hierarchy: Option<Hierarchy>,
+    profile: &'a Profile,
+    launch: Launch,
+    options: &'a RunOptions,
+    timeout: Duration,
+}
+
+impl Run<'_> {
+    /// The run under one id; `None` when the id belongs to an execution of
+    /// the history (nothing of the user's has run, and nothing is left).
+    fn attempt(&self) -> Result<Option<ExecResult>, ManagerError> {
+        let (state_dir, hierarchy, profile) =
+            (&self.state_dir, self.hierarchy.as_ref(), self.profile);
+        let reserved = Reservation::make(
+            state_dir,
+            hierarchy,
+            profile,
+            &self.launch,
+            self.timeout,
+            supervisor::new_id,
+        )?;
+        let sandbox = &reserved.sandbox;
+        let new = &reserved.execution;
+        let record = ExecutionRecord::unsaved(new);
+        let mut request = request_for(
+            state_dir,
+            hierarchy,
+            sandbox,
+            &record,
+            self.timeout,
+            self.config.settings.hosts_file.as_deref(),
+        );
+        request.pass_stdin = self.options.pass_stdin;
+
+        let open = || {
+            Manager::open_with(
+                self.config.clone(),
+                state_dir.clone(),
+                self.hierarchy.clone(),
+            )
+        };
+        let mut opened: Option<Manager> = None;
+        let mut recorded = false;
+        let mut id_taken = false;
+        let mut result = if let Err(e) = prepare_launch(state_dir, &new.id, &self.launch) {
+            discard_job(state_dir, &new.id);
+            supervisor::refused(&request, Status::Error, e.to_string())
+        } else if let Err(reason) =
+            supervisor::check_policy(profile, &request.argv, self.launch.policy_code())
+        {
+            // Refused before anything starts, so a denied run is never
+            // recorded as started.
+            supervisor::refused(&request, Status::Denied, reason)
+        } else {
+            // Logs too, so `logs` and the dashboard can follow a `run` like
+            // any execution; made only once the record holds the id.
+            let mut sinks = OutputSinks {
+                live: self.options.live_output,
+                stdout_log: LogSink::OnFirstWrite(new.stdout_log.clone()),
+                stderr_log: LogSink::OnFirstWrite(new.stderr_log.clone()),
+            };
+            let me = std::process::id() as i32;
+            let supervisor = (me, process_start_time(me).unwrap_or(0));
+            supervisor::execute(&request, &mut sinks, &mut |event| {
+                let supervisor::Event::Started { init_pid } = event;
+                let manager = open().map_err(|e| format!("opening the state: {e}"))?;
+                let inserted = manager
+                    .store
+                    .insert_run(sandbox, new, Some((supervisor, init_pid)));
+                opened = Some(manager);
+                if let Err(e) = inserted {
+                    id_taken = is_taken(&e);
+                    return Err(format!("recording the execution: {e}"));
+                }
+                recorded = true;
+                Ok(())
+            })
+        };
+        if id_taken {
+            reserved.abandon(state_dir, hierarchy);
+            return Ok(None);
+        }
+        let manager = match opened.map_or_else(open, Ok) {
+            Ok(manager) => manager,
+            Err(e) => {
+                reserved.abandon(state_dir, hierarchy);
+                return Err(e);
+            }
+        };
+        if !recorded {
+            // It never started: recorded now, so that its end can be.
+            if let Err(e) = manager.store.insert_run(sandbox, new, None) {
+                reserved.abandon(state_dir, hierarchy);
+                return if is_taken(&e) {
+                    Ok(None)
+                } else {
+                    Err(e.into())
+                };
+            }
+        }
+        finish_job(state_dir, &record, profile, &mut result);
+        // Its one execution has ended and nothing else may use an ephemeral
+        // sandbox: its files and cgroups go first, then the execution's end
+        // and the sandbox's removal are recorded in one transaction. A crash
+        // in between leaves an execution that recovery marks lost, and
+        // nothing to clean up.
+        if let Err(e) = manager.release(sandbox) {
+            result.degraded.push(format!("cleanup: {e}"));
+            manager.store.finish_execution(&new.id, &result)?;
+            if let Err(e) = manager.remove(&sandbox.name, true, true) {
+                result.degraded.push(format!("cleanup: {e}"));
+            }
+        } else {
+            manager
+                .store
+                .finish_and_delete_sandbox(&new.id, &result, &sandbox.name)?;
+        }
+        Ok(Some(result))
+    }
+}
+
+/// What a run holds before it is recorded: its sandbox's directory, with
+/// an empty workspace, and its cgroups.
 struct Reservation {
     sandbox: SandboxRecord,
     execution: NewExecution,
@@ -151,44 +214,35 @@ impl Reservation {
         profile: &Profile,
         launch: &Launch,
         timeout: Duration,
-    ) -> Result<(Reservation, File, File), ManagerError> {
+        mut draw_id: impl FnMut() -> String,
+    ) -> Result<Reservation, ManagerError> {
         let logs = logs_dir(state_dir);
         std::fs::create_dir_all(&logs)
             .map_err(super::io_err(format!("creating {}", logs.display())))?;
         let sandboxes = sandboxes_dir(state_dir);
         std::fs::create_dir_all(&sandboxes)
             .map_err(super::io_err(format!("creating {}", sandboxes.display())))?;
-        // Ids are short (6 hex digits), so one may be taken; another is drawn.
+        // Another live sandbox may have the id's name; another is drawn.
         for _ in 0..32 {
-            let id = supervisor::new_id();
+            let id = draw_id();
             let name = format!("{RUN_PREFIX}{id}");
             let dir = sandbox_dir(state_dir, &name);
             if !claim_dir(&dir)? {
                 continue;
             }
             let workspace = dir.join("workspace");
-            let sandbox = SandboxRecord::new(&name, profile, &workspace, &name, true);
-            let execution = NewExecution {
-                sandbox: name.clone(),
-                kind: launch.kind().into(),
-                command: launch.display(profile),
-                timeout_ms: timeout.as_millis() as u64,
-                stdout_log: logs.join(format!("{id}.stdout")),
-                stderr_log: logs.join(format!("{id}.stderr")),
-                id,
+            let reservation = Reservation {
+                sandbox: SandboxRecord::new(&name, profile, &workspace, &name, true),
+                execution: NewExecution {
+                    sandbox: name.clone(),
+                    kind: launch.kind().into(),
+                    command: launch.display(profile),
+                    timeout_ms: timeout.as_millis() as u64,
+                    stdout_log: logs.join(format!("{id}.stdout")),
+                    stderr_log: logs.join(format!("{id}.stderr")),
+                    id,
+                },
             };
-            let (stdout_log, stderr_log) = match create_logs(&execution) {
-                Ok(Some(files)) => files,
-                Ok(None) => {
-                    let _ = release(state_dir, None, &sandbox);
-                    continue;
-                }
-                Err(e) => {
-                    let _ = release(state_dir, None, &sandbox);
-                    return Err(e);
-                }
-            };
-            let reservation = Reservation { sandbox, execution };
             if let Some(h) = hierarchy {
                 // No limits of its own: its one execution's group has them.
                 if let Err(e) = h.create(&name, &Limits::default()) {
@@ -196,20 +250,27 @@ impl Reservation {
                     return Err(ManagerError::Invalid(format!("cgroup for {name}: {e}")));
                 }
             }
-            return Ok((reservation, stdout_log, stderr_log));
+            return Ok(reservation);
         }
         Err(ManagerError::Invalid(
-            "could not find a free execution id".into(),
+            "could not find a free sandbox name".into(),
         ))
     }
 
-    /// Give everything back, for a run that could not be recorded.
+    /// Give everything back, for a run that was not recorded. Its logs were
+    /// never made: they are made with their first byte, after the record.
     fn abandon(self, state_dir: &Path, hierarchy: Option<&Hierarchy>) {
         let _ = release(state_dir, hierarchy, &self.sandbox);
-        let _ = std::fs::remove_file(&self.execution.stdout_log);
-        let _ = std::fs::remove_file(&self.execution.stderr_log);
         discard_job(state_dir, &self.execution.id);
     }
+}
+
+/// The record found the run's id (or its sandbox's name) taken.
+fn is_taken(error: &StateError) -> bool {
+    matches!(
+        error,
+        StateError::DuplicateId { .. } | StateError::AlreadyExists { .. }
+    )
 }
 
 /// Make `dir` with an empty `workspace`, from a spare when one is kept.
@@ -246,36 +307,9 @@ fn claim_dir(dir: &Path) -> Result<bool, ManagerError> {
     Ok(true)
 }
 
-/// The execution's logs, both new; `None` when either exists (the id
-/// belongs to an execution of the history).
-fn create_logs(execution: &NewExecution) -> Result<Option<(File, File)>, ManagerError> {
-    let create = |path: &PathBuf| {
-        OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .open(path)
-            .map(Some)
-            .or_else(|e| match e.kind() {
-                ErrorKind::AlreadyExists => Ok(None),
-                _ => Err(super::io_err(format!("creating {}", path.display()))(e)),
-            })
-    };
-    let Some(stdout_log) = create(&execution.stdout_log)? else {
-        return Ok(None);
-    };
-    match create(&execution.stderr_log) {
-        Ok(Some(stderr_log)) => Ok(Some((stdout_log, stderr_log))),
-        other => {
-            let _ = std::fs::remove_file(&execution.stdout_log);
-            other.map(|_| None)
-        }
-    }
-}
-
 /// Remove what runs that died before they were recorded left behind: a
 /// `sandboxes/run-ID` directory that no sandbox record names, older than
-/// [`UNRECORDED_GRACE`], with its cgroups, and its logs unless an
-/// execution of the history holds the id.
+/// [`UNRECORDED_GRACE`], and its cgroups.
 pub(super) fn sweep_unrecorded(manager: &Manager) {
     let Ok(entries) = std::fs::read_dir(sandboxes_dir(&manager.state_dir)) else {
         return;
@@ -286,9 +320,9 @@ pub(super) fn sweep_unrecorded(manager: &Manager) {
         let Some(name) = file_name.to_str() else {
             continue;
         };
-        let Some(id) = name.strip_prefix(RUN_PREFIX) else {
+        if !name.starts_with(RUN_PREFIX) {
             continue;
-        };
+        }
         // Its mtime is when it was claimed; nothing in it but the workspace
         // directory, which is never replaced, changes it afterwards.
         let Ok(meta) = entry.path().symlink_metadata() else {
@@ -312,14 +346,63 @@ pub(super) fn sweep_unrecorded(manager: &Manager) {
         if remove_tree(&entry.path()).is_err() {
             continue;
         }
-        if matches!(
-            manager.store.execution_summary(id),
-            Err(StateError::NotFound { .. })
-        ) {
-            let logs = logs_dir(&manager.state_dir);
-            let _ = std::fs::remove_file(logs.join(format!("{id}.stdout")));
-            let _ = std::fs::remove_file(logs.join(format!("{id}.stderr")));
-            discard_job(&manager.state_dir, id);
-        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::db::{Store, KIND_COMMAND};
+
+    /// An id of the history is found only by the record, and its run gives
+    /// everything back; a name a live run holds is never drawn twice.
+    #[test]
+    fn a_taken_id_is_given_back_and_a_held_name_is_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state_dir = dir.path().join("state");
+        let store = Store::open(&state_dir).expect("open");
+        let profile = Profile::defaults("default");
+        store
+            .create_sandbox("box", &profile, &dir.path().join("ws"), "box", false)
+            .expect("sandbox");
+        store
+            .insert_execution(&NewExecution {
+                id: "aaaaaa".into(),
+                sandbox: "box".into(),
+                kind: KIND_COMMAND.into(),
+                command: vec!["true".into()],
+                timeout_ms: 1000,
+                stdout_log: dir.path().join("aaaaaa.out"),
+                stderr_log: dir.path().join("aaaaaa.err"),
+            })
+            .expect("history");
+        let launch = Launch::Command(vec!["true".into()]);
+        let timeout = Duration::from_secs(1);
+        let mut ids = ["aaaaaa", "aaaaaa", "bbbbbb"].into_iter().map(String::from);
+        let mut draw = || ids.next().unwrap_or_default();
+        let first = Reservation::make(&state_dir, None, &profile, &launch, timeout, &mut draw)
+            .expect("first reservation");
+        let second = Reservation::make(&state_dir, None, &profile, &launch, timeout, &mut draw)
+            .expect("second reservation");
+        assert_eq!(first.execution.id, "aaaaaa");
+        assert_eq!(second.execution.id, "bbbbbb", "run-aaaaaa is held");
+        let workspace = state_dir.join("sandboxes/run-aaaaaa/workspace");
+        assert!(workspace.is_dir());
+
+        let taken = store
+            .insert_run(&first.sandbox, &first.execution, None)
+            .expect_err("aaaaaa is in the history");
+        assert!(is_taken(&taken), "{taken}");
+        first.abandon(&state_dir, None);
+        assert!(!state_dir.join("sandboxes/run-aaaaaa").exists());
+        assert_eq!(store.sandboxes().expect("sandboxes").len(), 1);
+
+        store
+            .insert_run(&second.sandbox, &second.execution, None)
+            .expect("bbbbbb is free");
+        assert_eq!(
+            store.execution("bbbbbb").expect("recorded").sandbox,
+            "run-bbbbbb"
+        );
     }
 }
