@@ -213,7 +213,7 @@ impl Manager {
             }
             let sandbox = self.store.sandbox(&exec.sandbox).ok();
             if let Some(sb) = &sandbox {
-                if let Some(group) = self.group(&format!("{}/{}", sb.cgroup_rel, exec.id)) {
+                if let Some(group) = self.group(&execution_group(sb, &exec.id)) {
                     let _ = group.kill_and_remove();
                 }
             }
@@ -533,7 +533,7 @@ impl Manager {
             return Ok(exec);
         }
         let sandbox = self.store.sandbox(&exec.sandbox)?;
-        let group = self.group(&format!("{}/{}", sandbox.cgroup_rel, exec.id));
+        let group = self.group(&execution_group(&sandbox, &exec.id));
         match signal {
             Some(sig) if sig != Signal::SIGKILL => {
                 if let Some(g) = &group {
@@ -765,7 +765,7 @@ impl Manager {
     pub fn execution_pids(&self, id: &str) -> Result<Vec<i32>, ManagerError> {
         let exec = self.store.execution_summary(id)?;
         let sandbox = self.store.sandbox(&exec.sandbox)?;
-        Ok(self.member_pids(&format!("{}/{}", sandbox.cgroup_rel, exec.id)))
+        Ok(self.member_pids(&execution_group(&sandbox, &exec.id)))
     }
 
     /// A sandbox's cgroups (whatever still runs there is killed) and its
@@ -801,6 +801,18 @@ fn sandboxes_dir(state_dir: &Path) -> PathBuf {
 
 fn sandbox_dir(state_dir: &Path, name: &str) -> PathBuf {
     sandboxes_dir(state_dir).join(name)
+}
+
+/// An execution's cgroup, relative to the tool's root: its own group in
+/// its sandbox's, except for the one execution of a `run`, which runs in
+/// its sandbox's group (fresh for it, so that a cgroup2 group that has had
+/// `cgroup.kill` is never reused), for one group less to make and remove.
+fn execution_group(sandbox: &SandboxRecord, id: &str) -> String {
+    if sandbox.ephemeral {
+        sandbox.cgroup_rel.clone()
+    } else {
+        format!("{}/{}", sandbox.cgroup_rel, id)
+    }
 }
 
 fn group(hierarchy: Option<&Hierarchy>, rel: &str) -> Option<Cgroup> {
@@ -848,6 +860,7 @@ fn request_for(
         cgroup: hierarchy.map(|h| CgroupPlan {
             hierarchy: h.clone(),
             sandbox_rel: sandbox.cgroup_rel.clone(),
+            execution_rel: execution_group(sandbox, &exec.id),
         }),
         timeout,
         pass_stdin: false,

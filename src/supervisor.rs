@@ -266,6 +266,9 @@ pub struct CgroupPlan {
     pub hierarchy: Hierarchy,
     /// The sandbox's group, relative to the tool's root (created if missing).
     pub sandbox_rel: String,
+    /// The execution's group: `sandbox_rel/ID` in a sandbox of many
+    /// executions, `sandbox_rel` itself for the one execution of a `run`.
+    pub execution_rel: String,
 }
 
 /// Whether the environment forces full isolation (CI sets this).
@@ -432,15 +435,18 @@ fn create_cgroups(
     plan: &CgroupPlan,
     req: &ExecRequest,
 ) -> Result<Cgroup, crate::cgroup::CgroupError> {
-    let rel = format!("{}/{}", plan.sandbox_rel, req.id);
+    let rel = &plan.execution_rel;
     let limits = execution_limits(&req.profile);
-    match plan.hierarchy.create_child(&rel, &limits) {
+    if *rel == plan.sandbox_rel {
+        return plan.hierarchy.create(rel, &limits);
+    }
+    match plan.hierarchy.create_child(rel, &limits) {
         // The sandbox's group is gone (a reboot empties cgroupfs): again,
         // with the sandbox's limits.
         Err(crate::cgroup::CgroupError::NotFound(_)) => {
             plan.hierarchy
                 .create(&plan.sandbox_rel, &sandbox_limits(&req.profile))?;
-            plan.hierarchy.create(&rel, &limits)
+            plan.hierarchy.create(rel, &limits)
         }
         other => other,
     }

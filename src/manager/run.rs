@@ -22,7 +22,7 @@ use super::{
     discard_job, finish_job, group, logs_dir, prepare_launch, release, request_for, sandbox_dir,
     sandboxes_dir, state_dir, Launch, Manager, ManagerError, RunOptions,
 };
-use crate::cgroup::{Hierarchy, Limits};
+use crate::cgroup::Hierarchy;
 use crate::profile::{Config, Profile};
 use crate::state::db::{
     now_ms, process_start_time, ExecutionRecord, NewExecution, SandboxRecord, StateError,
@@ -94,7 +94,6 @@ impl Run<'_> {
             (&self.state_dir, self.hierarchy.as_ref(), self.profile);
         let reserved = Reservation::make(
             state_dir,
-            hierarchy,
             profile,
             &self.launch,
             self.timeout,
@@ -201,7 +200,8 @@ impl Run<'_> {
 }
 
 /// What a run holds before it is recorded: its sandbox's directory, with
-/// an empty workspace, and its cgroups.
+/// an empty workspace; its cgroups are made as its execution's, just before
+/// the init is cloned (see `execution_group`).
 struct Reservation {
     sandbox: SandboxRecord,
     execution: NewExecution,
@@ -210,7 +210,6 @@ struct Reservation {
 impl Reservation {
     fn make(
         state_dir: &Path,
-        hierarchy: Option<&Hierarchy>,
         profile: &Profile,
         launch: &Launch,
         timeout: Duration,
@@ -243,13 +242,6 @@ impl Reservation {
                     id,
                 },
             };
-            if let Some(h) = hierarchy {
-                // No limits of its own: its one execution's group has them.
-                if let Err(e) = h.create(&name, &Limits::default()) {
-                    reservation.abandon(state_dir, hierarchy);
-                    return Err(ManagerError::Invalid(format!("cgroup for {name}: {e}")));
-                }
-            }
             return Ok(reservation);
         }
         Err(ManagerError::Invalid(
@@ -380,9 +372,9 @@ mod tests {
         let timeout = Duration::from_secs(1);
         let mut ids = ["aaaaaa", "aaaaaa", "bbbbbb"].into_iter().map(String::from);
         let mut draw = || ids.next().unwrap_or_default();
-        let first = Reservation::make(&state_dir, None, &profile, &launch, timeout, &mut draw)
+        let first = Reservation::make(&state_dir, &profile, &launch, timeout, &mut draw)
             .expect("first reservation");
-        let second = Reservation::make(&state_dir, None, &profile, &launch, timeout, &mut draw)
+        let second = Reservation::make(&state_dir, &profile, &launch, timeout, &mut draw)
             .expect("second reservation");
         assert_eq!(first.execution.id, "aaaaaa");
         assert_eq!(second.execution.id, "bbbbbb", "run-aaaaaa is held");
