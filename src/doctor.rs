@@ -167,7 +167,7 @@ pub fn inspect(cgroup_root: &str) -> Vec<Check> {
             State::Available,
             format!(
                 "{} syscalls denied, namespace clone flags denied, clone3 -> ENOSYS",
-                seccomp::denied_syscalls().len()
+                seccomp::denied_syscalls().count()
             ),
         ),
         (false, _) => check("seccomp", State::Missing, "the kernel has no seccomp"),

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::{pipe2, Pid};
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use crate::cgroup::{Cgroup, Hierarchy, Limits};
 use crate::isolation::namespaces::{self, SpawnOptions};
 use crate::isolation::rlimits::Rlimits;
-use crate::isolation::seccomp::SeccompProgram;
 use crate::isolation::{InitMessage, SandboxSpec, DEFAULT_PATH};
 use crate::netproxy::{self, NetworkRefusal, ProxyOptions, RunningProxy};
 use crate::output::CappedCapture;
@@ -375,7 +374,6 @@ pub fn execute(
     if let Err(reason) = check_policy(&req.profile, &req.argv, None) {
         return refused(req, Status::Denied, reason);
     }
-    let filter = FilterJob::start();
     let require = req.profile.require_isolation || isolation_forced();
     let mut degraded = Vec::new();
     let cgroup = match &req.cgroup {
@@ -406,7 +404,6 @@ pub fn execute(
         sinks,
         on_event,
         started,
-        filter,
     ) {
         Ok((mut result, mut outcome)) => {
             degraded.extend(outcome.degraded.iter().cloned());
@@ -449,44 +446,6 @@ fn create_cgroups(
             plan.hierarchy.create(rel, &limits)
         }
         other => other,
-    }
-}
-
-/// The seccomp program depends on nothing in the request, and compiling it
-/// takes 0.4 ms: it is compiled on another core while the cgroups are made
-/// and the sandbox is cloned.
-struct FilterJob(Option<std::thread::JoinHandle<Result<SeccompProgram, String>>>);
-
-impl FilterJob {
-    fn compile() -> Result<SeccompProgram, String> {
-        crate::isolation::seccomp::build_filter().map_err(|e| format!("seccomp filter: {e}"))
-    }
-
-    fn start() -> FilterJob {
-        // The thread starts with every signal blocked, so none meant for the
-        // supervisor (which reads them from a signalfd) can land there.
-        let mut old = SigSet::empty();
-        let all = SigSet::all();
-        if pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&all), Some(&mut old)).is_err() {
-            return FilterJob(None);
-        }
-        let handle = std::thread::Builder::new()
-            .name("seccomp".into())
-            .stack_size(256 * 1024)
-            .spawn(FilterJob::compile)
-            .ok();
-        let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
-        FilterJob(handle)
-    }
-
-    /// The program, compiled here if the thread could not start.
-    fn wait(self) -> Result<SeccompProgram, String> {
-        match self.0 {
-            Some(handle) => handle
-                .join()
-                .unwrap_or_else(|_| Err("seccomp filter: the compiler panicked".into())),
-            None => FilterJob::compile(),
-        }
     }
 }
 
@@ -595,7 +554,6 @@ fn build_spec(req: &ExecRequest, require: bool, cgroup: bool) -> Result<SandboxS
         // tmpfs pages are charged to the memory cgroup, so /tmp cannot exceed the memory limit either.
         tmp_size_bytes: profile.max_memory_mb.saturating_mul(mb),
         require_isolation: require,
-        seccomp: Vec::new(),
         proxy: None,
     })
 }
@@ -683,7 +641,6 @@ fn run_sandbox(
     sinks: &mut OutputSinks,
     on_event: &mut dyn FnMut(Event) -> Result<(), String>,
     started: Instant,
-    filter: FilterJob,
 ) -> Result<(ExecResult, Outcome), String> {
     let mut spec = build_spec(req, require, cgroup.is_some())?;
     // Dropped on every return below: the proxy never outlives the execution.
@@ -738,10 +695,7 @@ fn run_sandbox(
         }
     }
     // Serialized while the init is still being exec'd: off the critical path.
-    let spec_json = filter.wait().and_then(|filter| {
-        spec.seccomp = filter.to_words();
-        serde_json::to_vec(&spec).map_err(|e| format!("spec: {e}"))
-    });
+    let spec_json = serde_json::to_vec(&spec).map_err(|e| format!("spec: {e}"));
     let spec_json = match spec_json {
         Ok(json) => json,
         Err(e) => {

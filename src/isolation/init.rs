@@ -248,8 +248,7 @@ fn prepare(spec: &SandboxSpec, reporter: &mut Reporter) -> Result<Prepared, Stri
         Err(e) => degrade(spec, reporter, "landlock", e.to_string())?,
     }
 
-    let filter = seccomp::SeccompProgram::from_words(&spec.seccomp)
-        .map_err(|e| format!("seccomp filter: {e}"))?;
+    let filter = seccomp::build_filter().map_err(|e| format!("seccomp filter: {e}"))?;
     filter
         .install()
         .map_err(|e| format!("installing seccomp: {e}"))?;

@@ -41,8 +41,6 @@ pub struct SandboxSpec {
     pub tmp_size_bytes: u64,
     /// Refuse to run when a mechanism is missing, instead of degrading.
     pub require_isolation: bool,
-    /// The seccomp filters, compiled by the supervisor (see `SeccompProgram::to_words`).
-    pub seccomp: Vec<Vec<u64>>,
     /// `allowed_hosts`: bridge a loopback port to the supervisor's proxy.
     #[serde(default)]
     pub proxy: Option<bridge::ProxyBridge>,
