@@ -869,11 +869,12 @@ fn run_sandbox(
                 3 => {
                     init_rusage = reap_init(init_pid);
                     init_done = true;
-                    // The command ended: nothing of it may stay behind, and the
-                    // pipes close once every holder is dead.
-                    if let Some(cg) = cgroup {
-                        let _ = cg.kill_all();
-                    }
+                    // Every other process of the sandbox died with its pid
+                    // namespace's init, so the output pipes are closing. The
+                    // cgroup is emptied and removed after the loop, which
+                    // also kills anything the host put in it; until then,
+                    // such a process holding a pipe keeps the loop waiting
+                    // for at most two seconds.
                     end_deadline = Some(Instant::now() + Duration::from_secs(2));
                 }
                 _ => {
