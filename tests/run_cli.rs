@@ -143,6 +143,39 @@ fn workspace_is_the_working_directory_and_writable() {
     assert_eq!(v["stdout"], "/workspace\nhi\nro\n", "{v}");
 }
 
+/// The root's own files are readable whatever the caller's umask, and the
+/// command still gets that umask.
+#[test]
+fn the_root_ignores_the_callers_umask_and_the_command_keeps_it() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let mut cmd = env.cmd();
+    cmd.args([
+        "--json",
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "umask; stat -c '%a %n' /etc /etc/passwd /etc/ld.so.cache /dev",
+    ]);
+    // SAFETY: umask is async-signal-safe and touches only the child.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::umask(0o077);
+            Ok(())
+        });
+    }
+    let out = cmd.output().expect("run sandbox-tui");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        v["stdout"],
+        "0077\n755 /etc\n644 /etc/passwd\n644 /etc/ld.so.cache\n755 /dev\n",
+        "{v}"
+    );
+}
+
 /// `run` reuses the directories of earlier ephemeral sandboxes, but only
 /// clean ones: nothing a run leaves in (or on) its workspace reaches the next.
 #[test]

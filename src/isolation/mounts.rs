@@ -8,10 +8,11 @@
 
 use std::fs;
 use std::io;
-use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::fs::symlink;
 use std::path::{Component, Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chdir, pivot_root};
 
 use super::SandboxSpec;
@@ -91,6 +92,16 @@ fn under(base: &str, path: &Path) -> PathBuf {
 /// Build the root described by `spec` and pivot into it. On return the process's
 /// root is the sandbox root and its working directory is `spec.workdir`.
 pub fn build_root(spec: &SandboxSpec) -> Result<(), MountError> {
+    // Files and directories of the root get 0644 and 0755 whatever the
+    // supervisor's umask, without a chmod each; the command gets the
+    // supervisor's umask back.
+    let previous = umask(Mode::from_bits_truncate(0o022));
+    let built = assemble_root(spec);
+    umask(previous);
+    built
+}
+
+fn assemble_root(spec: &SandboxSpec) -> Result<(), MountError> {
     let root = Path::new("/");
     // Nothing we mount may propagate back to the host.
     mount(
@@ -172,10 +183,8 @@ fn make_dir(path: &Path) -> Result<(), MountError> {
     fs::create_dir_all(path).map_err(fail_io("mkdir", path))
 }
 
+/// An empty file to bind over; its directory exists.
 fn make_file(path: &Path) -> Result<(), MountError> {
-    if let Some(parent) = path.parent() {
-        make_dir(parent)?;
-    }
     fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -187,7 +196,7 @@ fn make_file(path: &Path) -> Result<(), MountError> {
 
 /// Reproduce the host path `path` inside the new root: a symlink stays a symlink
 /// (merged-/usr systems link /bin to usr/bin), a directory or file is bound.
-/// A missing optional path is skipped.
+/// A missing optional path is skipped. The parent of `path` exists inside.
 fn mirror_host_path(path: &Path, read_only: bool) -> Result<(), MountError> {
     let source = under(OLD, path);
     let target = under(NEW, path);
@@ -198,9 +207,6 @@ fn mirror_host_path(path: &Path, read_only: bool) -> Result<(), MountError> {
     };
     if meta.file_type().is_symlink() {
         let link = fs::read_link(&source).map_err(fail_io("readlink", path))?;
-        if let Some(parent) = target.parent() {
-            make_dir(parent)?;
-        }
         return symlink(&link, &target).map_err(fail_io("symlink", &target));
     }
     if meta.is_dir() {
@@ -223,6 +229,9 @@ fn bind_pair(host: &Path, inside: &Path, read_only: bool) -> Result<(), MountErr
     if meta.is_dir() {
         make_dir(&target)?;
     } else {
+        if let Some(parent) = target.parent() {
+            make_dir(parent)?;
+        }
         make_file(&target)?;
     }
     bind(&source, &target, read_only)
@@ -315,8 +324,7 @@ fn remount_read_only(target: &Path) -> Result<(), MountError> {
 }
 
 fn write_file(path: &Path, contents: &str) -> Result<(), MountError> {
-    fs::write(path, contents).map_err(fail_io("write", path))?;
-    fs::set_permissions(path, fs::Permissions::from_mode(0o644)).map_err(fail_io("chmod", path))
+    fs::write(path, contents).map_err(fail_io("write", path))
 }
 
 /// A minimal `/etc`: generated identity files (nothing about the host's users
