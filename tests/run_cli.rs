@@ -170,10 +170,28 @@ fn the_root_ignores_the_callers_umask_and_the_command_keeps_it() {
     let out = cmd.output().expect("run sandbox-tui");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(
-        v["stdout"],
-        "0077\n755 /etc\n644 /etc/passwd\n644 /etc/ld.so.cache\n755 /dev\n",
+        v["stdout"], "0077\n755 /etc\n644 /etc/passwd\n644 /etc/ld.so.cache\n755 /dev\n",
         "{v}"
     );
+}
+
+/// The device nodes work, and no other can be made anywhere in the sandbox
+/// (a raw disk node would bypass every file-level rule).
+#[test]
+fn devices_work_and_none_can_be_made() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let script = "echo x > /dev/null && echo null; \
+        head -c 2 /dev/zero | od -An -tx1; \
+        head -c 4 /dev/urandom | wc -c; \
+        echo x 2>/dev/null > /dev/full || echo full; \
+        for d in /dev /tmp /dev/shm .; do mknod $d/disk b 8 0 2>/dev/null && echo made $d; done; \
+        echo done";
+    let (v, code) = env.json(&["run", "--", "sh", "-c", script]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["stdout"], "null\n 00 00\n4\nfull\ndone\n", "{v}");
 }
 
 /// `run` reuses the directories of earlier ephemeral sandboxes, but only

@@ -11,8 +11,9 @@ use std::io;
 use std::os::unix::fs::symlink;
 use std::path::{Component, Path, PathBuf};
 
+use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
-use nix::sys::stat::{umask, Mode};
+use nix::sys::stat::{makedev, mknod, umask, Mode, SFlag};
 use nix::unistd::{chdir, pivot_root};
 
 use super::SandboxSpec;
@@ -38,8 +39,12 @@ pub const ETC_ALLOWLIST: &[&str] = &[
     "mime.types",
 ];
 
-/// Device nodes bound from the host.
+/// The sandbox's device nodes.
 pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Their numbers (linux/Documentation/admin-guide/devices.txt), in the
+/// order of [`DEVICES`].
+const DEVICE_NUMBERS: [(u64, u64); 6] = [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0)];
 
 /// procfs entries hidden behind `/dev/null`: kernel memory, keys and timing leaks.
 const PROC_MASKED: &[&str] = &[
@@ -156,7 +161,16 @@ fn assemble_root(spec: &SandboxSpec) -> Result<(), MountError> {
     // The root tmpfs itself becomes read-only: only the workspace, /tmp and
     // writable_paths accept writes.
     remount_read_only(new)?;
-    remount_read_only(&under(NEW, Path::new("/dev")))?;
+    let dev = under(NEW, Path::new("/dev"));
+    // Without nodev: its nodes must work.
+    mount(
+        None::<&str>,
+        &dev,
+        None::<&str>,
+        MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    )
+    .map_err(fail("remount read-only", &dev))?;
 
     chdir(new).map_err(fail("chdir", new))?;
     // pivot_root(".", ".") stacks the old root on top of the new one; detaching
@@ -365,23 +379,18 @@ fn build_etc(spec: &SandboxSpec) -> Result<(), MountError> {
 fn build_dev(spec: &SandboxSpec) -> Result<(), MountError> {
     let dev = under(NEW, Path::new("/dev"));
     make_dir(&dev)?;
-    mount_tmpfs(&dev, "mode=0755,size=64k", MsFlags::MS_NOEXEC)?;
-    for name in DEVICES {
-        let source = Path::new(OLD).join("dev").join(name);
-        if fs::symlink_metadata(&source).is_err() {
-            continue;
-        }
-        let target = dev.join(name);
-        make_file(&target)?;
-        mount(
-            Some(&source),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(fail("bind device", &target))?;
-        set_attrs_recursive(&target, MOUNT_ATTR_NOSUID)?;
+    // Without nodev, for the nodes made here. Nothing else can make one: the
+    // command has no CAP_MKNOD, and /dev is read-only before it runs.
+    mount(
+        Some("tmpfs"),
+        &dev,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("mode=0755,size=64k"),
+    )
+    .map_err(fail("mount tmpfs", &dev))?;
+    if !make_device_nodes(&dev)? {
+        bind_host_devices(&dev)?;
     }
     for (link, target) in [
         ("fd", "/proc/self/fd"),
@@ -399,6 +408,62 @@ fn build_dev(spec: &SandboxSpec) -> Result<(), MountError> {
         &format!("mode=1777,size={}", spec.tmp_size_bytes.max(4096)),
         MsFlags::MS_NOEXEC,
     )
+}
+
+/// The device nodes, made with `mknod` (one call each, where a bind of the
+/// host's node takes three and a mount). False when this process may not
+/// (in a user namespace, or where a device cgroup forbids one): then none
+/// is left.
+fn make_device_nodes(dev: &Path) -> Result<bool, MountError> {
+    // 0666 whatever the umask.
+    let previous = umask(Mode::empty());
+    let made = DEVICES
+        .iter()
+        .zip(DEVICE_NUMBERS)
+        .try_for_each(|(name, (major, minor))| {
+            let target = dev.join(name);
+            mknod(
+                &target,
+                SFlag::S_IFCHR,
+                Mode::from_bits_truncate(0o666),
+                makedev(major, minor),
+            )
+            .map_err(|e| (e, target))
+        });
+    umask(previous);
+    match made {
+        Ok(()) => Ok(true),
+        Err((Errno::EPERM, _)) => {
+            for name in DEVICES {
+                let _ = fs::remove_file(dev.join(name));
+            }
+            Ok(false)
+        }
+        Err((e, target)) => Err(fail("mknod", &target)(e)),
+    }
+}
+
+/// The host's device nodes bound over empty files: what a user namespace,
+/// which may not make nodes, can do.
+fn bind_host_devices(dev: &Path) -> Result<(), MountError> {
+    for name in DEVICES {
+        let source = Path::new(OLD).join("dev").join(name);
+        if fs::symlink_metadata(&source).is_err() {
+            continue;
+        }
+        let target = dev.join(name);
+        make_file(&target)?;
+        mount(
+            Some(&source),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(fail("bind device", &target))?;
+        set_attrs_recursive(&target, MOUNT_ATTR_NOSUID)?;
+    }
+    Ok(())
 }
 
 fn build_proc() -> Result<(), MountError> {
