@@ -175,6 +175,25 @@ fn the_root_ignores_the_callers_umask_and_the_command_keeps_it() {
     );
 }
 
+/// The first `run` on a machine makes the state directory private, like
+/// every other verb.
+#[test]
+fn a_first_run_makes_a_private_state_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    assert!(!env.state_dir.exists());
+    let (v, code) = env.json(&["run", "--", "true"]);
+    assert_eq!(code, 0, "{v}");
+    let mode = std::fs::metadata(&env.state_dir)
+        .expect("state dir")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+}
+
 /// The device nodes work, and no other can be made anywhere in the sandbox
 /// (a raw disk node would bypass every file-level rule).
 #[test]

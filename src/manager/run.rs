@@ -27,7 +27,7 @@ use crate::profile::{Config, Profile};
 use crate::state::db::{
     now_ms, process_start_time, ExecutionRecord, NewExecution, SandboxRecord, StateError,
 };
-use crate::state::layout::{remove_tree, take_spare};
+use crate::state::layout::{make_state_dir, remove_tree, take_spare};
 use crate::supervisor::{self, ExecResult, LogSink, OutputSinks, Status};
 
 /// How old the reservations of a run with no record must be before
@@ -215,6 +215,9 @@ impl Reservation {
         timeout: Duration,
         mut draw_id: impl FnMut() -> String,
     ) -> Result<Reservation, ManagerError> {
+        // Private, as the state makes it: this may be the first use.
+        make_state_dir(state_dir)
+            .map_err(super::io_err(format!("creating {}", state_dir.display())))?;
         let logs = logs_dir(state_dir);
         std::fs::create_dir_all(&logs)
             .map_err(super::io_err(format!("creating {}", logs.display())))?;

@@ -5,8 +5,8 @@
 //! timeout on every connection, and `BEGIN IMMEDIATE` for every
 //! read-modify-write so two writers never decide on the same stale snapshot.
 
-use std::fs::{DirBuilder, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::OpenOptions;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -209,14 +209,10 @@ impl Store {
     /// Open (creating if needed) `state.db` in `state_dir` and bring its
     /// schema up to date.
     pub fn open(state_dir: &Path) -> Result<Store, StateError> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(state_dir)
-            .map_err(|source| StateError::Io {
-                path: state_dir.to_path_buf(),
-                source,
-            })?;
+        crate::state::layout::make_state_dir(state_dir).map_err(|source| StateError::Io {
+            path: state_dir.to_path_buf(),
+            source,
+        })?;
         let path = state_dir.join(DB_FILE);
         // SQLite gives the -wal and -shm files the permissions of the database
         // file, so creating it private here keeps all three private.

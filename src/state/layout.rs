@@ -10,6 +10,15 @@ use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{fchmod, fstatat, FileStat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
+/// Make the state directory, private (0700), if it is not there yet.
+pub fn make_state_dir(state_dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(state_dir)
+}
+
 /// Where state lives: `--state-dir`, else `$SANDBOX_TUI_STATE_DIR`, else
 /// `state_dir` from `sandboxes.toml`, else `/var/lib/sandbox-tui` as root and
 /// `$XDG_STATE_HOME/sandbox-tui` (default `~/.local/state/sandbox-tui`) otherwise.
