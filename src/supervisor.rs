@@ -1133,3 +1133,34 @@ pub fn new_id() -> String {
 fn error_text(text: String) -> Option<ErrorInfo> {
     Some(ErrorInfo::Message(text))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log that is never written is never made; the first write makes it
+    /// and later ones append.
+    #[test]
+    fn a_log_is_made_with_its_first_byte() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let quiet = dir.path().join("quiet.stdout");
+        let mut sink = LogSink::OnFirstWrite(quiet.clone());
+        drop(std::mem::take(&mut sink));
+        assert!(!quiet.exists());
+
+        let path = dir.path().join("id.stderr");
+        let mut sink = LogSink::OnFirstWrite(path.clone());
+        for part in [b"one ".as_slice(), b"two"] {
+            sink.file()
+                .expect("the log")
+                .write_all(part)
+                .expect("write");
+        }
+        assert_eq!(std::fs::read(&path).expect("read"), b"one two");
+
+        // Where it cannot be made, the log is off; the output is still captured.
+        let mut sink = LogSink::OnFirstWrite(dir.path().join("missing/dir/log"));
+        assert!(sink.file().is_none());
+        assert!(matches!(sink, LogSink::Off));
+    }
+}
