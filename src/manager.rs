@@ -825,13 +825,31 @@ fn release(
     hierarchy: Option<&Hierarchy>,
     sandbox: &SandboxRecord,
 ) -> Result<(), ManagerError> {
-    if let Some(group) = group(hierarchy, &sandbox.cgroup_rel) {
-        group.kill_and_remove().map_err(|e| {
-            ManagerError::Invalid(format!("removing the cgroup of {}: {e}", sandbox.name))
-        })?;
+    release_named(
+        state_dir,
+        hierarchy,
+        &sandbox.name,
+        &sandbox.cgroup_rel,
+        sandbox.ephemeral,
+    )
+}
+
+/// [`release`] of the sandbox `name` whose group is `cgroup_rel`, with or
+/// without a record; `spare`: its directory may be kept as a spare.
+fn release_named(
+    state_dir: &Path,
+    hierarchy: Option<&Hierarchy>,
+    name: &str,
+    cgroup_rel: &str,
+    spare: bool,
+) -> Result<(), ManagerError> {
+    if let Some(group) = group(hierarchy, cgroup_rel) {
+        group
+            .kill_and_remove()
+            .map_err(|e| ManagerError::Invalid(format!("removing the cgroup of {name}: {e}")))?;
     }
-    let dir = sandbox_dir(state_dir, &sandbox.name);
-    if !(sandbox.ephemeral && give_back_spare(&dir)) {
+    let dir = sandbox_dir(state_dir, name);
+    if !(spare && give_back_spare(&dir)) {
         remove_tree(&dir).map_err(|e| ManagerError::Invalid(e.to_string()))?;
     }
     Ok(())

@@ -119,7 +119,7 @@ fn assemble_root(spec: &SandboxSpec) -> Result<(), MountError> {
     .map_err(fail("make / private", root))?;
 
     let base = Path::new("/tmp");
-    mount_tmpfs(base, "mode=0755,size=1m", MsFlags::empty())?;
+    mount_tmpfs(base, "mode=0755,size=1m", MsFlags::MS_NODEV)?;
     chdir(base).map_err(fail("chdir", base))?;
     for dir in ["oldroot", "newroot"] {
         fs::create_dir(dir).map_err(fail_io("mkdir", Path::new(dir)))?;
@@ -128,7 +128,7 @@ fn assemble_root(spec: &SandboxSpec) -> Result<(), MountError> {
     chdir("/").map_err(fail("chdir", root))?;
 
     let new = Path::new(NEW);
-    mount_tmpfs(new, "mode=0755,size=4m", MsFlags::empty())?;
+    mount_tmpfs(new, "mode=0755,size=4m", MsFlags::MS_NODEV)?;
 
     for dir in SYSTEM_DIRS {
         mirror_host_path(Path::new(dir), true)?;
@@ -142,7 +142,7 @@ fn assemble_root(spec: &SandboxSpec) -> Result<(), MountError> {
     mount_tmpfs(
         &tmp,
         &format!("mode=1777,size={}", spec.tmp_size_bytes.max(4096)),
-        MsFlags::empty(),
+        MsFlags::MS_NODEV,
     )?;
 
     let workdir = under(NEW, &spec.workdir);
@@ -160,17 +160,9 @@ fn assemble_root(spec: &SandboxSpec) -> Result<(), MountError> {
 
     // The root tmpfs itself becomes read-only: only the workspace, /tmp and
     // writable_paths accept writes.
-    remount_read_only(new)?;
-    let dev = under(NEW, Path::new("/dev"));
+    remount_read_only(new, MsFlags::MS_NODEV)?;
     // Without nodev: its nodes must work.
-    mount(
-        None::<&str>,
-        &dev,
-        None::<&str>,
-        MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        None::<&str>,
-    )
-    .map_err(fail("remount read-only", &dev))?;
+    remount_read_only(&under(NEW, Path::new("/dev")), MsFlags::MS_NOEXEC)?;
 
     chdir(new).map_err(fail("chdir", new))?;
     // pivot_root(".", ".") stacks the old root on top of the new one; detaching
@@ -182,12 +174,13 @@ fn assemble_root(spec: &SandboxSpec) -> Result<(), MountError> {
     Ok(())
 }
 
-fn mount_tmpfs(target: &Path, options: &str, extra: MsFlags) -> Result<(), MountError> {
+/// A tmpfs, always nosuid; `flags` adds the rest (nodev on all but /dev).
+fn mount_tmpfs(target: &Path, options: &str, flags: MsFlags) -> Result<(), MountError> {
     mount(
         Some("tmpfs"),
         target,
         Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | extra,
+        MsFlags::MS_NOSUID | flags,
         Some(options),
     )
     .map_err(fail("mount tmpfs", target))
@@ -326,12 +319,14 @@ fn set_attrs_recursive(target: &Path, attrs: u64) -> Result<(), MountError> {
         .map_err(fail("remount read-only", target))
 }
 
-fn remount_read_only(target: &Path) -> Result<(), MountError> {
+/// A remount replaces the mount's flags: `flags` are the ones it keeps
+/// besides read-only and nosuid.
+fn remount_read_only(target: &Path, flags: MsFlags) -> Result<(), MountError> {
     mount(
         None::<&str>,
         target,
         None::<&str>,
-        MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | flags,
         None::<&str>,
     )
     .map_err(fail("remount read-only", target))
@@ -381,14 +376,7 @@ fn build_dev(spec: &SandboxSpec) -> Result<(), MountError> {
     make_dir(&dev)?;
     // Without nodev, for the nodes made here. Nothing else can make one: the
     // command has no CAP_MKNOD, and /dev is read-only before it runs.
-    mount(
-        Some("tmpfs"),
-        &dev,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-        Some("mode=0755,size=64k"),
-    )
-    .map_err(fail("mount tmpfs", &dev))?;
+    mount_tmpfs(&dev, "mode=0755,size=64k", MsFlags::MS_NOEXEC)?;
     if !make_device_nodes(&dev)? {
         bind_host_devices(&dev)?;
     }
@@ -406,7 +394,7 @@ fn build_dev(spec: &SandboxSpec) -> Result<(), MountError> {
     mount_tmpfs(
         &shm,
         &format!("mode=1777,size={}", spec.tmp_size_bytes.max(4096)),
-        MsFlags::MS_NOEXEC,
+        MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
     )
 }
 

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    discard_job, finish_job, group, logs_dir, prepare_launch, release, request_for, sandbox_dir,
-    sandboxes_dir, state_dir, Launch, Manager, ManagerError, RunOptions,
+    discard_job, finish_job, logs_dir, prepare_launch, release, release_named, request_for,
+    sandbox_dir, sandboxes_dir, state_dir, Launch, Manager, ManagerError, RunOptions,
 };
 use crate::cgroup::Hierarchy;
 use crate::profile::{Config, Profile};
@@ -333,14 +333,15 @@ pub(super) fn sweep_unrecorded(manager: &Manager) {
         ) {
             continue;
         }
-        if let Some(group) = group(manager.hierarchy.as_ref(), name) {
-            if group.kill_and_remove().is_err() {
-                continue;
-            }
-        }
-        if remove_tree(&entry.path()).is_err() {
-            continue;
-        }
+        // A run's group is named after its sandbox; what is left may be
+        // dirty, so it is not kept as a spare.
+        let _ = release_named(
+            &manager.state_dir,
+            manager.hierarchy.as_ref(),
+            name,
+            name,
+            false,
+        );
     }
 }
 
