@@ -25,7 +25,8 @@ use super::{
 use crate::cgroup::Hierarchy;
 use crate::profile::{Config, Profile};
 use crate::state::db::{
-    now_ms, process_start_time, ExecutionRecord, NewExecution, SandboxRecord, StateError,
+    checkpoint, now_ms, process_start_time, ExecutionRecord, NewExecution, SandboxRecord,
+    StateError,
 };
 use crate::state::layout::{make_state_dir, remove_tree, take_spare};
 use crate::supervisor::{self, ExecResult, LogSink, OutputSinks, Status};
@@ -113,12 +114,17 @@ impl Run<'_> {
         request.pass_stdin = self.options.pass_stdin;
 
         let open = || {
-            Manager::open_with(
+            let manager = Manager::open_with(
                 self.config.clone(),
                 state_dir.clone(),
                 self.hierarchy.clone(),
-            )
+            )?;
+            manager.store.defer_checkpoints();
+            Ok::<_, ManagerError>(manager)
         };
+        // Joined when the attempt ends, so the process never ends in the
+        // middle of a checkpoint it could have finished.
+        let mut checkpointer = Checkpointer::default();
         let mut opened: Option<Manager> = None;
         let mut recorded = false;
         let mut id_taken = false;
@@ -147,12 +153,19 @@ impl Run<'_> {
                 let inserted = manager
                     .store
                     .insert_run(sandbox, new, Some((supervisor, init_pid)));
+                let log_is_long = manager.store.log_is_long();
                 opened = Some(manager);
                 if let Err(e) = inserted {
                     id_taken = is_taken(&e);
                     return Err(format!("recording the execution: {e}"));
                 }
                 recorded = true;
+                // While the init builds the sandbox and the command runs, a
+                // thread copies the log into the database, instead of the
+                // final commit doing so on the way out.
+                if log_is_long {
+                    checkpointer.start(state_dir);
+                }
                 Ok(())
             })
         };
@@ -196,6 +209,32 @@ impl Run<'_> {
                 .finish_and_delete_sandbox(&new.id, &result, &sandbox.name)?;
         }
         Ok(Some(result))
+    }
+}
+
+/// A checkpoint of the state's log on a thread of its own, joined on drop.
+#[derive(Default)]
+struct Checkpointer(Option<std::thread::JoinHandle<()>>);
+
+impl Checkpointer {
+    fn start(&mut self, state_dir: &Path) {
+        let state_dir = state_dir.to_path_buf();
+        // A checkpoint that fails or cannot start is only put off: the next
+        // long log's commit tries again, and the log stays correct meanwhile.
+        self.0 = std::thread::Builder::new()
+            .name("checkpoint".into())
+            .spawn(move || {
+                let _ = checkpoint(&state_dir);
+            })
+            .ok();
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            let _ = thread.join();
+        }
     }
 }
 
