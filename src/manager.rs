@@ -749,7 +749,7 @@ impl Manager {
         self.hierarchy
             .as_ref()
             .and_then(|h| h.for_reading(rel).ok())
-            .and_then(|g| g.live_usage().ok())
+            .and_then(|g| g.usage(crate::cgroup::Reading::Live).ok())
             .unwrap_or_default()
     }
 

@@ -18,7 +18,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::{pipe2, Pid};
 use serde::{Deserialize, Serialize};
 
-use crate::cgroup::{Cgroup, Hierarchy, Limits};
+use crate::cgroup::{Cgroup, Hierarchy, Limits, Reading};
 use crate::isolation::namespaces::{self, SpawnOptions};
 use crate::isolation::rlimits::Rlimits;
 use crate::isolation::{InitMessage, SandboxSpec, DEFAULT_PATH};
@@ -415,7 +415,7 @@ pub fn execute(
     };
     result.duration_ms = started.elapsed().as_millis() as u64;
     if let Some(cg) = &cgroup {
-        if let Some(usage) = final_usage.or_else(|| cg.usage().ok()) {
+        if let Some(usage) = final_usage.or_else(|| cg.usage(Reading::Outcome).ok()) {
             result.cpu_ms = result.cpu_ms.max(usage.cpu_ns / 1_000_000);
             result.peak_memory_bytes = result.peak_memory_bytes.max(usage.peak_memory_bytes);
         }
@@ -786,7 +786,7 @@ fn run_sandbox(
         if let (Some(cg), true) = (cgroup, now >= next_watch) {
             next_watch = now + WATCH_INTERVAL;
             if !killed {
-                if let Ok(usage) = cg.usage() {
+                if let Ok(usage) = cg.usage(Reading::Limits) {
                     if usage.oom_kills > 0 {
                         // A v1 OOM kills one task; the rest of the group goes with it.
                         outcome.oom = true;
@@ -916,7 +916,7 @@ fn run_sandbox(
         result.peak_memory_bytes = (usage.ru_maxrss.max(0) as u64) * 1024;
     }
     if let Some(cg) = cgroup {
-        if let Ok(usage) = cg.usage() {
+        if let Ok(usage) = cg.usage(Reading::Outcome) {
             if usage.oom_kills > 0 {
                 outcome.oom = true;
             }

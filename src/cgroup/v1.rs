@@ -11,7 +11,8 @@ use nix::unistd::{self, AccessFlags};
 use super::{
     collect_pids, kernel_at_least, mkdir, mkdir_in_existing, read_keyed, read_string, read_u64,
     signal_pids, v2, wait_until, writable, write_file, Backend, Cgroup, CgroupError, Flavor,
-    Limits, MountEntry, Place, Placement, Report, Result, Usage, FREEZE_TIMEOUT, POLL_INTERVAL,
+    Limits, MountEntry, Place, Placement, Reading, Report, Result, Usage, FREEZE_TIMEOUT,
+    POLL_INTERVAL,
 };
 
 pub(super) const CFS_PERIOD_US: u64 = 100_000;
@@ -429,7 +430,7 @@ impl Backend for Group {
         }
     }
 
-    fn usage(&self, outcome: bool) -> Result<Usage> {
+    fn usage(&self, reading: Reading) -> Result<Usage> {
         let mut u = Usage::default();
         if let Some(dir) = &self.cpuacct {
             u.cpu_ns = read_u64(&dir.join("cpuacct.usage"))?;
@@ -438,13 +439,17 @@ impl Backend for Group {
             u.cpu_ns = read_keyed(&dir.join("cpu.stat"), "usage_usec")?.saturating_mul(1000);
         }
         if let Some(dir) = &self.memory {
-            u.memory_bytes = read_u64(&dir.join("memory.usage_in_bytes"))?;
-            if outcome {
+            if reading.memory() {
+                u.memory_bytes = read_u64(&dir.join("memory.usage_in_bytes"))?;
+            }
+            if reading.peak() {
                 u.peak_memory_bytes = read_u64(&dir.join("memory.max_usage_in_bytes"))?;
+            }
+            if reading.oom() {
                 u.oom_kills = read_keyed(&dir.join("memory.oom_control"), "oom_kill")?;
             }
         }
-        if let Some(dir) = &self.pids {
+        if let (Some(dir), true) = (&self.pids, reading.pids()) {
             u.pids_current = read_u64(&dir.join("pids.current"))?;
         }
         Ok(u)

@@ -10,8 +10,8 @@ use nix::sys::signal::Signal;
 use super::{
     collect_pids, cpu_quota_us, kernel_at_least, mkdir, mkdir_in_existing, read_keyed, read_string,
     read_u64, signal_pids, subdirs, v1::CFS_PERIOD_US, wait_until, writable, write_file, Backend,
-    Cgroup, CgroupError, Flavor, Limits, MountEntry, Place, Placement, Report, Result, Usage,
-    FREEZE_TIMEOUT, POLL_INTERVAL,
+    Cgroup, CgroupError, Flavor, Limits, MountEntry, Place, Placement, Reading, Report, Result,
+    Usage, FREEZE_TIMEOUT, POLL_INTERVAL,
 };
 
 const CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
@@ -303,10 +303,10 @@ impl Backend for Group {
         }
     }
 
-    fn usage(&self, outcome: bool) -> Result<Usage> {
-        let opt = |name: &str, f: &dyn Fn(&Path) -> Result<u64>| -> Result<u64> {
+    fn usage(&self, reading: Reading) -> Result<Usage> {
+        let opt = |wanted: bool, name: &str, f: &dyn Fn(&Path) -> Result<u64>| -> Result<u64> {
             let p = self.dir.join(name);
-            if p.exists() {
+            if wanted && p.exists() {
                 f(&p)
             } else {
                 Ok(0)
@@ -314,18 +314,12 @@ impl Backend for Group {
         };
         Ok(Usage {
             cpu_ns: read_keyed(&self.dir.join("cpu.stat"), "usage_usec")?.saturating_mul(1000),
-            memory_bytes: opt("memory.current", &read_u64)?,
-            peak_memory_bytes: if outcome {
-                opt("memory.peak", &read_u64)?
-            } else {
-                0
-            },
-            oom_kills: if outcome {
-                opt("memory.events", &|p| read_keyed(p, "oom_kill"))?
-            } else {
-                0
-            },
-            pids_current: opt("pids.current", &read_u64)?,
+            memory_bytes: opt(reading.memory(), "memory.current", &read_u64)?,
+            peak_memory_bytes: opt(reading.peak(), "memory.peak", &read_u64)?,
+            oom_kills: opt(reading.oom(), "memory.events", &|p| {
+                read_keyed(p, "oom_kill")
+            })?,
+            pids_current: opt(reading.pids(), "pids.current", &read_u64)?,
         })
     }
 
