@@ -7,6 +7,7 @@ pub mod cgroup;
 pub mod cli;
 pub mod doctor;
 pub mod files;
+pub mod fsops;
 pub mod isolation;
 pub mod manager;
 pub mod monitor;

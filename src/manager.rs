@@ -639,6 +639,9 @@ impl Manager {
             let _ = std::fs::remove_file(&exec.stderr_log);
             report.executions.push(exec.id);
         }
+        report.spare_network_namespaces = crate::isolation::netns::discard_all(
+            &crate::isolation::netns::spare_dir(&self.config.settings.cgroup_root),
+        );
         Ok(report)
     }
 
@@ -913,6 +916,9 @@ fn finish_job(
 pub struct PruneReport {
     pub sandboxes: Vec<String>,
     pub executions: Vec<String>,
+    /// Network namespaces made ahead for the next launch (see
+    /// `isolation::netns`), and leftovers of their making.
+    pub spare_network_namespaces: usize,
 }
 
 /// `sandbox-tui __supervise STATE_DIR ID CGROUP_ROOT [HOSTS_FILE]`: the

@@ -666,9 +666,18 @@ fn run_sandbox(
         .map_err(|e| format!("signalfd: {e}"))?;
 
     let placement = cgroup.map(Cgroup::placement).unwrap_or_default();
+    // Keyed by the cgroup root, so that separate installations (and tests)
+    // keep to their own spares.
+    let spare_dir = match &req.cgroup {
+        Some(plan) if !user_namespace && !req.profile.allow_network => {
+            Some(crate::isolation::netns::spare_dir(plan.hierarchy.root()))
+        }
+        _ => None,
+    };
     let child = namespaces::spawn_init(&SpawnOptions {
         user_namespace,
         network_namespace: !req.profile.allow_network,
+        network_spare_dir: spare_dir.clone(),
         stdin: req.pass_stdin.then_some(0),
         stdout: out_write.as_raw_fd(),
         stderr: err_write.as_raw_fd(),
@@ -722,6 +731,13 @@ fn run_sandbox(
     // An init that died meanwhile shows up in its status and its exit.
     let _ = send_all(&control, &[crate::isolation::GO_AHEAD]);
     drop(control);
+    // The next launch's network namespace is made on a core this launch
+    // leaves idle while its init locks the sandbox down and runs the
+    // command; joined on every return below.
+    let spare_maker = match spare_dir {
+        Some(dir) => crate::isolation::netns::start_making(dir, child.claimed_network),
+        None => crate::isolation::netns::SpareMaker::default(),
+    };
 
     let cap = (req.profile.max_output_kb.saturating_mul(1024)) as usize;
     let mut streams = [
@@ -751,6 +767,7 @@ fn run_sandbox(
     )
     .map_err(|e| format!("fcntl: {e}"))?;
     let mut status_open = true;
+
     let mut outcome = Outcome {
         setup_error: None,
         exec_error: None,
@@ -926,6 +943,8 @@ fn run_sandbox(
     if let Some(proxy) = proxy {
         result.network_refusals = proxy.finish();
     }
+    // The next launch's namespace is complete before this one reports.
+    drop(spare_maker);
     Ok((result, outcome))
 }
 

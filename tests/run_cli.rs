@@ -260,6 +260,66 @@ fn nothing_of_one_run_reaches_the_next_through_its_workspace() {
     );
 }
 
+/// Each run as root leaves an empty network namespace, loopback up, for the
+/// next, which takes it instead of cloning one: it must be as fresh and as
+/// closed as a cloned one, and used once only.
+#[test]
+fn a_run_takes_the_network_namespace_left_for_it_and_leaves_a_fresh_one() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    // UDP: landlock governs TCP only, so what keeps the datagram from the
+    // host's port is the namespace alone.
+    let host = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    host.set_nonblocking(true).expect("nonblocking");
+    let port = host.local_addr().expect("addr").port();
+    let probe = format!(
+        "import os, socket\n\
+         print(os.readlink('/proc/self/ns/net'))\n\
+         print(sorted(l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]))\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('127.0.0.1', 0))\n\
+         s.sendto(b'self', s.getsockname()); s.settimeout(5)\n\
+         print('loopback works' if s.recv(4) == b'self' else 'loopback broken')\n\
+         s.sendto(b'escaped', ('127.0.0.1', {port}))\n"
+    );
+    let run = || {
+        let (v, code) = env.json(&["run", "--", "python3", "-c", &probe]);
+        assert_eq!(code, 0, "{v}");
+        let out = v["stdout"].as_str().expect("stdout").to_owned();
+        let lines: Vec<String> = out.lines().map(str::to_owned).collect();
+        assert_eq!(lines[1..], ["['lo']", "loopback works"], "{v}");
+        lines[0]
+            .trim_start_matches("net:[")
+            .trim_end_matches(']')
+            .parse::<u64>()
+            .unwrap_or_else(|_| panic!("{v}"))
+    };
+    let host_ns = std::fs::metadata("/proc/self/ns/net")
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .expect("own netns");
+    assert_eq!(env.spare_network(), (None, 0));
+    let first = run();
+    let (spare, mounts) = env.spare_network();
+    let spare = spare.expect("a spare after the first run");
+    assert_eq!(mounts, 1);
+    assert!(![first, host_ns].contains(&spare), "{spare}");
+    let second = run();
+    assert_eq!(second, spare, "the second run took the spare");
+    let mut buf = [0u8; 16];
+    assert!(host.recv(&mut buf).is_err(), "a datagram reached the host");
+    // The one it took is unmounted; the one it left is another again.
+    let (next, mounts) = env.spare_network();
+    assert_eq!(mounts, 1);
+    assert!(![first, second, host_ns].contains(&next.expect("spare")));
+    // `prune` removes it.
+    let (v, code) = env.json(&["prune"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["spare_network_namespaces"], 1, "{v}");
+    assert_eq!(env.spare_network(), (None, 0));
+    assert!(!env.spare_dir().exists());
+}
+
 /// The init is a small executable of its own; a copy of the tool without
 /// it (only `sandbox-tui` installed) runs itself as the init instead.
 #[test]

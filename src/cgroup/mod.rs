@@ -192,6 +192,11 @@ impl Hierarchy {
         })
     }
 
+    /// The tool's root group name (`settings.cgroup_root`).
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
     pub fn flavor(&self) -> Flavor {
         match self.mounts {
             Mounts::V1(_) => Flavor::V1Hybrid,

@@ -111,7 +111,7 @@ pub enum Command {
     Kill(verbs::KillArgs),
     /// Remove a sandbox, its workspace and cgroups
     Rm(verbs::RmArgs),
-    /// Remove finished executions' logs and leftover ephemeral sandboxes
+    /// Remove finished executions' logs, leftover ephemeral sandboxes and the spare network namespace
     Prune(verbs::PruneArgs),
     /// Copy a file into or out of a sandbox's workspace (one side is NAME:path)
     Cp(files::CpArgs),

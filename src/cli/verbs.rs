@@ -520,9 +520,10 @@ pub fn prune(global: &Global, args: PruneArgs) -> anyhow::Result<i32> {
         outln!("{}", serde_json::to_string(&report)?);
     } else {
         outln!(
-            "removed {} execution(s) and {} leftover ephemeral sandbox(es)",
+            "removed {} execution(s), {} leftover ephemeral sandbox(es) and {} spare network namespace(s)",
             report.executions.len(),
-            report.sandboxes.len()
+            report.sandboxes.len(),
+            report.spare_network_namespaces
         );
     }
     Ok(0)

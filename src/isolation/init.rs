@@ -156,7 +156,7 @@ fn prepare(spec: &SandboxSpec, reporter: &mut Reporter) -> Result<Prepared, Stri
     }
     nix::unistd::sethostname(&spec.hostname).map_err(|e| format!("sethostname: {e}"))?;
     if !spec.allow_network {
-        bring_up_loopback().map_err(|e| format!("loopback: {e}"))?;
+        super::netns::bring_up_loopback().map_err(|e| format!("loopback: {e}"))?;
     }
     mounts::build_root(spec).map_err(|e| format!("building the root: {e}"))?;
 
@@ -275,32 +275,6 @@ fn resolve_command(program: &str, path_var: &str, workdir: &Path) -> PathBuf {
     }
     // Not found: execve reports ENOENT, which becomes a clear error.
     PathBuf::from(program)
-}
-
-/// A new network namespace has only a loopback interface, and it is down.
-fn bring_up_loopback() -> Result<(), Errno> {
-    // SAFETY: plain socket/ioctl calls on a zero-initialised ifreq we own.
-    unsafe {
-        let sock = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        if sock < 0 {
-            return Err(Errno::last());
-        }
-        let mut req: libc::ifreq = std::mem::zeroed();
-        for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
-            *dst = *src as libc::c_char;
-        }
-        let mut rc = libc::ioctl(sock, libc::SIOCGIFFLAGS, &mut req);
-        if rc == 0 {
-            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-            rc = libc::ioctl(sock, libc::SIOCSIFFLAGS, &req);
-        }
-        let err = Errno::last();
-        libc::close(sock);
-        if rc != 0 {
-            return Err(err);
-        }
-    }
-    Ok(())
 }
 
 fn run(prepared: Prepared, reporter: &mut Reporter) -> i32 {

@@ -16,6 +16,7 @@ pub mod init;
 pub mod landlock;
 pub mod mounts;
 pub mod namespaces;
+pub mod netns;
 pub mod rlimits;
 pub mod seccomp;
 

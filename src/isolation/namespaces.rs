@@ -67,6 +67,9 @@ fn sys(step: &'static str) -> impl FnOnce(nix::Error) -> SpawnError {
 pub struct SpawnOptions {
     pub user_namespace: bool,
     pub network_namespace: bool,
+    /// Where a spare network namespace may wait ([`super::netns`]): taken
+    /// instead of cloning a new one, when running as root.
+    pub network_spare_dir: Option<PathBuf>,
     /// `None`: /dev/null.
     pub stdin: Option<RawFd>,
     pub stdout: RawFd,
@@ -89,6 +92,9 @@ pub struct InitChild {
     /// False when `clone_into_cgroup` was asked for but the kernel has no
     /// `clone3`: the caller must then place the child itself.
     pub born_in_cgroup: bool,
+    /// The mount of the spare network namespace the child joined, for the
+    /// caller to remove off the launch's path ([`super::netns::start_making`]).
+    pub claimed_network: Option<super::netns::ClaimedMount>,
 }
 
 /// Duplicate `fd` to a number >= 10 with close-on-exec, so the child's `dup2`s onto
@@ -116,6 +122,8 @@ pub fn spawn_init(options: &SpawnOptions) -> Result<InitChild, SpawnError> {
         b"{\"kind\":\"setup_error\",\"message\":\"could not execute the init (/proc/self/exe)\"}\n";
     let join_failed =
         b"{\"kind\":\"setup_error\",\"message\":\"could not join the execution's cgroup\"}\n";
+    let network_failed =
+        b"{\"kind\":\"setup_error\",\"message\":\"could not join the spare network namespace\"}\n";
     let join_paths = options
         .join_cgroups
         .iter()
@@ -159,7 +167,15 @@ pub fn spawn_init(options: &SpawnOptions) -> Result<InitChild, SpawnError> {
 
     let mut flags =
         libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS;
-    if options.network_namespace {
+    // In a user namespace of its own the child could not join a namespace
+    // made outside it (setns needs CAP_SYS_ADMIN where it was made).
+    let spare_network = match (&options.network_spare_dir, options.user_namespace) {
+        (Some(dir), false) if options.network_namespace => super::netns::claim(dir),
+        _ => None,
+    };
+    // Above the numbers the child dup2s onto, as every source it uses.
+    let spare_network = spare_network.and_then(|ns| Some((high_fd(ns.as_raw_fd()).ok()?, ns)));
+    if options.network_namespace && spare_network.is_none() {
         flags |= libc::CLONE_NEWNET;
     }
     if options.user_namespace {
@@ -185,6 +201,8 @@ pub fn spawn_init(options: &SpawnOptions) -> Result<InitChild, SpawnError> {
         wait_fd: go_read.as_ref().map(|fd| fd.as_raw_fd()).unwrap_or(-1),
         joins: &joins,
         join_failed,
+        network_fd: spare_network.as_ref().map_or(-1, |(fd, _)| fd.as_raw_fd()),
+        network_failed,
     };
     let mut born_in_cgroup = false;
     let mut pid = -1;
@@ -220,6 +238,10 @@ pub fn spawn_init(options: &SpawnOptions) -> Result<InitChild, SpawnError> {
             source: io::Error::last_os_error(),
         });
     }
+    let claimed_network = spare_network.map(|(fd, ns)| {
+        drop(fd);
+        ns.into_mount()
+    });
     drop((cgroup_dir, init_binary));
     drop((
         stdin_src, stdout_src, stderr_src, spec_src, status_src, go_read,
@@ -242,6 +264,7 @@ pub fn spawn_init(options: &SpawnOptions) -> Result<InitChild, SpawnError> {
         spec: spec_write,
         status: File::from(status_read),
         born_in_cgroup,
+        claimed_network,
     })
 }
 
@@ -285,6 +308,9 @@ struct ChildPlan<'a> {
     /// NUL-terminated paths of cgroup v1 `tasks` files to write "0" to.
     joins: &'a [*const libc::c_char],
     join_failed: &'a [u8],
+    /// When >= 0: a network namespace to join instead of a cloned one.
+    network_fd: RawFd,
+    network_failed: &'a [u8],
 }
 
 /// The cloned child: async-signal-safe calls only, on data prepared before
@@ -314,6 +340,14 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             if libc::dup2(from, to) < 0 {
                 libc::_exit(125);
             }
+        }
+        if plan.network_fd >= 0 && libc::setns(plan.network_fd, libc::CLONE_NEWNET) != 0 {
+            libc::write(
+                STATUS_FD,
+                plan.network_failed.as_ptr().cast(),
+                plan.network_failed.len(),
+            );
+            libc::_exit(125);
         }
         // Into the execution's cgroups before the init runs, and so before
         // anything of the user's. "0" moves only the calling thread, which

@@ -10,6 +10,8 @@ use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::{fchmod, fstatat, FileStat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
+use crate::fsops::rename_no_replace;
+
 /// Make the state directory, private (0700), if it is not there yet.
 pub fn make_state_dir(state_dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
@@ -106,7 +108,7 @@ pub fn take_spare(dir: &Path) -> bool {
     let Some(sandboxes) = dir.parent() else {
         return false;
     };
-    (0..SPARE_SLOTS).any(|slot| rename_no_replace(&spare_path(sandboxes, slot), dir))
+    (0..SPARE_SLOTS).any(|slot| rename_no_replace(&spare_path(sandboxes, slot), dir).is_ok())
 }
 
 /// Keep `dir`, the directory of an ephemeral sandbox whose command has
@@ -140,20 +142,7 @@ pub fn give_back_spare(dir: &Path) -> bool {
     if !clean().unwrap_or(false) {
         return false;
     }
-    (0..SPARE_SLOTS).any(|slot| rename_no_replace(dir, &spare_path(sandboxes, slot)))
-}
-
-/// An atomic rename that fails rather than replace `to`: of two processes
-/// taking the same spare, or giving back into the same slot, one wins.
-fn rename_no_replace(from: &Path, to: &Path) -> bool {
-    nix::fcntl::renameat2(
-        nix::fcntl::AT_FDCWD,
-        from,
-        nix::fcntl::AT_FDCWD,
-        to,
-        nix::fcntl::RenameFlags::RENAME_NOREPLACE,
-    )
-    .is_ok()
+    (0..SPARE_SLOTS).any(|slot| rename_no_replace(dir, &spare_path(sandboxes, slot)).is_ok())
 }
 
 /// Names in the directory `fd`, without `.` and `..`.

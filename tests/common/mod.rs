@@ -95,6 +95,29 @@ impl TestEnv {
         (value, code)
     }
 
+    /// Where this env's runs leave a network namespace for the next one.
+    pub fn spare_dir(&self) -> PathBuf {
+        sandbox_tui::isolation::netns::spare_dir(&self.cgroup_root)
+    }
+
+    /// The inode of the network namespace waiting in [`TestEnv::spare_dir`]
+    /// (from the host's mount table), and how many of its mounts there are.
+    pub fn spare_network(&self) -> (Option<u64>, usize) {
+        let dir = self.spare_dir();
+        let table = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+        let mounts: Vec<&str> = table
+            .lines()
+            .filter(|line| line.contains(&format!(" {}/", dir.display())))
+            .collect();
+        let spare = mounts
+            .iter()
+            .find(|line| line.contains("/netns.spare/ns "))
+            .and_then(|line| line.split(' ').nth(3))
+            .and_then(|root| root.strip_prefix("net:["))
+            .and_then(|rest| rest.trim_end_matches(']').parse().ok());
+        (spare, mounts.len())
+    }
+
     /// Directories of this env's cgroup root in every mounted hierarchy.
     pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
         let mut dirs = Vec::new();
@@ -253,6 +276,8 @@ impl Drop for TestEnv {
         for dir in self.cgroup_dirs() {
             rmdir_tree(&dir);
         }
+        // The network namespace its last run made for the next one.
+        sandbox_tui::isolation::netns::discard_all(&self.spare_dir());
     }
 }
 
