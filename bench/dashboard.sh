@@ -57,6 +57,8 @@ cleanup() {
   for name in "${created[@]}"; do
     "${st[@]}" rm --force "$name" >/dev/null 2>&1 || true
   done
+  # And the network namespace the last launch left for the next.
+  "${st[@]}" prune >/dev/null 2>&1 || true
   # The (now empty) cgroup root this run created, in every hierarchy.
   while IFS= read -r dir; do
     find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true

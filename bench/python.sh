@@ -11,8 +11,9 @@ cargo build --release --locked --quiet
 # .cargo/config.toml names the host as the target: binaries are under target/<host>/.
 bin=$PWD/target/$(rustc -vV | sed -n "s/^host: //p")/release/sandbox-tui
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 export SANDBOX_TUI_STATE_DIR=$work/state
+# `prune` also removes the network namespace the last run left for the next.
+trap '"$bin" --config "$work/sandboxes.toml" prune >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 # The interpreter the sandbox runs: `python3` on the sandbox's PATH, not a
 # wrapper of the host's (a pyenv shim alone costs 150 ms).
 python=$(PATH=/usr/local/bin:/usr/bin:/bin command -v python3)

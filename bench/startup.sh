@@ -14,8 +14,9 @@ cargo build --release --locked --quiet
 # .cargo/config.toml names the host as the target: binaries are under target/<host>/.
 bin=$PWD/target/$(rustc -vV | sed -n "s/^host: //p")/release/sandbox-tui
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
 export SANDBOX_TUI_STATE_DIR=$work/state
+# `prune` also removes the network namespace the last run left for the next.
+trap '"$bin" --config sandboxes.toml prune >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 mkdir -p "$work/workspace"
 # bubblewrap building the same root as a sandbox-tui sandbox (the same

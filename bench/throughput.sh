@@ -13,7 +13,12 @@ cargo build --release --locked --quiet
 bin=$PWD/target/$(rustc -vV | sed -n "s/^host: //p")/release/sandbox-tui
 work=$(mktemp -d)
 export SANDBOX_TUI_STATE_DIR=$work/state
-cleanup() { "$bin" --config sandboxes.toml rm --force warm >/dev/null 2>&1 || true; rm -rf "$work"; }
+# `prune` also removes the network namespace the last run left for the next.
+cleanup() {
+  "$bin" --config sandboxes.toml rm --force warm >/dev/null 2>&1 || true
+  "$bin" --config sandboxes.toml prune >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 "$bin" --config sandboxes.toml create warm -p strict >/dev/null
 
