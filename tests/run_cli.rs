@@ -320,6 +320,55 @@ fn a_run_takes_the_network_namespace_left_for_it_and_leaves_a_fresh_one() {
     assert!(!env.spare_dir().exists());
 }
 
+/// Launches racing for the one spare network namespace: one takes it, the
+/// others clone their own, and no two ever share one.
+#[test]
+fn concurrent_runs_never_share_a_network_namespace() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let (v, code) = env.json(&["run", "--", "true"]);
+    assert_eq!(code, 0, "{v}");
+    let spare = env.spare_network().0.expect("a spare after the first run");
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        // Alive together: each holds its namespace for the others' lifetime.
+        let children: Vec<_> = (0..6)
+            .map(|_| {
+                env.cmd()
+                    .args(["--json", "run", "--", "sh", "-c"])
+                    .arg("readlink /proc/self/ns/net; sleep 0.5")
+                    .stdout(Stdio::piped())
+                    .spawn()
+                    .expect("spawn run")
+            })
+            .collect();
+        let mut round: Vec<String> = children
+            .into_iter()
+            .map(|child| {
+                let out = child.wait_with_output().expect("wait run");
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("run's JSON");
+                assert_eq!(v["status"], "completed", "{v}");
+                v["stdout"].as_str().expect("stdout").trim().to_owned()
+            })
+            .collect();
+        round.sort();
+        let before = round.len();
+        round.dedup();
+        assert_eq!(round.len(), before, "a namespace shared: {round:?}");
+        rounds.push(round);
+    }
+    // The spare went to one launch of the first round (later rounds may be
+    // given its number again once it is freed).
+    let spare = format!("net:[{spare}]");
+    assert_eq!(
+        rounds[0].iter().filter(|ns| **ns == spare).count(),
+        1,
+        "{rounds:?}"
+    );
+}
+
 /// The init is a small executable of its own; a copy of the tool without
 /// it (only `sandbox-tui` installed) runs itself as the init instead.
 #[test]
