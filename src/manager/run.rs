@@ -374,13 +374,7 @@ pub(super) fn sweep_unrecorded(manager: &Manager) {
         }
         // A run's group is named after its sandbox; what is left may be
         // dirty, so it is not kept as a spare.
-        let _ = release_named(
-            &manager.state_dir,
-            manager.hierarchy.as_ref(),
-            name,
-            name,
-            false,
-        );
+        let _ = release_named(&manager.state_dir, manager.hierarchy(), name, name, false);
     }
 }
 
