@@ -150,20 +150,12 @@ impl Manager {
     /// Open the state (creating it on first use) and recover lost executions.
     pub fn open(config: Config, state_dir_flag: Option<&Path>) -> Result<Manager, ManagerError> {
         let state_dir = state_dir(&config, state_dir_flag);
-        Manager::open_in(config, state_dir, std::cell::OnceCell::new())
+        Manager::open_with(config, state_dir, std::cell::OnceCell::new())
     }
 
-    /// As [`Manager::open`], with the state directory and cgroup hierarchy
-    /// already known.
+    /// As [`Manager::open`], with the state directory known, and the cgroup
+    /// hierarchy too when the cell is filled.
     fn open_with(
-        config: Config,
-        state_dir: PathBuf,
-        hierarchy: Option<Hierarchy>,
-    ) -> Result<Manager, ManagerError> {
-        Manager::open_in(config, state_dir, std::cell::OnceCell::from(hierarchy))
-    }
-
-    fn open_in(
         config: Config,
         state_dir: PathBuf,
         hierarchy: std::cell::OnceCell<Option<Hierarchy>>,

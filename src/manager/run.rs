@@ -117,7 +117,7 @@ impl Run<'_> {
             let manager = Manager::open_with(
                 self.config.clone(),
                 state_dir.clone(),
-                self.hierarchy.clone(),
+                std::cell::OnceCell::from(self.hierarchy.clone()),
             )?;
             manager.store.defer_checkpoints();
             Ok::<_, ManagerError>(manager)
