@@ -195,6 +195,10 @@ pub struct Diagnostic {
     /// Dotted key, e.g. `profiles.strict.max_memory_mb`; empty for syntax errors.
     pub key: String,
     pub message: String,
+    /// The profile this problem makes unusable; `None` for a problem of the
+    /// whole file (syntax, `[settings]`), which makes the file unusable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 impl fmt::Display for Diagnostic {
@@ -220,6 +224,11 @@ pub enum ConfigError {
         name: String,
         available: Vec<String>,
     },
+    #[error("profile '{name}' is invalid:\n{}", render_diagnostics(.diagnostics))]
+    InvalidProfile {
+        name: String,
+        diagnostics: Vec<Diagnostic>,
+    },
 }
 
 impl ConfigError {
@@ -227,6 +236,7 @@ impl ConfigError {
     pub fn diagnostics(&self) -> &[Diagnostic] {
         match self {
             ConfigError::Invalid(diagnostics) => diagnostics,
+            ConfigError::InvalidProfile { diagnostics, .. } => diagnostics,
             _ => &[],
         }
     }
@@ -246,11 +256,21 @@ pub struct Config {
     /// `None` for the built-in defaults.
     pub path: Option<PathBuf>,
     pub settings: Settings,
+    /// The usable profiles: those without problems.
     pub profiles: BTreeMap<String, Profile>,
+    /// The problems of the profiles left out of `profiles`, in file order.
+    /// One bad profile must not lock the operator out of the others, nor out
+    /// of the sandboxes and executions that exist already.
+    pub problems: Vec<Diagnostic>,
 }
 
 impl Config {
     /// Parse text; `file` is used in messages (e.g. "sandboxes.toml" or the full path).
+    ///
+    /// A syntax error or a problem of `[settings]` (where the state and the
+    /// cgroups live) makes the whole file unusable: `Err`. A problem inside a
+    /// profile leaves that profile, and every profile that extends it, out of
+    /// `profiles`, with its diagnostics in `problems`.
     pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
         let mut checker = Checker::new(text, file);
         let (root, syntax_errors) = DeTable::parse_recoverable(text);
@@ -267,14 +287,44 @@ impl Config {
         let (settings, overrides) = checker.document(root.get_ref());
         let profiles = checker.resolve(&overrides);
         let diagnostics = checker.finish();
-        if !diagnostics.is_empty() {
+        if diagnostics.iter().any(|d| d.profile.is_none()) {
             return Err(ConfigError::Invalid(diagnostics));
         }
         Ok(Config {
             path: Some(file.to_path_buf()),
             settings,
             profiles,
+            problems: diagnostics,
         })
+    }
+
+    /// The profiles left out for their problems, in name order.
+    pub fn invalid_profiles(&self) -> Vec<&str> {
+        let names: BTreeSet<&str> = self
+            .problems
+            .iter()
+            .filter_map(|d| d.profile.as_deref())
+            .collect();
+        names.into_iter().collect()
+    }
+
+    /// The problems of one profile (empty for a valid or unknown one).
+    pub fn problems_of(&self, name: &str) -> Vec<Diagnostic> {
+        self.problems
+            .iter()
+            .filter(|d| d.profile.as_deref() == Some(name))
+            .cloned()
+            .collect()
+    }
+
+    /// Every problem of the file, as `profiles --check` reports them: `Err`
+    /// when there is any.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(self.problems.clone()))
+        }
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -301,6 +351,7 @@ impl Config {
                     DEFAULT_PROFILE.to_owned(),
                     Profile::defaults(DEFAULT_PROFILE),
                 )]),
+                problems: Vec::new(),
             },
         }
     }
@@ -317,14 +368,24 @@ impl Config {
         discover_from(explicit, &candidates)
     }
 
-    /// Look up a profile; error lists the available names.
+    /// Look up a profile; an invalid one gives its problems, an unknown one
+    /// the available names.
     pub fn profile(&self, name: &str) -> Result<&Profile, ConfigError> {
-        self.profiles
-            .get(name)
-            .ok_or_else(|| ConfigError::UnknownProfile {
+        if let Some(profile) = self.profiles.get(name) {
+            return Ok(profile);
+        }
+        let diagnostics = self.problems_of(name);
+        if diagnostics.is_empty() {
+            Err(ConfigError::UnknownProfile {
                 name: name.to_owned(),
                 available: self.profiles.keys().cloned().collect(),
             })
+        } else {
+            Err(ConfigError::InvalidProfile {
+                name: name.to_owned(),
+                diagnostics,
+            })
+        }
     }
 
     /// Profile names in sorted order.
@@ -468,6 +529,9 @@ struct Checker<'t> {
     text: &'t str,
     file: String,
     diagnostics: Vec<Diagnostic>,
+    /// The profile whose table or resolution is being checked: its problems
+    /// make only that profile unusable.
+    profile: Option<String>,
 }
 
 impl<'t> Checker<'t> {
@@ -476,6 +540,7 @@ impl<'t> Checker<'t> {
             text,
             file: file.display().to_string(),
             diagnostics: Vec::new(),
+            profile: None,
         }
     }
 
@@ -493,6 +558,7 @@ impl<'t> Checker<'t> {
             column,
             key: key.to_owned(),
             message: message.into(),
+            profile: self.profile.clone(),
         });
     }
 
@@ -554,14 +620,14 @@ impl<'t> Checker<'t> {
         for (key, value) in table.iter() {
             let name = key.get_ref().as_ref();
             let dotted = format!("profiles.{}", key_segment(name));
+            self.profile = Some(name.to_owned());
             if let Err(message) = check_profile_name(name) {
                 self.error(key.span(), &dotted, message);
-                continue;
-            }
-            if let Some(table) = self.table(value, &dotted) {
+            } else if let Some(table) = self.table(value, &dotted) {
                 let overrides = self.profile(table, &dotted);
                 profiles.insert(name.to_owned(), overrides);
             }
+            self.profile = None;
         }
         profiles
     }
@@ -641,7 +707,6 @@ impl<'t> Checker<'t> {
     /// Applies `extends` and fills defaults. Reports unknown parents and cycles;
     /// the returned map is only meaningful when no diagnostics were recorded.
     fn resolve(&mut self, overrides: &BTreeMap<String, Overrides>) -> BTreeMap<String, Profile> {
-        let mut failed = false;
         for (name, o) in overrides {
             let Some((parent, span)) = &o.extends else {
                 continue;
@@ -657,12 +722,12 @@ impl<'t> Checker<'t> {
                     None => format!("available: {}", available.join(", ")),
                 };
                 let key = format!("profiles.{}.extends", key_segment(name));
+                self.profile = Some(name.clone());
                 self.error(
                     span.clone(),
                     &key,
                     format!("unknown profile '{parent}' ({hint})"),
                 );
-                failed = true;
             }
         }
 
@@ -684,22 +749,28 @@ impl<'t> Checker<'t> {
                             .and_then(|o| o.extends.as_ref())
                             .map_or(0..0, |(_, span)| span.clone());
                         let key = format!("profiles.{}.extends", key_segment(first));
+                        self.profile = Some(first.to_owned());
                         self.error(span, &key, format!("cycle in extends: {path}"));
                     }
-                    failed = true;
                     break;
                 }
                 chain.push(parent);
                 current = parent;
             }
         }
+        self.profile = None;
 
+        // A profile with a problem of its own, and so every profile that
+        // extends it, is left out; the others resolve as usual.
+        let broken: BTreeSet<String> = self
+            .diagnostics
+            .iter()
+            .filter_map(|d| d.profile.clone())
+            .collect();
         let mut profiles = BTreeMap::new();
-        if failed {
-            return profiles;
-        }
-        for name in overrides.keys() {
+        for name in overrides.keys().filter(|name| !broken.contains(*name)) {
             let mut chain = Vec::new();
+            let mut invalid_ancestor = None;
             let mut current = overrides.get(name);
             while let Some(o) = current {
                 chain.push(o);
@@ -707,10 +778,26 @@ impl<'t> Checker<'t> {
                 if chain.len() > overrides.len() {
                     break;
                 }
-                current = o
+                let parent = o.extends.as_ref().map(|(parent, _)| parent);
+                if let Some(parent) = parent.filter(|p| broken.contains(*p)) {
+                    invalid_ancestor = Some(parent.clone());
+                    break;
+                }
+                current = parent.and_then(|parent| overrides.get(parent));
+            }
+            self.profile = Some(name.clone());
+            if let Some(ancestor) = invalid_ancestor {
+                let span = overrides[name]
                     .extends
                     .as_ref()
-                    .and_then(|(parent, _)| overrides.get(parent));
+                    .map_or(0..0, |(_, span)| span.clone());
+                let key = format!("profiles.{}.extends", key_segment(name));
+                self.error(
+                    span,
+                    &key,
+                    format!("extends the invalid profile '{ancestor}'"),
+                );
+                continue;
             }
             let mut profile = Profile::defaults(name);
             for o in chain.iter().rev() {
@@ -724,12 +811,17 @@ impl<'t> Checker<'t> {
                     .find_map(|o| o.network_spans.last().cloned())
                     .unwrap_or_else(|| (format!("profiles.{}", key_segment(name)), 0..0));
                 self.error(span, &key, NETWORK_CONFLICT);
+                continue;
             }
             profiles.insert(name.clone(), profile);
         }
-        profiles
-            .entry(DEFAULT_PROFILE.to_owned())
-            .or_insert_with(|| Profile::defaults(DEFAULT_PROFILE));
+        self.profile = None;
+        if !broken.contains(DEFAULT_PROFILE) && !overrides.contains_key(DEFAULT_PROFILE) {
+            profiles.insert(
+                DEFAULT_PROFILE.to_owned(),
+                Profile::defaults(DEFAULT_PROFILE),
+            );
+        }
         profiles
     }
 
@@ -992,7 +1084,8 @@ impl<'t> Checker<'t> {
 }
 
 /// 1-based line and character column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+/// 1-based line and column (in characters) of a byte offset of `text`.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
         offset -= 1;
@@ -1147,6 +1240,7 @@ mod tests {
     fn errors(text: &str) -> Vec<Diagnostic> {
         match parse(text) {
             Err(ConfigError::Invalid(diagnostics)) => diagnostics,
+            Ok(config) if !config.problems.is_empty() => config.problems,
             other => panic!("expected Invalid, got {other:?}"),
         }
     }
@@ -1399,20 +1493,71 @@ C = "leaf"
 
     #[test]
     fn cycle_in_extends() {
+        // The cycle is reported once, at its first member; the other members
+        // (and a profile leading into it) are invalid through it.
+        let cycle = |text: &str| {
+            let diagnostics = errors(text);
+            let (cycles, through): (Vec<_>, Vec<_>) = diagnostics
+                .iter()
+                .partition(|d| d.message.starts_with("cycle in extends"));
+            assert_eq!(cycles.len(), 1, "{diagnostics:#?}");
+            assert!(
+                through
+                    .iter()
+                    .all(|d| d.message.starts_with("extends the invalid profile")),
+                "{diagnostics:#?}"
+            );
+            let d = cycles[0].clone();
+            (d.line, d.column, d.key, d.message, diagnostics.len())
+        };
         let text = "[profiles.a]\nextends = \"b\"\n[profiles.b]\nextends = \"a\"\n";
-        let (line, col, key, msg) = one_error(text);
+        let (line, col, key, msg, all) = cycle(text);
         assert_eq!((line, col), (2, 11));
         assert_eq!(key, "profiles.a.extends");
         assert_eq!(msg, "cycle in extends: a -> b -> a");
+        assert_eq!(all, 2);
 
         let (_, _, key, msg) = one_error("[profiles.s]\nextends = \"s\"\n");
         assert_eq!(key, "profiles.s.extends");
         assert_eq!(msg, "cycle in extends: s -> s");
 
-        // A profile leading into a cycle is not itself reported again.
-        let text = "[profiles.z]\nextends = \"a\"\n[profiles.a]\nextends = \"b\"\n[profiles.b]\nextends = \"a\"\n";
-        let (_, _, _, msg) = one_error(text);
+        let text = "[profiles.z]\nextends = \"a\"\n[profiles.a]\nextends = \"b\"\n[profiles.b]\nextends = \"a\"\n[profiles.ok]\n";
+        let (_, _, _, msg, all) = cycle(text);
         assert_eq!(msg, "cycle in extends: a -> b -> a");
+        assert_eq!(all, 3);
+        let config = parse(text).unwrap();
+        assert_eq!(config.profile_names(), vec!["default", "ok"]);
+        assert_eq!(config.invalid_profiles(), vec!["a", "b", "z"]);
+    }
+
+    #[test]
+    fn one_bad_profile_leaves_the_others_usable() {
+        let text = "[profiles.good]\nmax_memory_mb = 64\n\
+                    [profiles.bad]\nmax_memory_mb = \"lots\"\n\
+                    [profiles.child]\nextends = \"bad\"\n\
+                    [profiles.default]\ntimeout_seconds = 0\n";
+        let config = parse(text).unwrap();
+        assert_eq!(config.profile_names(), vec!["good"]);
+        assert_eq!(config.invalid_profiles(), vec!["bad", "child", "default"]);
+        assert_eq!(config.profile("good").unwrap().max_memory_mb, 64);
+        // A broken `default` is not silently replaced by the built-in one.
+        let err = config.profile("default").unwrap_err().to_string();
+        assert!(err.contains("sandboxes.toml:8:"), "{err}");
+        let err = config.profile("child").unwrap_err().to_string();
+        assert!(
+            err.ends_with("profiles.child.extends: extends the invalid profile 'bad'"),
+            "{err}"
+        );
+        assert!(config.check().is_err());
+        assert!(matches!(
+            config.profile("nosuch"),
+            Err(ConfigError::UnknownProfile { .. })
+        ));
+        // A problem of the whole file still refuses it.
+        assert!(matches!(
+            parse("[settings]\nstate_dir = \"relative\"\n[profiles.x]\n"),
+            Err(ConfigError::Invalid(_))
+        ));
     }
 
     #[test]
@@ -1721,8 +1866,17 @@ timeout_seconds = \"10\"
             other => panic!("unexpected {other:?}"),
         }
 
-        // An invalid discovered file is reported, never skipped.
+        // An invalid discovered file is reported, never skipped: a bad
+        // profile is left out with its problems, a bad file is an error.
         std::fs::write(&cwd_file, "[profiles.x]\nmax_memory_mb = 0\n").unwrap();
+        let config = discover_from(None, &candidates).unwrap();
+        assert_eq!(config.path.as_deref(), Some(cwd_file.as_path()));
+        let err = config.profile("x").unwrap_err();
+        assert_eq!(err.diagnostics().len(), 1);
+        assert!(err
+            .to_string()
+            .starts_with(&format!("profile 'x' is invalid:\n{}", cwd_file.display())));
+        std::fs::write(&cwd_file, "[settings]\ncgroup_root = 3\n").unwrap();
         let err = discover_from(None, &candidates).unwrap_err();
         assert_eq!(err.diagnostics().len(), 1);
         assert!(err.to_string().starts_with(&cwd_file.display().to_string()));

@@ -101,12 +101,21 @@ fn profiles_check_names_file_line_column_and_key() {
 }
 
 #[test]
-fn a_bad_profile_stops_run_with_the_line() {
+fn a_bad_profile_stops_its_own_runs_with_the_line() {
     let env = TestEnv::new("[profiles.bad]\nmax_memory_mb = 0\n");
-    let out = env.run(&["run", "-p", "default", "--", "true"]);
+    let out = env.run(&["run", "-p", "bad", "--", "true"]);
     assert_eq!(out.status.code(), Some(125));
     let text = String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains("profiles.bad.max_memory_mb"), "{text}");
+    assert!(
+        text.contains(":17: profiles.bad.max_memory_mb: must be at least 1"),
+        "{text}"
+    );
+    if common::require_root() {
+        let out = env.run(&["run", "-p", "default", "--", "true"]);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(text.contains("invalid profile(s) left out: bad"), "{text}");
+    }
 }
 
 #[test]
@@ -168,4 +177,46 @@ fn a_bad_timeout_is_refused_before_anything_runs() {
             }
         }
     }
+}
+
+/// One bad profile leaves the verbs that do not need it working; a verb
+/// that needs it refuses with the key and the line.
+#[test]
+fn an_invalid_profile_blocks_only_itself() {
+    let env = TestEnv::new("[profiles.broken]\nmax_memory_mb = \"lots\"\n");
+    let out = env.run(&["ps"]);
+    assert!(out.status.success(), "ps: {out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("invalid profile(s) left out: broken"),
+        "{stderr}"
+    );
+
+    let out = env.run(&["create", "box", "-p", "broken"]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("profile 'broken' is invalid"), "{stderr}");
+    assert!(
+        stderr.contains("profiles.broken.max_memory_mb: expected an integer"),
+        "{stderr}"
+    );
+
+    let (value, code) = env.json(&["profiles", "--check"]);
+    assert_eq!(code, 1);
+    assert_eq!(value["ok"], false);
+    assert_eq!(value["errors"][0]["profile"], "broken");
+    assert_eq!(value["errors"][0]["key"], "profiles.broken.max_memory_mb");
+
+    let (value, code) = env.json(&["profiles"]);
+    assert_eq!(code, 0);
+    let names: Vec<&str> = value
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"strict") && !names.contains(&"broken"),
+        "{names:?}"
+    );
 }

@@ -219,7 +219,9 @@ fn a_bad_pattern_is_refused_at_load_with_its_location() {
             .is_some_and(|m| m.contains("unclosed group")),
         "{v}"
     );
-    // Nothing runs with a config that does not load.
-    let out = env.run(&["run", "--", "true"]);
+    // Nothing runs under the profile with the bad pattern.
+    let out = env.run(&["run", "-p", "bad", "--", "true"]);
     assert_eq!(out.status.code(), Some(125), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("profile 'bad' is invalid"), "{text}");
 }

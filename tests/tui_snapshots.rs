@@ -2,7 +2,7 @@
 //! state into ratatui's TestBackend (insta snapshots), and `update` driven as
 //! the pure function it is.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ratatui::backend::TestBackend;
@@ -439,10 +439,51 @@ fn profiles_view_with_errors() {
             column: 17,
             key: "profiles.strict.max_memory_mb".into(),
             message: "expected a positive integer".into(),
+            profile: Some("strict".into()),
         }]))),
     );
     insta::assert_snapshot!(screen(&mut app, 80, 24));
     assert_eq!(keys(&mut app, "r"), vec![Effect::ReloadConfig]);
+    assert_eq!(
+        keys(&mut app, "e"),
+        vec![Effect::OpenEditor {
+            path: PathBuf::from("/etc/sandbox-tui/sandboxes.toml")
+        }]
+    );
+}
+
+/// One bad profile does not lock the operator out: the dashboard opens with
+/// the usable profiles, says in the header that some are invalid, and the
+/// Profiles screen lists them marked, with their problems, ready for `e`.
+#[test]
+fn invalid_profiles_are_marked_and_the_rest_stay_usable() {
+    let text = "[profiles.default]\n[profiles.strict]\nmax_memory_mb = \"lots\"\n\
+                [profiles.tight]\nextends = \"strict\"\n";
+    let config = Config::parse(text, Path::new("/etc/sandbox-tui/sandboxes.toml"))
+        .expect("a bad profile leaves the file usable");
+    let theme = Theme::load("default", None).expect("default theme");
+    let mut app = App::new(
+        theme,
+        1000,
+        Environment::default(),
+        ConfigView::from_config(&config),
+    );
+    update(&mut app, Action::Snapshot(Box::new(snapshot(NOW, 11_500))));
+    let main = screen(&mut app, 100, 24);
+    assert!(main.contains("✗ 2 invalid profile(s): p"), "{main}");
+    keys(&mut app, "p");
+    let list = screen(&mut app, 100, 16);
+    insta::assert_snapshot!(list);
+    keys(&mut app, "j");
+    insta::assert_snapshot!("invalid_profile_detail", screen(&mut app, 100, 16));
+    keys(&mut app, "j");
+    insta::assert_snapshot!(
+        "profile_extending_an_invalid_one",
+        screen(&mut app, 100, 16)
+    );
+    // The cursor stops at the last entry.
+    keys(&mut app, "jj");
+    assert_eq!(app.config.selected, 2);
     assert_eq!(
         keys(&mut app, "e"),
         vec![Effect::OpenEditor {

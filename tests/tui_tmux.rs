@@ -258,3 +258,35 @@ fn files_pane_views_and_deletes_a_workspace_file() {
 
     tmux.quit();
 }
+
+/// A bad profile in the file does not lock the operator out: the dashboard
+/// opens, shows a sandbox made before the profile broke, names the invalid
+/// profile in the header, and its Profiles screen shows the problem.
+#[test]
+fn dashboard_opens_with_an_invalid_profile() {
+    if !can_run() {
+        return;
+    }
+    let env = TestEnv::new("[profiles.broken]\nextends = \"strict\"\nmax_memory_mb = \"lots\"\n");
+    let out = env.run(&["create", "still-here", "-p", "strict"]);
+    assert!(out.status.success(), "create: {out:?}");
+
+    // A theme that does not exist costs the colours, not the dashboard.
+    let tmux = Tmux::start("bad", &env, (120, 40), "--refresh 300 --theme nosuch");
+    let screen = tmux.wait_for("the dashboard with its sandbox", |s| {
+        s.contains("still-here") && s.contains("invalid profile(s): p")
+    });
+    assert!(
+        screen.contains("default theme in use: unknown theme \"nosuch\""),
+        "{screen}"
+    );
+    assert!(screen.contains("1 invalid profile(s)"), "{screen}");
+    tmux.keys(&["p"]);
+    tmux.wait_for("the invalid profile marked", |s| s.contains("✗ broken"));
+    tmux.keys(&["G"]);
+    tmux.keys(&["j", "j", "j", "j"]);
+    tmux.wait_for("its problem with line and key", |s| {
+        s.contains("profiles.broken.max_memory_mb")
+    });
+    tmux.quit();
+}

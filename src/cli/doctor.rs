@@ -2,10 +2,9 @@
 
 use super::Global;
 use crate::doctor::{self, State};
-use crate::profile::Config;
 
 pub fn run(global: &Global) -> anyhow::Result<i32> {
-    let config = Config::discover(global.config.as_deref())?;
+    let config = super::load_config(global)?;
     let mut checks = doctor::inspect(&config.settings.cgroup_root);
     checks.extend(doctor::network_checks(&config));
     let missing = checks.iter().any(|c| c.state == State::Missing);

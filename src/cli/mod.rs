@@ -170,6 +170,27 @@ pub fn main() -> i32 {
     }
 }
 
+/// The configuration for a verb. Invalid profiles are left out with a
+/// warning on stderr, so one bad profile does not stop the verbs that do not
+/// need it; a verb that asks for it gets its problems as the error.
+pub(crate) fn load_config(global: &Global) -> anyhow::Result<crate::profile::Config> {
+    let config = crate::profile::Config::discover(global.config.as_deref())?;
+    let invalid = config.invalid_profiles();
+    if !invalid.is_empty() {
+        let file = config
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        eprintln!(
+            "sandbox-tui: warning: {file}: invalid profile(s) left out: {} \
+             (`sandbox-tui profiles --check` lists the problems)",
+            invalid.join(", ")
+        );
+    }
+    Ok(config)
+}
+
 /// Errors at the edge: a line on stderr, or a JSON object on stdout with `--json`.
 pub fn report_error(global: &Global, error: &anyhow::Error) {
     if global.json {

@@ -14,22 +14,18 @@ pub struct ProfilesArgs {
 pub fn run(global: &Global, args: ProfilesArgs) -> anyhow::Result<i32> {
     let config = match Config::discover(global.config.as_deref()) {
         Ok(config) => config,
-        Err(ConfigError::Invalid(diagnostics)) => {
-            if global.json {
-                outln!(
-                    "{}",
-                    serde_json::json!({ "ok": false, "errors": diagnostics })
-                );
-            } else {
-                for d in &diagnostics {
-                    eprintln!("{d}");
-                }
-                eprintln!("{} error(s)", diagnostics.len());
-            }
-            return Ok(1);
-        }
+        Err(ConfigError::Invalid(diagnostics)) => return Ok(report_invalid(global, &diagnostics)),
         Err(e) => return Err(e.into()),
     };
+    if args.check && !config.problems.is_empty() {
+        return Ok(report_invalid(global, &config.problems));
+    }
+    if !args.check && !global.json {
+        // The listing shows the usable profiles; the others are named here.
+        for d in &config.problems {
+            eprintln!("invalid, left out: {d}");
+        }
+    }
     let file = config
         .path
         .as_ref()
@@ -100,4 +96,20 @@ pub fn run(global: &Global, args: ProfilesArgs) -> anyhow::Result<i32> {
         &rows,
     );
     Ok(0)
+}
+
+/// Every problem, on stderr (or as JSON); exit code 1.
+fn report_invalid(global: &Global, diagnostics: &[crate::profile::Diagnostic]) -> i32 {
+    if global.json {
+        outln!(
+            "{}",
+            serde_json::json!({ "ok": false, "errors": diagnostics })
+        );
+    } else {
+        for d in diagnostics {
+            eprintln!("{d}");
+        }
+        eprintln!("{} error(s)", diagnostics.len());
+    }
+    1
 }

@@ -2,7 +2,6 @@
 
 use super::Global;
 use crate::manager::{self, RunOptions};
-use crate::profile::Config;
 use crate::supervisor::{ErrorInfo, ExecResult};
 
 #[derive(Debug, clap::Args)]
@@ -15,7 +14,7 @@ pub struct RunArgs {
 }
 
 pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<i32> {
-    let config = Config::discover(global.config.as_deref())?;
+    let config = super::load_config(global)?;
     let profile = config.profile(&args.profile)?.clone();
     let timeout = args.launch.timeout()?;
     let launch = args.launch.launch()?;

@@ -2,7 +2,6 @@
 
 use super::Global;
 use crate::manager;
-use crate::profile::Config;
 use crate::selftest::{self, Verdict};
 
 #[derive(Debug, clap::Args)]
@@ -35,7 +34,7 @@ pub fn run(global: &Global, args: SelftestArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
-    let config = Config::discover(global.config.as_deref())?;
+    let config = super::load_config(global)?;
     let profile = config.profile(&args.profile)?.clone();
     let state_dir = manager::state_dir(&config, global.state_dir.as_deref());
     let mut cases = Vec::new();

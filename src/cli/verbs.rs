@@ -13,12 +13,11 @@ use super::format::{age, bytes, command_line, millis, parse_duration};
 use super::{table, Global};
 use crate::manager::{ExecOptions, Manager};
 use crate::monitor::{self, Monitor};
-use crate::profile::Config;
 use crate::state::db::{now_ms, ExecutionRecord};
 use crate::supervisor::ExecResult;
 
 pub fn open_manager(global: &Global) -> anyhow::Result<Manager> {
-    let config = Config::discover(global.config.as_deref())?;
+    let config = super::load_config(global)?;
     Ok(Manager::open(config, global.state_dir.as_deref())?)
 }
 

@@ -346,9 +346,13 @@ pub struct Environment {
 pub struct ConfigView {
     pub path: Option<PathBuf>,
     pub profiles: Vec<Profile>,
+    /// Profiles left out for their problems, listed after the usable ones.
+    pub invalid: Vec<(String, Vec<Diagnostic>)>,
+    /// Problems of a reloaded file that could not be used at all.
     pub errors: Vec<Diagnostic>,
     /// Not a validation error (e.g. the file vanished).
     pub failure: Option<String>,
+    /// Index into the usable profiles, then the invalid ones.
     pub selected: usize,
 }
 
@@ -357,10 +361,31 @@ impl ConfigView {
         ConfigView {
             path: config.path.clone(),
             profiles: config.profiles.values().cloned().collect(),
+            invalid: config
+                .invalid_profiles()
+                .into_iter()
+                .map(|name| (name.to_owned(), config.problems_of(name)))
+                .collect(),
             errors: Vec::new(),
             failure: None,
             selected: 0,
         }
+    }
+
+    /// Usable and invalid profiles: what the list shows.
+    pub fn len(&self) -> usize {
+        self.profiles.len() + self.invalid.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The selected entry, when it is an invalid profile.
+    pub fn selected_invalid(&self) -> Option<&(String, Vec<Diagnostic>)> {
+        self.selected
+            .checked_sub(self.profiles.len())
+            .and_then(|i| self.invalid.get(i))
     }
 }
 

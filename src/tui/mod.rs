@@ -33,7 +33,7 @@ use ratatui::Terminal;
 use tokio::sync::{mpsc, watch};
 
 use action::{Action, Effect, SampleRequest};
-use app::{App, ConfigView, Environment};
+use app::{App, ConfigView, Environment, StatusLine};
 use theme::{Theme, ThemeError};
 
 use crate::manager::{Manager, ManagerError};
@@ -77,13 +77,18 @@ pub fn resolve_theme(flag: Option<&str>, config: &Config) -> Result<Theme, Theme
     let name = flag
         .or(config.settings.theme.as_deref())
         .unwrap_or("default");
-    let theme = Theme::load(name, Theme::user_dir().as_deref())?;
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    Ok(if no_color {
+    Ok(honour_no_color(Theme::load(
+        name,
+        Theme::user_dir().as_deref(),
+    )?))
+}
+
+fn honour_no_color(theme: Theme) -> Theme {
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
         theme.without_color()
     } else {
         theme
-    })
+    }
 }
 
 type Term = Terminal<CrosstermBackend<Stdout>>;
@@ -274,7 +279,14 @@ pub fn run(options: Options) -> Result<(), TuiError> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         return Err(TuiError::NotATerminal);
     }
-    let theme = resolve_theme(options.theme.as_deref(), &options.config)?;
+    // A bad theme costs the colours, not the dashboard.
+    let (theme, theme_problem) = match resolve_theme(options.theme.as_deref(), &options.config) {
+        Ok(theme) => (theme, None),
+        Err(e) => (
+            honour_no_color(Theme::load("default", None)?),
+            Some(format!("default theme in use: {e}")),
+        ),
+    };
     let checks = crate::doctor::inspect(&options.config.settings.cgroup_root);
     let degraded = crate::doctor::degraded(&checks)
         .into_iter()
@@ -294,6 +306,7 @@ pub fn run(options: Options) -> Result<(), TuiError> {
         env,
         ConfigView::from_config(&options.config),
     );
+    app.status = theme_problem.map(|text| StatusLine { text, error: true });
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()

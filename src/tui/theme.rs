@@ -15,8 +15,13 @@ pub const BUILTIN: [&str; 3] = ["default", "light", "high-contrast"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ThemeError {
-    #[error("{file}: {message}")]
-    Syntax { file: String, message: String },
+    #[error("{file}:{line}:{column}: {message}")]
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("{file}: unknown key {key:?} (known keys: {})", KEYS.join(", "))]
     UnknownKey { file: String, key: String },
     #[error("{file}: {key}: bad colour {value} (use a name like \"red\" or \"dark_gray\", or \"#rrggbb\")")]
@@ -182,12 +187,15 @@ fn parse_onto(
     text: &str,
     file: &str,
 ) -> Result<(Palette, Option<String>), ThemeError> {
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| ThemeError::Syntax {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        let (line, column) = crate::profile::line_col(text, e.span().map_or(0, |span| span.start));
+        ThemeError::Syntax {
             file: file.to_string(),
+            line,
+            column,
             message: e.message().to_string(),
-        })?;
+        }
+    })?;
     let mut palette = base;
     let mut name = None;
     for (key, value) in &table {
@@ -416,6 +424,12 @@ mod tests {
         let e = Theme::parse("x", "ok = 3", "x.toml").unwrap_err();
         assert!(e.to_string().contains("ok: bad colour 3"), "{e}");
         assert!(Theme::parse("x", "ok = ", "x.toml").is_err());
+    }
+
+    #[test]
+    fn syntax_errors_give_the_line_and_column() {
+        let e = Theme::parse("x", "text = \"red\"\nborder = = 1\n", "x.toml").unwrap_err();
+        assert!(e.to_string().starts_with("x.toml:2:10: "), "{e}");
     }
 
     #[test]

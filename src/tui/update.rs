@@ -273,8 +273,15 @@ fn on_outcome(app: &mut App, outcome: Outcome) -> Vec<Effect> {
         Outcome::Config(ConfigOutcome::Loaded(config)) => {
             let selected = app.config.selected;
             app.config = ConfigView::from_config(&config);
-            app.config.selected = selected.min(app.config.profiles.len().saturating_sub(1));
-            status(app, "configuration reloaded", false);
+            app.config.selected = selected.min(app.config.len().saturating_sub(1));
+            match app.config.invalid.len() {
+                0 => status(app, "configuration reloaded", false),
+                n => status(
+                    app,
+                    format!("configuration reloaded; {n} invalid profile(s) left out"),
+                    true,
+                ),
+            }
         }
         Outcome::Config(ConfigOutcome::Invalid(diagnostics)) => {
             let n = diagnostics.len();
@@ -663,7 +670,7 @@ fn open_delete(app: &mut App) {
 }
 
 fn on_profiles_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
-    let count = app.config.profiles.len();
+    let count = app.config.len();
     match key.code {
         KeyCode::Char('q') => {
             app.quit = true;

@@ -67,13 +67,24 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "(built-in profiles)".into());
-    let second = Line::from(vec![
+    let mut second = vec![
         Span::styled(if wide { " state " } else { " " }, theme.muted()),
         Span::styled(app.env.state_dir.display().to_string(), theme.text()),
         Span::styled("  config ", theme.muted()),
         Span::styled(config, theme.text()),
-        Span::styled(format!("  refresh {}ms", app.refresh_ms), theme.muted()),
-    ]);
+    ];
+    let invalid = app.config.invalid.len();
+    if invalid > 0 {
+        second.push(Span::styled(
+            format!("  ✗ {invalid} invalid profile(s): p"),
+            theme.error(),
+        ));
+    }
+    second.push(Span::styled(
+        format!("  refresh {}ms", app.refresh_ms),
+        theme.muted(),
+    ));
+    let second = Line::from(second);
     let third = if let Some(error) = &app.sample_error {
         Line::from(Span::styled(format!(" ✗ {error}"), theme.error()))
     } else {

@@ -8,6 +8,7 @@ use ratatui::Frame;
 use super::inspector::{network_line, profile_lines};
 use super::pane_block;
 use crate::tui::app::App;
+use crate::tui::format::clean_line;
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
     let theme = &app.theme;
@@ -27,17 +28,19 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "built-in".into());
-    let names: Vec<Line> = c
-        .profiles
-        .iter()
+    let valid = c.profiles.iter().map(|p| (p.name.as_str(), false));
+    let invalid = c.invalid.iter().map(|(name, _)| (name.as_str(), true));
+    let names: Vec<Line> = valid
+        .chain(invalid)
         .enumerate()
-        .map(|(i, p)| {
-            let style = if i == c.selected {
-                theme.selected()
-            } else {
-                theme.text()
+        .map(|(i, (name, invalid))| {
+            let style = match (i == c.selected, invalid) {
+                (true, _) => theme.selected(),
+                (false, true) => theme.error(),
+                (false, false) => theme.text(),
             };
-            Line::from(Span::styled(format!(" {} ", p.name), style))
+            let mark = if invalid { "✗ " } else { "  " };
+            Line::from(Span::styled(format!("{mark}{} ", clean_line(name)), style))
         })
         .collect();
     frame.render_widget(
@@ -48,25 +51,31 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         )),
         list,
     );
-    let lines = match c.profiles.get(c.selected) {
-        Some(p) => {
+    let (selected_name, lines) = match (c.profiles.get(c.selected), c.selected_invalid()) {
+        (Some(p), _) => {
             let mut lines = vec![network_line(app, p)];
             lines.extend(profile_lines(app, p));
-            lines
+            (p.name.as_str(), lines)
         }
-        None => vec![Line::from(Span::styled("no profiles", theme.muted()))],
+        (None, Some((name, problems))) => {
+            let mut lines = vec![Line::from(Span::styled(
+                "invalid: left out until fixed (e edits the file, r reloads it)",
+                theme.error(),
+            ))];
+            lines.extend(
+                problems
+                    .iter()
+                    .map(|d| Line::from(Span::styled(clean_line(&d.to_string()), theme.error()))),
+            );
+            (name.as_str(), lines)
+        }
+        (None, None) => (
+            "",
+            vec![Line::from(Span::styled("no profiles", theme.muted()))],
+        ),
     };
     let title = Line::from(vec![
-        Span::styled(
-            format!(
-                " {} ",
-                c.profiles
-                    .get(c.selected)
-                    .map(|p| p.name.as_str())
-                    .unwrap_or("")
-            ),
-            theme.title(),
-        ),
+        Span::styled(format!(" {} ", clean_line(selected_name)), theme.title()),
         Span::styled(format!("{path} "), theme.muted()),
     ]);
     frame.render_widget(
