@@ -24,7 +24,8 @@ use sandbox_tui::tui::action::{
     Action, ConfigOutcome, Effect, LogTail, Outcome, SignalChoice, Snapshot, Subject,
 };
 use sandbox_tui::tui::app::{
-    App, ConfigView, Environment, FileView, FilesPane, KillTarget, Overlay, Pane, Screen, Tab,
+    App, ConfigView, Environment, FileView, FilesPane, KillTarget, LaunchField, Overlay, Pane,
+    Screen, Tab,
 };
 use sandbox_tui::tui::theme::Theme;
 use sandbox_tui::tui::update::update;
@@ -779,6 +780,17 @@ fn launch_dialog_produces_a_launch_effect() {
 fn launch_dialog_reports_bad_input_without_effects() {
     let mut app = base_app();
     keys(&mut app, "x");
+    // With (all) selected the dialog asks for the target first; Enter takes
+    // the one shown.
+    let Some(Overlay::Launch(d)) = &app.overlay else {
+        panic!("no dialog");
+    };
+    assert_eq!(d.field, LaunchField::Sandbox);
+    assert!(d
+        .error
+        .as_deref()
+        .is_some_and(|e| e.starts_with("launch in which sandbox?")));
+    assert_eq!(press(&mut app, KeyCode::Enter), vec![]);
     keys(&mut app, "echo 'unclosed");
     assert_eq!(press(&mut app, KeyCode::Enter), vec![]);
     let Some(Overlay::Launch(d)) = &app.overlay else {
@@ -1673,4 +1685,58 @@ fn tiny_terminal_with_files_and_viewer_does_not_panic() {
         render(&mut app, w, h);
     }
     assert!(matches!(app.overlay, Some(Overlay::FileView(_))));
+}
+
+/// The small keys an operator of htop or k9s reaches for.
+#[test]
+fn f10_quits_unknown_keys_hint_slash_starts_fresh_ctrl_u_clears() {
+    let mut app = base_app();
+    assert_eq!(press(&mut app, KeyCode::F(10)), vec![Effect::Quit]);
+
+    let mut app = base_app();
+    keys(&mut app, "Z");
+    let hint = app.status.as_ref().map(|s| s.text.clone());
+    assert_eq!(
+        hint.as_deref(),
+        Some("Z: no such key here (? lists the keys)")
+    );
+    keys(&mut app, "p");
+    keys(&mut app, "Z");
+    assert!(app.status.is_some(), "the profiles screen hints too");
+    assert_eq!(press(&mut app, KeyCode::F(10)), vec![Effect::Quit]);
+
+    let mut app = base_app();
+    keys(&mut app, "/we");
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.visible_sandboxes().len(), 1);
+    // A new `/` starts from nothing, and shows everything meanwhile.
+    keys(&mut app, "/");
+    assert_eq!(app.input_buffer, "");
+    assert_eq!(app.visible_sandboxes().len(), 3);
+    keys(&mut app, "idl");
+    assert_eq!(app.visible_sandboxes().len(), 1);
+    ctrl(&mut app, 'u');
+    assert_eq!(app.input_buffer, "");
+    assert_eq!(app.visible_sandboxes().len(), 3);
+    press(&mut app, KeyCode::Esc);
+
+    // In the launch dialog Ctrl-U clears the field, and ↑↓ choose the
+    // target from the one-line command field as the hint says.
+    keys(&mut app, "jj");
+    let chosen = app.selected_sandbox.clone();
+    keys(&mut app, "x");
+    keys(&mut app, "echo hi");
+    ctrl(&mut app, 'u');
+    let Some(Overlay::Launch(d)) = &app.overlay else {
+        panic!("no dialog");
+    };
+    assert_eq!(d.command.lines().join(""), "");
+    let before = d.sandboxes.get(d.sandbox).cloned();
+    assert_eq!(before, chosen);
+    press(&mut app, KeyCode::Up);
+    let Some(Overlay::Launch(d)) = &app.overlay else {
+        panic!("no dialog");
+    };
+    assert_ne!(d.sandboxes.get(d.sandbox).cloned(), before);
+    assert_eq!(d.field, LaunchField::Command);
 }

@@ -438,6 +438,9 @@ fn on_input_key(app: &mut App, kind: InputKind, key: KeyEvent) {
         KeyCode::Backspace => {
             app.input_buffer.pop();
         }
+        KeyCode::Char('u') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+            app.input_buffer.clear();
+        }
         KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
             app.input_buffer.push(c);
         }
@@ -467,7 +470,7 @@ fn on_main_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     }
     let logs_focused = app.focus == Pane::Inspector && app.tab == Tab::Logs;
     match key.code {
-        KeyCode::Char('q') => {
+        KeyCode::Char('q') | KeyCode::F(10) => {
             app.quit = true;
             return vec![Effect::Quit];
         }
@@ -492,17 +495,16 @@ fn on_main_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             toggle_collapse(app, want);
         }
         KeyCode::Esc => go_back(app),
+        // A new search or filter starts empty, as in less and k9s.
         KeyCode::Char('/') => {
-            app.input = Some(if logs_focused {
-                InputKind::LogSearch
+            app.input_buffer.clear();
+            if logs_focused {
+                app.input = Some(InputKind::LogSearch);
             } else {
-                InputKind::Filter
-            });
-            app.input_buffer = if logs_focused {
-                app.log_search.clone().unwrap_or_default()
-            } else {
-                app.filter.clone()
-            };
+                app.input = Some(InputKind::Filter);
+                app.filter.clear();
+                keep_sandbox_selection_visible(app);
+            }
         }
         KeyCode::Char('n') if logs_focused && app.log_search.is_some() => {
             search_logs(app, true, false)
@@ -548,9 +550,29 @@ fn on_main_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             status(app, format!("follow {state}"), false);
         }
         KeyCode::Char('p') => app.screen = Screen::Profiles,
-        _ => app.dirty = false,
+        _ => unknown_key(app, &key),
     }
     Vec::new()
+}
+
+/// A key that does nothing here says so, instead of leaving the operator
+/// to guess whether it was taken.
+fn unknown_key(app: &mut App, key: &KeyEvent) {
+    let name = match key.code {
+        KeyCode::Char(c) if key.modifiers.contains(KeyModifiers::CONTROL) => format!("Ctrl-{c}"),
+        KeyCode::Char(c) if !c.is_control() => c.to_string(),
+        KeyCode::F(n) => format!("F{n}"),
+        // Modifiers alone, arrows at an edge and the like: nothing to say.
+        _ => {
+            app.dirty = false;
+            return;
+        }
+    };
+    status(
+        app,
+        format!("{name}: no such key here (? lists the keys)"),
+        false,
+    );
 }
 
 /// Keys of the Files tab; `None` leaves the key to the main screen.
@@ -672,7 +694,7 @@ fn open_delete(app: &mut App) {
 fn on_profiles_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     let count = app.config.len();
     match key.code {
-        KeyCode::Char('q') => {
+        KeyCode::Char('q') | KeyCode::F(10) => {
             app.quit = true;
             return vec![Effect::Quit];
         }
@@ -693,7 +715,7 @@ fn on_profiles_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
                 true,
             ),
         },
-        _ => app.dirty = false,
+        _ => unknown_key(app, &key),
     }
     Vec::new()
 }
@@ -976,6 +998,10 @@ fn open_launch(app: &mut App) {
     if dialog.sandboxes.is_empty() {
         dialog.field = LaunchField::Sandbox;
         dialog.error = Some("no sandbox yet: press n to create one".into());
+    } else if app.selected_sandbox.is_none() && dialog.sandboxes.len() > 1 {
+        // With (all) selected there is no obvious target: ask.
+        dialog.field = LaunchField::Sandbox;
+        dialog.error = Some("launch in which sandbox? ↑↓ choose, Enter confirms".into());
     }
     app.overlay = Some(Overlay::Launch(Box::new(dialog)));
 }
@@ -1172,6 +1198,11 @@ fn on_launch_key(app: &mut App, mut d: Box<LaunchDialog>, key: KeyEvent) -> Vec<
             };
             d.field = order[next % 3];
         }
+        // The target is chosen, not launched into.
+        KeyCode::Enter if d.field == LaunchField::Sandbox => {
+            d.field = LaunchField::Command;
+            d.error = None;
+        }
         KeyCode::Enter => match submit_launch(&d) {
             Ok(effect) => {
                 d.busy = true;
@@ -1180,14 +1211,29 @@ fn on_launch_key(app: &mut App, mut d: Box<LaunchDialog>, key: KeyEvent) -> Vec<
             }
             Err(e) => d.error = Some(e),
         },
+        KeyCode::Char('u') if ctrl => match d.field {
+            LaunchField::Command => clear_field(&mut d.command),
+            LaunchField::Timeout => clear_field(&mut d.timeout),
+            LaunchField::Sandbox => {}
+        },
         KeyCode::Char('n') if d.field == LaunchField::Sandbox => {
             open_create(app, true);
             return Vec::new();
         }
-        KeyCode::Up | KeyCode::Char('k') if d.field == LaunchField::Sandbox => {
+        // One-line fields have no lines to move between, so ↑↓ choose the
+        // sandbox from any field but the Python code.
+        KeyCode::Up | KeyCode::Down if !(d.python && d.field == LaunchField::Command) => {
+            d.sandbox = if key.code == KeyCode::Up {
+                d.sandbox.saturating_sub(1)
+            } else {
+                (d.sandbox + 1).min(d.sandboxes.len().saturating_sub(1))
+            };
+            d.error = None;
+        }
+        KeyCode::Char('k') if d.field == LaunchField::Sandbox => {
             d.sandbox = d.sandbox.saturating_sub(1)
         }
-        KeyCode::Down | KeyCode::Char('j') if d.field == LaunchField::Sandbox => {
+        KeyCode::Char('j') if d.field == LaunchField::Sandbox => {
             d.sandbox = (d.sandbox + 1).min(d.sandboxes.len().saturating_sub(1))
         }
         _ => match d.field {
@@ -1202,6 +1248,11 @@ fn on_launch_key(app: &mut App, mut d: Box<LaunchDialog>, key: KeyEvent) -> Vec<
     }
     app.overlay = Some(Overlay::Launch(d));
     effects
+}
+
+fn clear_field(field: &mut TextArea<'static>) {
+    field.select_all();
+    field.cut();
 }
 
 fn submit_launch(d: &LaunchDialog) -> Result<Effect, String> {
@@ -1249,9 +1300,13 @@ fn on_create_key(app: &mut App, mut d: Box<CreateDialog>, key: KeyEvent) -> Vec<
                 CreateField::Profile => CreateField::Name,
             }
         }
-        KeyCode::Up if d.field == CreateField::Profile => d.profile = d.profile.saturating_sub(1),
-        KeyCode::Down if d.field == CreateField::Profile => {
-            d.profile = (d.profile + 1).min(d.profiles.len().saturating_sub(1))
+        // The name is one line: ↑↓ choose the profile from either field.
+        KeyCode::Up => d.profile = d.profile.saturating_sub(1),
+        KeyCode::Down => d.profile = (d.profile + 1).min(d.profiles.len().saturating_sub(1)),
+        KeyCode::Char('u')
+            if d.field == CreateField::Name && key.modifiers.contains(KeyModifiers::CONTROL) =>
+        {
+            clear_field(&mut d.name)
         }
         KeyCode::Char('k') if d.field == CreateField::Profile => {
             d.profile = d.profile.saturating_sub(1)

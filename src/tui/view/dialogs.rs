@@ -177,9 +177,14 @@ pub fn launch(frame: &mut Frame, app: &App, d: &LaunchDialog, area: Rect) {
             ),
             Span::styled(
                 format!(
-                    "  {}/{}  ↑↓ choose, n new",
+                    "  {}/{}  {}",
                     (d.sandbox + 1).min(d.sandboxes.len()),
-                    d.sandboxes.len()
+                    d.sandboxes.len(),
+                    match (active, d.python && d.field == LaunchField::Command) {
+                        (true, _) => "↑↓ choose, n new",
+                        (false, true) => "Tab here to choose",
+                        (false, false) => "↑↓ choose",
+                    }
                 ),
                 theme.muted(),
             ),

@@ -15,10 +15,13 @@ pub const KEYS: &[(&str, &str)] = &[
         "drill down (sandbox → executions → detail; fold in tree)",
     ),
     ("Esc", "back; clears the filter"),
-    ("/", "filter sandboxes by name; in logs: search"),
+    (
+        "/",
+        "new filter by name; in logs: new search (Ctrl-U clears)",
+    ),
     ("n / N", "in logs: next/previous match"),
     ("s / S", "sort column / reverse"),
-    ("x", "launch an execution"),
+    ("x", "launch (Ctrl-P/F2 Python, Ctrl-S run, Ctrl-U clear)"),
     ("n", "new sandbox from a profile"),
     (
         "K / F9",
@@ -35,7 +38,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("p", "profiles (e edit in $EDITOR, r reload)"),
     ("mouse", "click selects, wheel scrolls"),
     ("?", "this help"),
-    ("q", "quit (kills nothing)"),
+    ("q / F10", "quit (kills nothing)"),
 ];
 
 pub fn draw(frame: &mut Frame, app: &App, area: Rect) {

@@ -17,7 +17,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use ratatui::Frame;
 
-use super::app::{App, InputKind, Overlay, Pane, Screen, Tab};
+use super::app::{App, InputKind, LaunchField, Overlay, Pane, Screen, Tab};
 
 /// Where each pane of the main screen goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,8 +178,15 @@ pub fn hints(app: &App) -> &'static str {
             }
             _ => "y/Enter confirm  n/Esc cancel",
         },
-        Some(Overlay::Launch(_)) => "Tab field  ↑↓ sandbox  n new sandbox  Enter launch  Esc close",
-        Some(Overlay::Create(_)) => "Tab field  ↑↓ profile  Enter create  Esc close",
+        Some(Overlay::Launch(d)) => match (d.python, d.field) {
+            (true, LaunchField::Command) => {
+                "Enter new line  Ctrl-S run  Tab field  Ctrl-U clear  Ctrl-P/F2 command line  Esc close"
+            }
+            (_, LaunchField::Sandbox) => "↑↓ sandbox  Enter choose  n new sandbox  Tab field  Esc close",
+            (true, _) => "↑↓ sandbox  Ctrl-S run  Tab field  Ctrl-U clear  Ctrl-P/F2 command line  Esc close",
+            (false, _) => "↑↓ sandbox  Enter launch  Tab field  Ctrl-U clear  Ctrl-P/F2 Python  Esc close",
+        },
+        Some(Overlay::Create(_)) => "↑↓ profile  Tab field  Ctrl-U clear  Enter create  Esc close",
         Some(Overlay::FileView(_)) => "↑↓ PgUp/PgDn g/G scroll  ←/→ pan  Esc close",
         None => match (app.screen, app.focus, app.tab) {
             (Screen::Profiles, _, _) => "↑↓ profile  e edit ($EDITOR)  r reload  Esc back  ? help  q quit",
