@@ -503,12 +503,13 @@ fn filter_input_in_the_footer() {
 #[test]
 fn tiny_terminal_does_not_panic() {
     let mut app = base_app();
-    for (w, h) in [(1, 1), (20, 5), (40, 10), (80, 3)] {
+    for (w, h) in [(1, 1), (20, 5), (40, 10), (80, 3), (59, 30), (100, 15)] {
         render(&mut app, w, h);
         keys(&mut app, "x");
         render(&mut app, w, h);
         press(&mut app, KeyCode::Esc);
     }
+    insta::assert_snapshot!("terminal_too_small", screen(&mut app, 40, 10));
 }
 
 #[test]
@@ -1739,4 +1740,64 @@ fn f10_quits_unknown_keys_hint_slash_starts_fresh_ctrl_u_clears() {
     };
     assert_ne!(d.sandboxes.get(d.sandbox).cloned(), before);
     assert_eq!(d.field, LaunchField::Command);
+}
+
+/// After the selected process dies the cursor takes the row that replaced
+/// it, never an init by surprise; and the confirmation for an init says
+/// that ending it ends the whole execution.
+#[test]
+fn a_killed_process_leaves_the_cursor_off_the_init() {
+    let mut app = base_app();
+    keys(&mut app, "t");
+    keys(&mut app, "j"); // pid 101, the only child of init 100
+    assert_eq!(app.selected_pid, Some(101));
+    let mut snap = snapshot(NOW + 1000, 13_000);
+    snap.processes.retain(|p| p.pid != 101);
+    update(&mut app, Action::Snapshot(Box::new(snap)));
+    // Rows now: 100, 200, 201, 202. The nearest non-init row above 101's
+    // place is none, so the one after: 201.
+    assert_eq!(app.selected_pid, Some(201));
+
+    keys(&mut app, "G"); // 202, the last row
+    assert_eq!(app.selected_pid, Some(202));
+    let mut snap = snapshot(NOW + 2000, 14_000);
+    snap.processes.retain(|p| p.pid != 101 && p.pid != 202);
+    update(&mut app, Action::Snapshot(Box::new(snap)));
+    assert_eq!(app.selected_pid, Some(201));
+
+    keys(&mut app, "g"); // init 100
+    assert_eq!(app.selected_pid, Some(100));
+    keys(&mut app, "K");
+    let text = screen(&mut app, 100, 30);
+    assert!(
+        text.contains("It is the execution's init: the whole execution ends with it."),
+        "{text}"
+    );
+    keys(&mut app, "n");
+    keys(&mut app, "G"); // 201, not an init
+    assert_eq!(app.selected_pid, Some(201));
+    keys(&mut app, "K");
+    let text = screen(&mut app, 100, 30);
+    assert!(!text.contains("execution's init"), "{text}");
+}
+
+/// As the terminal narrows, columns give way by priority and names go
+/// last: at 60 columns every sandbox name, profile and status is whole.
+#[test]
+fn narrow_terminal_keeps_names_whole() {
+    let mut app = base_app();
+    keys(&mut app, "jjj"); // web: its executions
+    let text = screen(&mut app, 60, 24);
+    insta::assert_snapshot!(text);
+    for whole in [
+        "batch",
+        "idle",
+        "web",
+        "strict",
+        "default",
+        "running",
+        "python3 serve.py",
+    ] {
+        assert!(text.contains(whole), "{whole} cut:\n{text}");
+    }
 }

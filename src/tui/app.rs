@@ -124,6 +124,9 @@ pub enum KillTarget {
         sandbox: Option<String>,
         pid: i32,
         command: String,
+        /// The execution's init (pid 1 of its namespace): ending it ends
+        /// every process of the execution.
+        init: bool,
     },
     Remove {
         name: String,

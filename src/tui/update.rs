@@ -13,7 +13,7 @@ use super::action::{Action, ConfigOutcome, Effect, Outcome, SignalChoice, Snapsh
 use super::app::{
     scroll_offset, App, ConfigView, Confirm, CreateDialog, CreateField, FileView, FilesPane,
     InputKind, KillTarget, LaunchDialog, LaunchField, Overlay, Pane, RefusalsView, SandboxRow,
-    Screen, StatusLine, Tab,
+    Screen, StatusLine, Tab, TreeRow,
 };
 use super::format::{command_line, split_command};
 use super::view;
@@ -140,6 +140,7 @@ fn apply_snapshot(app: &mut App, snap: Snapshot) {
         return;
     }
     app.sample_error = None;
+    let tree_cursor = app.tree_cursor();
     let now = snap.taken_at_ms;
     app.now_ms = now;
     app.host = snap.host;
@@ -184,10 +185,29 @@ fn apply_snapshot(app: &mut App, snap: Snapshot) {
             .map(|e| e.record.id.clone());
     }
     if app.tree_cursor().is_none() {
-        app.selected_pid = app.tree_rows().first().map(|r| app.processes[r.index].pid);
+        app.selected_pid =
+            replacement_row(&app.tree_rows(), tree_cursor).map(|r| app.processes[r.index].pid);
     }
     let pids: Vec<i32> = app.processes.iter().map(|p| p.pid).collect();
     app.collapsed.retain(|p| pids.contains(p));
+}
+
+/// Where the tree's cursor goes when its process is gone (killed, say): the
+/// row that took its place, or the nearest one above; an init (a root of
+/// the tree, whose death ends its whole execution) only when nothing else
+/// is left, so a second K never lands on one by surprise.
+fn replacement_row(rows: &[TreeRow], old_cursor: Option<usize>) -> Option<TreeRow> {
+    let Some(old) = old_cursor else {
+        return rows.first().copied();
+    };
+    let at = old.min(rows.len().checked_sub(1)?);
+    let not_init = |i: &usize| rows[*i].depth > 0;
+    (0..=at)
+        .rev()
+        .find(not_init)
+        .or_else(|| (at..rows.len()).find(not_init))
+        .or(Some(at))
+        .map(|i| rows[i])
 }
 
 // ---------------------------------------------------------------- outcomes
@@ -924,6 +944,10 @@ fn open_kill(app: &mut App) {
                 sandbox: app.subject_sandbox(),
                 pid: process.pid,
                 command: process.command.clone(),
+                init: app
+                    .tree_cursor()
+                    .and_then(|i| app.tree_rows().get(i).map(|r| r.depth == 0))
+                    .unwrap_or(false),
             }
         }
         _ => match app.selected_execution_view() {

@@ -43,12 +43,18 @@ pub fn confirm_text(target: &KillTarget) -> String {
             sandbox,
             pid,
             command,
+            init,
         } => format!(
-            "Send a signal to process {pid} in {}?\n  {command}",
+            "Send a signal to process {pid} in {}?\n  {command}{}",
             sandbox
                 .as_deref()
                 .map(|s| format!("sandbox {s}"))
-                .unwrap_or_else(|| "its sandbox".into())
+                .unwrap_or_else(|| "its sandbox".into()),
+            if *init {
+                "\nIt is the execution's init: the whole execution ends with it."
+            } else {
+                ""
+            }
         ),
         KillTarget::Remove { name, active: 0 } => format!(
             "Remove sandbox {name}?\nNothing runs in it. Deletes its workspace, cgroups and history."

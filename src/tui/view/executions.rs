@@ -3,7 +3,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use ratatui::Frame;
 
-use super::{inner_rows, pane_block};
+use super::columns::{self, Column};
+use super::{inner_rows, pane_block, scroll_hint};
 use crate::manager::ExecutionView;
 use crate::supervisor::Status;
 use crate::tui::app::{scroll_offset, App, Pane};
@@ -58,18 +59,67 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         Span::styled(format!(" Executions of {scope} "), theme.title()),
         Span::styled(counts, theme.muted()),
     ]);
-    let block = pane_block(app, title, focused);
     let show_sandbox = app.selected_sandbox.is_none();
-    let mut header = vec!["ID"];
-    if show_sandbox {
-        header.push("SANDBOX");
-    }
-    header.extend(["STATUS", "COMMAND", "START", "DUR", "CPU", "MEM", "EXIT"]);
-    let header = Row::new(header).style(theme.column_header());
-
     let cursor = app.execution_cursor().unwrap_or(0);
     let height = inner_rows(area).saturating_sub(1);
     let offset = scroll_offset(cursor, height);
+    let mut title = title;
+    if let Some(hint) = scroll_hint(offset, height, list.len()) {
+        title.push_span(Span::styled(hint, theme.muted()));
+    }
+    let block = pane_block(app, title, focused);
+
+    let commands: Vec<String> = list
+        .iter()
+        .map(|e| command_line(&e.record.command))
+        .collect();
+    let statuses: Vec<String> = list.iter().map(|e| e.record.status.to_string()).collect();
+    // Lowest priority gives way first: a long command is cut before any
+    // column goes; the id and the status never go.
+    let columns = [
+        Column::fixed(
+            Column::widest("ID", list.iter().map(|e| e.record.id.as_str())),
+            u8::MAX,
+        ),
+        if show_sandbox {
+            Column {
+                want: Column::widest("SANDBOX", list.iter().map(|e| e.record.sandbox.as_str())),
+                cut: Some((6, 6)),
+                drop: Some(7),
+            }
+        } else {
+            Column::fixed(0, 0)
+        },
+        Column {
+            // "completed" fits without the column jumping as statuses change.
+            want: Column::widest("STATUS", statuses.iter().map(String::as_str)).max(9),
+            cut: None,
+            drop: None,
+        },
+        Column {
+            want: Column::widest("COMMAND", commands.iter().map(String::as_str)).max(24),
+            cut: Some((12, 0)),
+            drop: None,
+        },
+        Column::fixed(5, 2),
+        Column::fixed(6, 3),
+        Column::fixed(6, 1),
+        Column::fixed(5, 0),
+        Column::fixed(4, 4),
+    ];
+    let mut widths = columns::fit(area.width.saturating_sub(2), 1, &columns);
+    if !show_sandbox {
+        widths[1] = None;
+    }
+    let width_of = |i: usize| usize::from(widths[i].unwrap_or(0));
+    let header = Row::new(columns::kept(
+        [
+            "ID", "SANDBOX", "STATUS", "COMMAND", "START", "DUR", "CPU", "MEM", "EXIT",
+        ],
+        &widths,
+    ))
+    .style(theme.column_header());
+
     let rows: Vec<Row> = list
         .iter()
         .enumerate()
@@ -82,13 +132,11 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             } else {
                 r.cpu_ms
             };
-            let mut cells = vec![Cell::from(clip(&r.id, 8))];
-            if show_sandbox {
-                cells.push(Cell::from(clip(&r.sandbox, 10)));
-            }
-            cells.extend([
-                Cell::from(Span::styled(r.status.to_string(), theme.status(r.status))),
-                Cell::from(command_line(&r.command)),
+            let cells = [
+                Cell::from(r.id.clone()),
+                Cell::from(clip(&r.sandbox, width_of(1))),
+                Cell::from(Span::styled(statuses[i].clone(), theme.status(r.status))),
+                Cell::from(clip(&commands[i], width_of(3))),
                 Cell::from(age(r.started_at.unwrap_or(r.queued_at), app.now_ms)),
                 Cell::from(
                     duration_ms(e, app.now_ms)
@@ -102,8 +150,8 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                     "-".into()
                 }),
                 Cell::from(exit_text(e)),
-            ]);
-            let row = Row::new(cells);
+            ];
+            let row = Row::new(columns::kept(cells, &widths));
             if i == cursor && app.selected_execution.is_some() {
                 row.style(if focused {
                     theme.selected()
@@ -115,19 +163,20 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             }
         })
         .collect();
-    let mut widths = vec![Constraint::Length(8)];
-    if show_sandbox {
-        widths.push(Constraint::Length(10));
-    }
-    widths.extend([
-        Constraint::Length(9),
-        Constraint::Min(10),
-        Constraint::Length(5),
-        Constraint::Length(6),
-        Constraint::Length(6),
-        Constraint::Length(5),
-        Constraint::Length(4),
-    ]);
+    // The command takes whatever width is left.
+    let last_command = widths.iter().take(4).flatten().count().saturating_sub(1);
+    let widths: Vec<Constraint> = widths
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, w)| {
+            if widths[3].is_some() && i == last_command {
+                Constraint::Min(*w)
+            } else {
+                Constraint::Length(*w)
+            }
+        })
+        .collect();
     let table = Table::new(rows, widths)
         .header(header)
         .block(block)

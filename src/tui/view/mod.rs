@@ -2,6 +2,7 @@
 //! draws; the layout function is pure so `update` can map mouse clicks.
 
 mod charts;
+mod columns;
 mod dialogs;
 mod executions;
 mod files;
@@ -83,6 +84,19 @@ pub fn main_layout(area: Rect, focus: Pane) -> MainLayout {
 }
 
 /// Rows inside a bordered pane.
+/// `↑N ↓M` for the rows of a list scrolled out of view, if any.
+pub fn scroll_hint(offset: usize, shown: usize, total: usize) -> Option<String> {
+    let below = total.saturating_sub(offset + shown);
+    let mut parts = Vec::new();
+    if offset > 0 {
+        parts.push(format!("↑{offset}"));
+    }
+    if below > 0 {
+        parts.push(format!("↓{below}"));
+    }
+    (!parts.is_empty()).then(|| format!("{} more ", parts.join(" ")))
+}
+
 pub fn inner_rows(area: Rect) -> usize {
     area.height.saturating_sub(2) as usize
 }
@@ -137,8 +151,27 @@ pub(crate) fn bar(ratio: f64, width: usize) -> String {
     s
 }
 
+/// Below this the panes cannot show a row each; a message says so instead.
+pub const MIN_SIZE: (u16, u16) = (60, 16);
+
 pub fn draw(frame: &mut Frame, app: &App) {
     let area = frame.area();
+    if area.width < MIN_SIZE.0 || area.height < MIN_SIZE.1 {
+        let text = format!(
+            "terminal too small: {}x{}, sandbox-tui needs {}x{} (q quits)",
+            area.width, area.height, MIN_SIZE.0, MIN_SIZE.1
+        );
+        let [middle] = Layout::vertical([Constraint::Length(3)])
+            .flex(Flex::Center)
+            .areas(area);
+        frame.render_widget(
+            Paragraph::new(Span::styled(text, app.theme.warning()))
+                .alignment(ratatui::layout::Alignment::Center)
+                .wrap(ratatui::widgets::Wrap { trim: true }),
+            middle,
+        );
+        return;
+    }
     match app.screen {
         Screen::Main => {
             let layout = main_layout(area, app.focus);

@@ -3,7 +3,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row, Table};
 use ratatui::Frame;
 
-use super::{bar, inner_rows, pane_block};
+use super::columns::{self, Column};
+use super::{bar, inner_rows, pane_block, scroll_hint};
 use crate::profile::NetworkAccess;
 use crate::tui::app::{scroll_offset, App, Pane, SortColumn};
 use crate::tui::format::{age, bytes, clip};
@@ -50,23 +51,79 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             theme.accent(),
         ));
     }
+    // Row 0 is (all); the header takes one line of the pane.
+    let cursor = app.sandbox_cursor();
+    let height = inner_rows(area).saturating_sub(1);
+    let offset = scroll_offset(cursor, height);
+    if let Some(hint) = scroll_hint(offset, height, rows_visible.len() + 1) {
+        title.push(Span::styled(hint, theme.muted()));
+    }
     let block = pane_block(app, Line::from(title), focused);
 
-    let header = Row::new(COLUMNS.iter().map(|(name, col)| {
-        let mark = if *col == app.sort {
-            if app.sort_desc {
-                "▼"
+    let inner_width = area.width.saturating_sub(2);
+    let name_want = rows_visible
+        .iter()
+        .map(|r| {
+            let mark = if r.view.limits.network_access() == NetworkAccess::Host {
+                HOST_NET_MARK.chars().count()
             } else {
-                "▲"
-            }
-        } else {
-            ""
-        };
-        Cell::from(format!("{name}{mark}"))
-    }))
+                0
+            };
+            r.view.name.chars().count() + mark
+        })
+        // Room for the usual names, so the columns do not jump about.
+        .chain([16])
+        .max()
+        .unwrap_or(16);
+    let profile_want = Column::widest(
+        "PROFILE▲",
+        rows_visible.iter().map(|r| r.view.profile.as_str()),
+    );
+    let state_want = Column::widest("STATE▲", rows_visible.iter().map(|r| r.view.state.as_str()));
+    // Lowest priority gives way first; the name is cut only when nothing
+    // else is left to give.
+    let widths = columns::fit(
+        inner_width,
+        1,
+        &[
+            Column {
+                want: u16::try_from(name_want).unwrap_or(u16::MAX),
+                cut: Some((4, u8::MAX)),
+                drop: None,
+            },
+            Column {
+                want: profile_want,
+                cut: Some((6, 5)),
+                drop: Some(7),
+            },
+            Column::fixed(state_want, 6),
+            Column::fixed(5, 3),
+            Column::fixed(6, 4),
+            Column::fixed(17, 2),
+            Column::fixed(6, 1),
+            Column::fixed(4, 0),
+        ],
+    );
+    let width_of = |i: usize| usize::from(widths[i].unwrap_or(0));
+
+    let header = Row::new(columns::kept(
+        COLUMNS.iter().map(|(name, col)| {
+            let mark = if *col == app.sort {
+                if app.sort_desc {
+                    "▼"
+                } else {
+                    "▲"
+                }
+            } else {
+                ""
+            };
+            Cell::from(format!("{name}{mark}"))
+        }),
+        &widths,
+    ))
     .style(theme.column_header());
 
-    let name_width = 16usize;
+    let name_width = width_of(0);
     let mut rows = Vec::with_capacity(rows_visible.len() + 1);
     // Row 0: everything, so the executions pane can show all of them.
     let (running, total, cpu, mem, procs) =
@@ -82,16 +139,19 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
                 )
             });
     rows.push(
-        Row::new(vec![
-            Cell::from("(all)"),
-            Cell::from(""),
-            Cell::from(""),
-            Cell::from(format!("{running}/{total}")),
-            Cell::from(format!("{cpu:.1}")),
-            Cell::from(bytes(mem)),
-            Cell::from(procs.to_string()),
-            Cell::from(""),
-        ])
+        Row::new(columns::kept(
+            [
+                Cell::from("(all)"),
+                Cell::from(""),
+                Cell::from(""),
+                Cell::from(format!("{running}/{total}")),
+                Cell::from(format!("{cpu:.1}")),
+                Cell::from(bytes(mem)),
+                Cell::from(procs.to_string()),
+                Cell::from(""),
+            ],
+            &widths,
+        ))
         .style(theme.muted()),
     );
     for r in &rows_visible {
@@ -114,30 +174,33 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         };
         let name = if v.limits.network_access() == NetworkAccess::Host {
             Line::from(vec![
-                Span::raw(clip(&v.name, name_width - HOST_NET_MARK.chars().count())),
+                Span::raw(clip(
+                    &v.name,
+                    name_width.saturating_sub(HOST_NET_MARK.chars().count()),
+                )),
                 Span::styled(HOST_NET_MARK, theme.warning()),
             ])
         } else {
             Line::from(clip(&v.name, name_width))
         };
-        rows.push(Row::new(vec![
-            Cell::from(name),
-            Cell::from(clip(&v.profile, 10)),
-            Cell::from(Span::styled(v.state.clone(), state_style)),
-            Cell::from(Span::styled(
-                format!("{}/{}", v.running, v.total),
-                exec_style,
-            )),
-            Cell::from(Span::styled(format!("{:.1}", r.cpu_percent), cpu_style)),
-            Cell::from(Span::styled(mem_text, theme.gauge(mem_ratio))),
-            Cell::from(format!("{}/{}", v.processes, v.max_processes)),
-            Cell::from(age(v.created_at, app.now_ms)),
-        ]));
+        rows.push(Row::new(columns::kept(
+            [
+                Cell::from(name),
+                Cell::from(clip(&v.profile, width_of(1))),
+                Cell::from(Span::styled(v.state.clone(), state_style)),
+                Cell::from(Span::styled(
+                    format!("{}/{}", v.running, v.total),
+                    exec_style,
+                )),
+                Cell::from(Span::styled(format!("{:.1}", r.cpu_percent), cpu_style)),
+                Cell::from(Span::styled(mem_text, theme.gauge(mem_ratio))),
+                Cell::from(format!("{}/{}", v.processes, v.max_processes)),
+                Cell::from(age(v.created_at, app.now_ms)),
+            ],
+            &widths,
+        )));
     }
 
-    let cursor = app.sandbox_cursor();
-    let height = inner_rows(area).saturating_sub(1);
-    let offset = scroll_offset(cursor, height);
     let rows: Vec<Row> = rows
         .into_iter()
         .enumerate()
@@ -154,16 +217,11 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             }
         })
         .collect();
-    let widths = [
-        Constraint::Max(24),
-        Constraint::Length(8),
-        Constraint::Length(7),
-        Constraint::Length(5),
-        Constraint::Length(6),
-        Constraint::Length(17),
-        Constraint::Length(6),
-        Constraint::Length(4),
-    ];
+    let widths: Vec<Constraint> = widths
+        .iter()
+        .flatten()
+        .map(|w| Constraint::Length(*w))
+        .collect();
     let table = Table::new(rows, widths)
         .header(header)
         .block(block)
