@@ -572,3 +572,27 @@ fn a_result_over_the_file_size_limit_travels_and_over_its_own_cap_is_refused() {
     assert_eq!(v["error"]["traceback"], "", "{v}");
     assert_no_runner_frames(&v);
 }
+
+#[test]
+fn only_the_runner_holds_the_result_pipe() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let probe = "import os, stat\ntry:\n    print(stat.S_ISFIFO(os.fstat(3).st_mode))\nexcept OSError:\n    print('closed')";
+    // A plain command gets no fourth descriptor.
+    let (v, code) = env.json(&["run", "--", "python3", "-c", probe]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["stdout"], "closed\n", "{v}");
+    // The runner has it; a program the snippet starts does not, even when
+    // asked to keep its descriptors.
+    let code = format!(
+        "import os, stat, subprocess, sys\n\
+         mine = stat.S_ISFIFO(os.fstat(3).st_mode)\n\
+         child = subprocess.run([sys.executable, '-c', {probe:?}], close_fds=False, capture_output=True, text=True)\n\
+         return [mine, child.stdout]"
+    );
+    let (v, exit) = python(&env, &code, &[]);
+    assert_eq!(exit, 0, "{v}");
+    assert_eq!(v["result"], json!([true, "closed\n"]), "{v}");
+}

@@ -341,9 +341,11 @@ mod tests {
         assert!(result.result.is_none());
     }
 
-    /// serde_json's `arbitrary_precision` keeps big integers exact; the
-    /// types that are read through serde's buffering (untagged, internally
-    /// tagged) must keep working with it, integers included.
+    /// serde_json's `arbitrary_precision` keeps big integers exact. With it,
+    /// a number read through serde's buffering (an untagged or internally
+    /// tagged enum, a flattened struct) deserializes as an integer but never
+    /// as an f64: the crate's buffered types hold integers only, and must
+    /// stay so.
     #[test]
     fn big_integers_survive_the_stored_result_and_buffered_types() {
         let profile = Profile::defaults("default");
@@ -367,6 +369,11 @@ mod tests {
             back.error,
             Some(ErrorInfo::Exception { line: Some(3), .. })
         ));
+        // Floats of plain structs too (a stored profile's cpu_quota).
+        let mut profile = Profile::defaults("default");
+        profile.cpu_quota = Some(0.5);
+        let text = serde_json::to_string(&profile).expect("ser");
+        assert_eq!(serde_json::from_str::<Profile>(&text).expect("de"), profile);
         let message = crate::isolation::InitMessage::Exited {
             code: Some(-1),
             signal: Some(9),
