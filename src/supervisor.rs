@@ -724,16 +724,12 @@ fn run_sandbox(
     // A pipe rather than a file in the sandbox: the snippet cannot swap it
     // for a symlink or a FIFO, RLIMIT_FSIZE does not apply to it, and it is
     // read here with the output, under the same timeout.
-    let result_pipe = match req.result_pipe {
+    let (mut result_pipe, result_write) = match req.result_pipe {
         Some(cap) => {
             let (read, write) = nonblocking_pipe().map_err(|e| format!("pipe: {e}"))?;
             spec.result_pipe = true;
-            Some((ResultPipe::new(read, cap), write))
+            (Some(ResultPipe::new(read, cap)), Some(write))
         }
-        None => None,
-    };
-    let (mut result_pipe, result_write) = match result_pipe {
-        Some((pipe, write)) => (Some(pipe), Some(write)),
         None => (None, None),
     };
 

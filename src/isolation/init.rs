@@ -360,10 +360,10 @@ fn run(prepared: Prepared, reporter: &mut Reporter) -> i32 {
             // The Rust runtime ignores SIGPIPE; the command must get the default.
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             libc::sigprocmask(libc::SIG_SETMASK, empty_mask.as_ref(), std::ptr::null_mut());
-            if result_fd.is_some() && libc::fcntl(COMMAND_RESULT_FD, libc::F_SETFD, 0) < 0 {
-                libc::_exit(127);
+            // The result pipe is the one descriptor the command inherits on purpose.
+            if result_fd.is_none() || libc::fcntl(COMMAND_RESULT_FD, libc::F_SETFD, 0) == 0 {
+                libc::execve(prepared.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
             }
-            libc::execve(prepared.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
             let errno = *libc::__errno_location();
             let bytes = errno.to_ne_bytes();
             libc::write(err_fd, bytes.as_ptr().cast(), bytes.len());
