@@ -898,6 +898,7 @@ fn request_for(
             dir: Some(crate::netproxy::job_dir(state_dir, &exec.id)),
             hosts_file: hosts_file.map(Path::to_path_buf),
         },
+        result_pipe: (exec.kind == KIND_PYTHON).then(|| python::result_cap(&sandbox.profile)),
     }
 }
 
@@ -908,12 +909,13 @@ fn finish_job(
     exec: &ExecutionRecord,
     profile: &Profile,
     result: &mut ExecResult,
+    capture: Option<supervisor::ResultCapture>,
 ) {
     if exec.kind != KIND_PYTHON {
         return;
     }
     let dir = python::job_dir(state_dir, &exec.id);
-    python::collect(&dir, result, profile);
+    python::collect(capture, result, profile);
     // The interpreter's argv is an implementation detail; show what was asked.
     result.command = exec.command.clone();
     let _ = remove_tree(&dir);
@@ -1007,13 +1009,20 @@ pub fn supervise_main(args: &[std::ffi::OsString]) -> i32 {
         live: false,
         stdout_log: LogSink::OnFirstWrite(exec.stdout_log.clone()),
         stderr_log: LogSink::OnFirstWrite(exec.stderr_log.clone()),
+        result: None,
     };
     let mut result = supervisor::execute(&request, &mut sinks, &mut |event| {
         let supervisor::Event::Started { init_pid } = event;
         let _ = store.set_init_pid(&id, init_pid);
         Ok(())
     });
-    finish_job(&state_dir, &exec, &sandbox.profile, &mut result);
+    finish_job(
+        &state_dir,
+        &exec,
+        &sandbox.profile,
+        &mut result,
+        sinks.result.take(),
+    );
     match store.finish_execution(&id, &result) {
         Ok(()) => 0,
         Err(_) => 1,

@@ -60,10 +60,15 @@ pub struct Case {
     /// The mechanism the guarantee rests on: when the run reports it degraded
     /// (only possible with require_isolation = false), the case is skipped.
     pub mechanism: Option<&'static str>,
-    /// A bash script; `@PORT@`, `@MARKER@` and `@HOSTFILE@` are replaced.
+    /// A bash script, or a Python snippet (the body of a function, see
+    /// `run --python`) after a first line [`PYTHON_SNIPPET`]; `@PORT@`,
+    /// `@MARKER@` and `@HOSTFILE@` are replaced.
     pub script: &'static str,
     pub check: fn(&ExecResult, &Context) -> Result<(), String>,
 }
+
+/// The first line of a [`Case::script`] that is a Python snippet.
+pub const PYTHON_SNIPPET: &str = "#!python-snippet\n";
 
 fn keep(_: &mut Profile) {}
 
@@ -490,6 +495,45 @@ EOF",
             Ok(())
         },
     },
+    Case {
+        name: "result_channel",
+        claim: "a Python snippet cannot swap its result for a host file, a FIFO or a device",
+        needs: &["python3"],
+        tune: keep,
+        timeout_secs: Some(30.0),
+        mechanism: None,
+        // Where the result file used to be: a symlink there once made the
+        // host read a host file as the result, a FIFO hung the supervisor,
+        // and /dev/zero filled its memory. The value now travels through a
+        // pipe the supervisor owns, and nothing there is writable.
+        script: r#"#!python-snippet
+import os
+made = []
+for path in ('/.sandbox-tui/out/result.json', '/.sandbox-tui/in/result.json'):
+    for target in ('/etc/shadow', '@HOSTFILE@', '/dev/zero', None):
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if os.path.lexists(path):
+                os.unlink(path)
+            if target is None:
+                os.mkfifo(path)
+            else:
+                os.symlink(target, path)
+            made.append(path)
+        except OSError:
+            pass
+return '@MARKER@ %d' % len(made)
+"#,
+        check: |r, ctx| {
+            status_is(r, Status::Completed)?;
+            let want = serde_json::Value::String(format!("{} 0", ctx.marker));
+            if r.result.as_ref() == Some(&want) {
+                Ok(())
+            } else {
+                Err(format!("expected the result {want}, got {:?}", r.result))
+            }
+        },
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Case> {
@@ -568,14 +612,14 @@ pub fn run_case(case: &Case, config: &Config, base: &Profile, state_dir: &Path) 
         live_output: false,
         pass_stdin: false,
     };
-    let argv = vec!["bash".to_string(), "-c".to_string(), script];
-    let outcome = crate::manager::run(
-        config.clone(),
-        Some(state_dir),
-        &profile,
-        Launch::Command(argv),
-        &options,
-    );
+    let launch = match script.strip_prefix(PYTHON_SNIPPET) {
+        Some(code) => Launch::Python(crate::python::PythonJob {
+            code: code.to_string(),
+            ..crate::python::PythonJob::default()
+        }),
+        None => Launch::Command(vec!["bash".to_string(), "-c".to_string(), script]),
+    };
+    let outcome = crate::manager::run(config.clone(), Some(state_dir), &profile, launch, &options);
     let result = match outcome {
         Ok(result) => result,
         Err(e) => {

@@ -153,7 +153,12 @@ impl ExecResult {
             Status::Error | Status::Lost => 125,
             Status::Denied => 126,
             Status::MemoryLimit => 137,
-            _ => self.exit_code.or(self.signal.map(|s| 128 + s)).unwrap_or(1),
+            // A failure is never 0, even when the process exited 0 (a
+            // snippet whose result could not be read).
+            _ => match self.exit_code.or(self.signal.map(|s| 128 + s)) {
+                Some(0) | None => 1,
+                Some(code) => code,
+            },
         }
     }
 
@@ -198,6 +203,18 @@ pub struct OutputSinks {
     /// Append to these files (the execution's logs).
     pub stdout_log: LogSink,
     pub stderr_log: LogSink,
+    /// Filled in by [`execute`] when the request has a result pipe.
+    pub result: Option<ResultCapture>,
+}
+
+/// What came through an execution's result pipe ([`ExecRequest::result_pipe`]).
+#[derive(Debug, Default, PartialEq)]
+pub struct ResultCapture {
+    /// Everything read, unless more than the cap came.
+    pub bytes: Vec<u8>,
+    /// More than the cap came: reading stopped, the bytes were dropped and
+    /// the pipe closed (the writer gets EPIPE).
+    pub over_cap: bool,
 }
 
 /// An execution's log of one stream.
@@ -259,6 +276,10 @@ pub struct ExecRequest {
     pub extra_env: Vec<(String, String)>,
     /// For profiles with `allowed_hosts`: where the network proxy lives.
     pub proxy: ProxyOptions,
+    /// A Python job: the most bytes to read from the pipe the command gets
+    /// as fd 3 for its value (see `crate::python`). `None` for a plain
+    /// command, which gets no such descriptor.
+    pub result_pipe: Option<u64>,
 }
 
 pub struct CgroupPlan {
@@ -555,6 +576,7 @@ fn build_spec(req: &ExecRequest, require: bool, cgroup: bool) -> Result<SandboxS
         tmp_size_bytes: profile.max_memory_mb.saturating_mul(mb),
         require_isolation: require,
         proxy: None,
+        result_pipe: false,
     })
 }
 
@@ -613,6 +635,58 @@ impl Stream {
     }
 }
 
+/// The supervisor's end of a result pipe: read as it comes, never more than
+/// `cap` bytes kept.
+struct ResultPipe {
+    fd: Option<OwnedFd>,
+    capture: ResultCapture,
+    cap: usize,
+}
+
+impl ResultPipe {
+    fn new(fd: OwnedFd, cap: u64) -> ResultPipe {
+        ResultPipe {
+            fd: Some(fd),
+            capture: ResultCapture::default(),
+            cap: usize::try_from(cap).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// Read what is there without blocking; past the cap, stop for good.
+    fn drain(&mut self, buf: &mut [u8]) {
+        let Some(fd) = &self.fd else { return };
+        loop {
+            match nix::unistd::read(fd.as_fd(), buf) {
+                Ok(0) => {
+                    self.fd = None;
+                    return;
+                }
+                Ok(n) => {
+                    if self.capture.bytes.len() + n > self.cap {
+                        // Closing the read end makes the writer's next
+                        // write fail with EPIPE instead of filling memory.
+                        self.capture.over_cap = true;
+                        self.capture.bytes = Vec::new();
+                        self.fd = None;
+                        return;
+                    }
+                    self.capture.bytes.extend_from_slice(&buf[..n]);
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN) => return,
+                Err(_) => {
+                    self.fd = None;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> ResultCapture {
+        self.capture
+    }
+}
+
 fn write_all_fd(fd: RawFd, mut data: &[u8]) -> Result<(), nix::errno::Errno> {
     while !data.is_empty() {
         // SAFETY: writing a valid buffer to a descriptor we do not close.
@@ -647,6 +721,17 @@ fn run_sandbox(
     let proxy = start_proxy(req, &mut spec)?;
     let (out_read, out_write) = nonblocking_pipe().map_err(|e| format!("pipe: {e}"))?;
     let (err_read, err_write) = nonblocking_pipe().map_err(|e| format!("pipe: {e}"))?;
+    // A pipe rather than a file in the sandbox: the snippet cannot swap it
+    // for a symlink or a FIFO, RLIMIT_FSIZE does not apply to it, and it is
+    // read here with the output, under the same timeout.
+    let (mut result_pipe, result_write) = match req.result_pipe {
+        Some(cap) => {
+            let (read, write) = nonblocking_pipe().map_err(|e| format!("pipe: {e}"))?;
+            spec.result_pipe = true;
+            (Some(ResultPipe::new(read, cap)), Some(write))
+        }
+        None => (None, None),
+    };
 
     // Signals to the supervisor become a kill of the sandbox, handled in the loop.
     let mut mask = SigSet::empty();
@@ -681,11 +766,12 @@ fn run_sandbox(
         stdin: req.pass_stdin.then_some(0),
         stdout: out_write.as_raw_fd(),
         stderr: err_write.as_raw_fd(),
+        result: result_write.as_ref().map(|fd| fd.as_raw_fd()),
         join_cgroups: placement.self_join.clone(),
         clone_into_cgroup: placement.clone_into.clone(),
     })
     .map_err(|e| format!("starting the sandbox: {e}"))?;
-    drop((out_write, err_write));
+    drop((out_write, err_write, result_write));
     let init_pid = child.pid;
     let pidfd = pidfd_open(init_pid);
 
@@ -817,18 +903,23 @@ fn run_sandbox(
                 }
             }
         }
-        let streams_open = streams.iter().any(|s| s.fd.is_some());
+        let streams_open = streams.iter().any(|s| s.fd.is_some())
+            || result_pipe.as_ref().is_some_and(|p| p.fd.is_some());
         if init_done && (!streams_open || end_deadline.is_some_and(|d| now >= d)) {
             break;
         }
 
-        let mut fds: Vec<PollFd> = Vec::with_capacity(5);
-        let mut which: Vec<u8> = Vec::with_capacity(5);
+        let mut fds: Vec<PollFd> = Vec::with_capacity(6);
+        let mut which: Vec<u8> = Vec::with_capacity(6);
         for (i, s) in streams.iter().enumerate() {
             if let Some(fd) = &s.fd {
                 fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
                 which.push(i as u8);
             }
+        }
+        if let Some(fd) = result_pipe.as_ref().and_then(|p| p.fd.as_ref()) {
+            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+            which.push(5);
         }
         if status_open {
             fds.push(PollFd::new(
@@ -894,6 +985,11 @@ fn run_sandbox(
                     // for at most two seconds.
                     end_deadline = Some(Instant::now() + Duration::from_secs(2));
                 }
+                5 => {
+                    if let Some(pipe) = result_pipe.as_mut() {
+                        pipe.drain(&mut buf);
+                    }
+                }
                 _ => {
                     if let Ok(Some(info)) = signal_fd.read_signal() {
                         if !killed {
@@ -917,6 +1013,11 @@ fn run_sandbox(
         // The init is gone, so whatever it wrote is already in the pipe.
         read_status(&mut status_reader, &mut outcome);
     }
+    // Whatever is left in the pipe is complete: the command is gone.
+    if let Some(pipe) = result_pipe.as_mut() {
+        pipe.drain(&mut buf);
+    }
+    sinks.result = result_pipe.map(ResultPipe::finish);
     let _ = mask.thread_unblock();
 
     let mut result = base_result(req);

@@ -5,7 +5,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::FromRawFd;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -18,8 +18,8 @@ use nix::unistd::Pid;
 use super::bridge::Bridge;
 use super::landlock::{self, LandlockOutcome, LandlockPlan};
 use super::{
-    caps, mounts, rlimits, seccomp, InitMessage, SandboxSpec, DEFAULT_PATH, GO_AHEAD,
-    MAX_SPEC_BYTES, SPEC_FD, STATUS_FD,
+    caps, mounts, rlimits, seccomp, InitMessage, SandboxSpec, COMMAND_RESULT_FD, DEFAULT_PATH,
+    GO_AHEAD, MAX_SPEC_BYTES, RESULT_FD, SPEC_FD, STATUS_FD,
 };
 
 /// Signals passed on to the command when they come from outside the sandbox.
@@ -53,8 +53,9 @@ pub fn main() -> i32 {
     // SAFETY: the supervisor dup2'd the status pipe onto STATUS_FD before exec; we own it.
     let status = unsafe { File::from_raw_fd(STATUS_FD) };
     let mut reporter = Reporter { status };
-    // The command must inherit only stdin, stdout and stderr: above all not the
-    // status pipe, through which it could otherwise forge its own result.
+    // The command must inherit only stdin, stdout and stderr (and a Python
+    // job's result pipe, handed over on purpose in `run`): above all not the
+    // status pipe, through which it could otherwise forge its own end.
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on our own descriptors.
     unsafe {
         libc::syscall(
@@ -128,6 +129,7 @@ struct Prepared {
     argv: Vec<CString>,
     envp: Vec<CString>,
     bridge: Option<Bridge>,
+    result_pipe: bool,
 }
 
 fn degrade(
@@ -257,7 +259,22 @@ fn prepare(spec: &SandboxSpec, reporter: &mut Reporter) -> Result<Prepared, Stri
         argv,
         envp,
         bridge,
+        result_pipe: spec.result_pipe,
     })
+}
+
+/// [`RESULT_FD`] onto [`COMMAND_RESULT_FD`], close-on-exec, and the old number closed.
+fn move_result_pipe() -> Result<OwnedFd, Errno> {
+    // SAFETY: dup3 between two descriptor numbers of this process; the
+    // target is free (see `run`), and the new descriptor is ours alone.
+    let fd = unsafe { libc::dup3(RESULT_FD, COMMAND_RESULT_FD, libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(Errno::last());
+    }
+    // SAFETY: the supervisor dup2'd the pipe onto RESULT_FD for us; nothing else uses it.
+    drop(unsafe { OwnedFd::from_raw_fd(RESULT_FD) });
+    // SAFETY: dup3 returned a fresh descriptor that we now own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// `execvp`'s search, done before the fork so the child only calls `execve`.
@@ -289,6 +306,23 @@ fn run(prepared: Prepared, reporter: &mut Reporter) -> i32 {
         });
         return 125;
     }
+    // A Python job's result pipe moves to the command's number now, while
+    // that number is free (the control socket on SPEC_FD is closed), and
+    // before the pipe below could take it. Close-on-exec until the child
+    // clears it, so only the command holds it, never the init.
+    let result_fd = if prepared.result_pipe {
+        match move_result_pipe() {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                reporter.send(&InitMessage::SetupError {
+                    message: format!("the result pipe: {e}"),
+                });
+                return 125;
+            }
+        }
+    } else {
+        None
+    };
     // The classic self-pipe for exec errors: closed by a successful execve,
     // written with errno when execve fails.
     let (err_read, err_write) = match nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) {
@@ -326,7 +360,10 @@ fn run(prepared: Prepared, reporter: &mut Reporter) -> i32 {
             // The Rust runtime ignores SIGPIPE; the command must get the default.
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             libc::sigprocmask(libc::SIG_SETMASK, empty_mask.as_ref(), std::ptr::null_mut());
-            libc::execve(prepared.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            // The result pipe is the one descriptor the command inherits on purpose.
+            if result_fd.is_none() || libc::fcntl(COMMAND_RESULT_FD, libc::F_SETFD, 0) == 0 {
+                libc::execve(prepared.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
+            }
             let errno = *libc::__errno_location();
             let bytes = errno.to_ne_bytes();
             libc::write(err_fd, bytes.as_ptr().cast(), bytes.len());
@@ -339,7 +376,7 @@ fn run(prepared: Prepared, reporter: &mut Reporter) -> i32 {
         });
         return 125;
     }
-    drop(err_write);
+    drop((err_write, result_fd));
     let child = Pid::from_raw(child);
     let mut exec_errno = [0u8; 4];
     let mut err_file = File::from(err_read);

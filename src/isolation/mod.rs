@@ -35,7 +35,7 @@ pub struct SandboxSpec {
     pub workdir: PathBuf,
     pub read_only_paths: Vec<PathBuf>,
     pub writable_paths: Vec<PathBuf>,
-    /// Binds the tool itself adds (the Python runner, its result directory).
+    /// Binds the tool itself adds (the Python runner's files).
     pub binds: Vec<Bind>,
     pub allow_network: bool,
     pub rlimits: rlimits::Rlimits,
@@ -45,6 +45,10 @@ pub struct SandboxSpec {
     /// `allowed_hosts`: bridge a loopback port to the supervisor's proxy.
     #[serde(default)]
     pub proxy: Option<bridge::ProxyBridge>,
+    /// A Python job: the write end of the supervisor's result pipe waits on
+    /// [`RESULT_FD`] and the command gets it as [`COMMAND_RESULT_FD`].
+    #[serde(default)]
+    pub result_pipe: bool,
 }
 
 /// A host path bound at a path inside the sandbox.
@@ -77,6 +81,10 @@ pub enum InitMessage {
 /// File descriptor numbers inside the init process.
 pub const SPEC_FD: i32 = 3;
 pub const STATUS_FD: i32 = 4;
+/// Where the write end of a Python job's result pipe reaches the init.
+pub const RESULT_FD: i32 = 5;
+/// Where the command finds it: the first descriptor after stderr.
+pub const COMMAND_RESULT_FD: i32 = 3;
 
 /// The supervisor's side of the init's control socket ([`SPEC_FD`]): the
 /// spec as its length (8 bytes, little-endian) and JSON, then later one

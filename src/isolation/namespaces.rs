@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::unistd::{pipe2, Pid};
 
-use super::{SPEC_FD, STATUS_FD};
+use super::{RESULT_FD, SPEC_FD, STATUS_FD};
 
 /// The argument that makes this binary run as the sandbox's init.
 pub const INIT_ARG: &str = "__init";
@@ -74,6 +74,8 @@ pub struct SpawnOptions {
     pub stdin: Option<RawFd>,
     pub stdout: RawFd,
     pub stderr: RawFd,
+    /// A Python job's result pipe (write end), passed on as [`RESULT_FD`].
+    pub result: Option<RawFd>,
     /// Cgroup v1 `tasks` files the child writes "0" to before it execs.
     pub join_cgroups: Vec<PathBuf>,
     /// A cgroup2 directory to clone the child into (`CLONE_INTO_CGROUP`).
@@ -98,7 +100,7 @@ pub struct InitChild {
 }
 
 /// Duplicate `fd` to a number >= 10 with close-on-exec, so the child's `dup2`s onto
-/// 0..=4 can never clobber a source that happens to sit on one of those numbers.
+/// 0..=5 can never clobber a source that happens to sit on one of those numbers.
 fn high_fd(fd: RawFd) -> Result<OwnedFd, SpawnError> {
     // SAFETY: F_DUPFD_CLOEXEC returns a new descriptor that we alone own.
     let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
@@ -157,12 +159,18 @@ pub fn spawn_init(options: &SpawnOptions) -> Result<InitChild, SpawnError> {
     let stderr_src = high_fd(options.stderr)?;
     let spec_src = high_fd(spec_read.as_raw_fd())?;
     let status_src = high_fd(status_write.as_raw_fd())?;
+    let result_src = options.result.map(high_fd).transpose()?;
+    // A plain command gets no result pipe: -1 is skipped by the child.
     let moves = [
         (stdin_src.as_raw_fd(), 0),
         (stdout_src.as_raw_fd(), 1),
         (stderr_src.as_raw_fd(), 2),
         (spec_src.as_raw_fd(), SPEC_FD),
         (status_src.as_raw_fd(), STATUS_FD),
+        (
+            result_src.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+            RESULT_FD,
+        ),
     ];
 
     let mut flags =
@@ -244,7 +252,7 @@ pub fn spawn_init(options: &SpawnOptions) -> Result<InitChild, SpawnError> {
     });
     drop((cgroup_dir, init_binary));
     drop((
-        stdin_src, stdout_src, stderr_src, spec_src, status_src, go_read,
+        stdin_src, stdout_src, stderr_src, spec_src, status_src, result_src, go_read,
     ));
     if let Some(go) = go_write {
         let child = Pid::from_raw(pid);
@@ -295,7 +303,8 @@ fn clone3_missing(error: &io::Error) -> bool {
 
 /// What the cloned child needs; everything is prepared before the clone.
 struct ChildPlan<'a> {
-    moves: [(RawFd, RawFd); 5],
+    /// (from, to); a `from` of -1 is skipped.
+    moves: [(RawFd, RawFd); 6],
     /// Used when `exe_fd` is -1.
     exe: *const libc::c_char,
     /// The small init (`INIT_BINARY`), run with `execveat(AT_EMPTY_PATH)`.
@@ -337,7 +346,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
             }
         }
         for (from, to) in plan.moves {
-            if libc::dup2(from, to) < 0 {
+            if from >= 0 && libc::dup2(from, to) < 0 {
                 libc::_exit(125);
             }
         }

@@ -128,6 +128,7 @@ impl Run<'_> {
         let mut opened: Option<Manager> = None;
         let mut recorded = false;
         let mut id_taken = false;
+        let mut capture = None;
         let mut result = if let Err(e) = prepare_launch(state_dir, &new.id, &self.launch) {
             discard_job(state_dir, &new.id);
             supervisor::refused(&request, Status::Error, e.to_string())
@@ -144,10 +145,11 @@ impl Run<'_> {
                 live: self.options.live_output,
                 stdout_log: LogSink::OnFirstWrite(new.stdout_log.clone()),
                 stderr_log: LogSink::OnFirstWrite(new.stderr_log.clone()),
+                result: None,
             };
             let me = std::process::id() as i32;
             let supervisor = (me, process_start_time(me).unwrap_or(0));
-            supervisor::execute(&request, &mut sinks, &mut |event| {
+            let result = supervisor::execute(&request, &mut sinks, &mut |event| {
                 let supervisor::Event::Started { init_pid } = event;
                 let manager = open().map_err(|e| format!("opening the state: {e}"))?;
                 let inserted = manager
@@ -167,7 +169,9 @@ impl Run<'_> {
                     checkpointer.start(state_dir);
                 }
                 Ok(())
-            })
+            });
+            capture = sinks.result.take();
+            result
         };
         if id_taken {
             reserved.abandon(state_dir, hierarchy);
@@ -191,7 +195,7 @@ impl Run<'_> {
                 };
             }
         }
-        finish_job(state_dir, &record, profile, &mut result);
+        finish_job(state_dir, &record, profile, &mut result, capture);
         // Its one execution has ended and nothing else may use an ephemeral
         // sandbox: its files and cgroups go first, then the execution's end
         // and the sandbox's removal are recorded in one transaction. A crash

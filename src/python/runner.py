@@ -1,8 +1,8 @@
 """sandbox-tui's Python runner: runs a snippet and writes its value or its
-exception to a result file, never to stdout (so nothing the snippet prints
-can pass for the result).
+exception as JSON to a pipe the supervisor reads, never to stdout (so
+nothing the snippet prints can pass for the result).
 
-argv: runner.py CODE_FILE RESULT_FILE MAX_RESULT_BYTES CALL_JSON
+argv: runner.py CODE_FILE RESULT_FD MAX_RESULT_BYTES CALL_JSON
 CALL_JSON, present only for --call: {"call": "name" | "Class.method",
                                      "args": [...], "kwargs": {...}}
 """
@@ -20,6 +20,11 @@ import sys
 
 FILENAME = "<snippet>"
 RUNNER = os.path.abspath(__file__)
+# Lists and dicts nested deeper than this come back as their repr: the
+# supervisor's JSON reader stops at 128 levels, and the value is read back
+# inside the execution's own JSON (python/mod.rs, MAX_DEPTH).
+MAX_DEPTH = 100
+INFINITY = float("inf")
 
 # What json.dumps escapes in a string (ensure_ascii=False).
 _JSON_ESCAPES = {i: "\\u%04x" % i for i in range(0x20)}
@@ -27,11 +32,16 @@ _JSON_ESCAPES.update({ord('"'): '\\"', ord("\\"): "\\\\", ord("\n"): "\\n",
                       ord("\r"): "\\r", ord("\t"): "\\t"})
 
 
-def write_result(path, payload):
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as out:
-        out.write(payload)
-    os.replace(tmp, path)
+def write_result(fd, payload):
+    """Everything to the pipe. When the supervisor stopped reading (more
+    than max_result_mb came) it reports that itself; a traceback here would
+    show only the runner's frames."""
+    view = memoryview(payload)
+    try:
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError:
+        sys.exit(1)
 
 
 def utf8_text(text):
@@ -39,13 +49,31 @@ def utf8_text(text):
     return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def has_nan(value):
-    if isinstance(value, float):
-        return math.isnan(value) or math.isinf(value)
-    if isinstance(value, dict):
-        return any(has_nan(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(has_nan(v) for v in value)
+def needs_repr(value):
+    """Whether the JSON of `value` could not be read back as it is: a NaN
+    or an infinity, or lists and dicts nested deeper than MAX_DEPTH (a
+    cycle among them too). A loop, not recursion: any depth is safe."""
+    stack = [(value, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        value, depth = pop()
+        if isinstance(value, dict):
+            items = value.values()
+        elif isinstance(value, (list, tuple)):
+            items = value
+        elif isinstance(value, float):
+            if value != value or value == INFINITY or value == -INFINITY:
+                return True
+            continue
+        else:
+            continue
+        if depth == MAX_DEPTH:
+            return True
+        depth += 1
+        for item in items:
+            kind = type(item)
+            if kind is not str and kind is not int:
+                push((item, depth))
     return False
 
 
@@ -70,8 +98,8 @@ def encode_value(value):
     """The value as UTF-8 JSON, or a flagged repr when JSON cannot hold it
     (a string with a lone surrogate is not UTF-8, so JSON cannot either)."""
     try:
-        if has_nan(value):
-            raise ValueError("NaN or infinity")
+        if needs_repr(value):
+            raise ValueError("NaN, infinity or too deep")
         plain = plain_json(value)
         if plain is not None:
             text = '{"ok": true, "result": %s, "non_json": false}' % plain
@@ -146,7 +174,9 @@ def compile_body(source, code_file):
 
 
 def main():
-    code_file, result_file, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    code_file, result_fd, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    # For the runner alone: no program the snippet starts inherits the pipe.
+    os.set_inheritable(result_fd, False)
     call = {}
     if os.path.exists(sys.argv[4]):
         import json
@@ -154,7 +184,15 @@ def main():
             call = json.load(f)
     with open(code_file, encoding="utf-8") as f:
         source = f.read()
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    # The code runs in a real `__main__` module, as a script does, so that
+    # pickle finds its functions and classes (multiprocessing needs that).
+    module = type(sys)("__main__")
+    if call.get("call"):
+        # Where multiprocessing's spawn and forkserver workers import it from.
+        module.__file__ = code_file
+    sys.modules["__main__"] = module
+    namespace = module.__dict__
+    namespace["__builtins__"] = __builtins__
     sys.argv = [FILENAME]
     try:
         if call.get("call"):
@@ -190,7 +228,7 @@ def main():
         ok = False
     sys.stdout.flush()
     sys.stderr.flush()
-    write_result(result_file, payload)
+    write_result(result_fd, payload)
     sys.exit(0 if ok else 1)
 
 
