@@ -254,10 +254,21 @@ impl Manager {
         let workspace = dir.join("workspace");
         // The record first: of two racing creates exactly one gets here, and
         // the loser never touches the winner's files.
-        let record = self
-            .store
-            .create_sandbox(name, &profile, &workspace, name, false)?;
-        if let Err(e) = std::fs::create_dir_all(&workspace) {
+        let record = if nix::unistd::geteuid().is_root() {
+            let settings = &self.config.settings;
+            self.store.create_sandbox_with_uid(
+                name,
+                &profile,
+                &workspace,
+                name,
+                (settings.sandbox_uid_base, settings.sandbox_uid_count),
+                random_u32(),
+            )?
+        } else {
+            self.store
+                .create_sandbox(name, &profile, &workspace, name, false)?
+        };
+        if let Err(e) = std::fs::create_dir_all(&workspace).and_then(|()| give_workspace(&record)) {
             let _ = self.store.delete_sandbox(name, false);
             return Err(io_err(format!(
                 "creating the workspace {}",
@@ -306,7 +317,7 @@ impl Manager {
             .unwrap_or(Duration::from_secs(sandbox.profile.timeout_seconds));
         let record = self.record_execution(&sandbox, &launch, timeout)?;
         let id = record.id.clone();
-        if let Err(e) = self.prepare_launch(&record, &launch) {
+        if let Err(e) = self.prepare_launch(&sandbox, &record, &launch) {
             let request = self.request_for(&sandbox, &record, timeout);
             let result = supervisor::refused(&request, Status::Error, e.to_string());
             self.store.finish_execution(&id, &result)?;
@@ -370,10 +381,11 @@ impl Manager {
     /// Files a launch needs before its supervisor starts (a Python job's code).
     fn prepare_launch(
         &self,
+        sandbox: &SandboxRecord,
         exec: &ExecutionRecord,
         launch: &Launch,
     ) -> Result<(), python::PythonError> {
-        prepare_launch(&self.state_dir, &exec.id, launch)
+        prepare_launch(&self.state_dir, &exec.id, launch, run_as(sandbox))
     }
 
     fn discard_job(&self, id: &str) {
@@ -787,10 +799,43 @@ impl Manager {
 }
 
 /// See [`Manager::prepare_launch`].
-fn prepare_launch(state_dir: &Path, id: &str, launch: &Launch) -> Result<(), python::PythonError> {
+fn prepare_launch(
+    state_dir: &Path,
+    id: &str,
+    launch: &Launch,
+    uid: Option<u32>,
+) -> Result<(), python::PythonError> {
     match launch {
         Launch::Command(_) => Ok(()),
-        Launch::Python(job) => python::write_job(&python::job_dir(state_dir, id), job),
+        Launch::Python(job) => python::write_job(&python::job_dir(state_dir, id), job, uid),
+    }
+}
+
+/// The uid `sandbox`'s commands run as: its own, when the tool runs as
+/// root (only root can take it; without root the user namespace's uid 0 is
+/// the caller's own uid anyway).
+pub(crate) fn run_as(sandbox: &SandboxRecord) -> Option<u32> {
+    sandbox.uid.filter(|_| nix::unistd::geteuid().is_root())
+}
+
+/// A random number, for where a uid search starts; the time's if the
+/// kernel's random source is not there (any start is correct, only slower
+/// to find a free uid when others share the range).
+fn random_u32() -> u32 {
+    use std::io::Read;
+    let mut bytes = [0u8; 4];
+    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
+        Ok(()) => u32::from_ne_bytes(bytes),
+        Err(_) => now_ms() as u32 ^ std::process::id(),
+    }
+}
+
+/// Hand a sandbox's fresh, empty workspace to its uid (`run_as`), so that its
+/// commands may write there.
+fn give_workspace(sandbox: &SandboxRecord) -> std::io::Result<()> {
+    match run_as(sandbox) {
+        Some(uid) => std::os::unix::fs::lchown(&sandbox.workspace, Some(uid), Some(uid)),
+        None => Ok(()),
     }
 }
 
@@ -898,6 +943,7 @@ fn request_for(
             dir: Some(crate::netproxy::job_dir(state_dir, &exec.id)),
             hosts_file: hosts_file.map(Path::to_path_buf),
         },
+        uid: run_as(sandbox),
     }
 }
 

@@ -259,6 +259,8 @@ pub struct ExecRequest {
     pub extra_env: Vec<(String, String)>,
     /// For profiles with `allowed_hosts`: where the network proxy lives.
     pub proxy: ProxyOptions,
+    /// The sandbox's own host uid (and gid) for the command, when run as root.
+    pub uid: Option<u32>,
 }
 
 pub struct CgroupPlan {
@@ -555,6 +557,7 @@ fn build_spec(req: &ExecRequest, require: bool, cgroup: bool) -> Result<SandboxS
         tmp_size_bytes: profile.max_memory_mb.saturating_mul(mb),
         require_isolation: require,
         proxy: None,
+        uid: req.uid,
     })
 }
 
@@ -647,6 +650,18 @@ fn run_sandbox(
     let proxy = start_proxy(req, &mut spec)?;
     let (out_read, out_write) = nonblocking_pipe().map_err(|e| format!("pipe: {e}"))?;
     let (err_read, err_write) = nonblocking_pipe().map_err(|e| format!("pipe: {e}"))?;
+    if let Some(uid) = req.uid {
+        // A pipe is its creator's, mode 0600: the command reopens it as
+        // /dev/stdout or /dev/stderr (/proc/self/fd/N) only if it is its own.
+        for end in [&out_write, &err_write] {
+            nix::unistd::fchown(
+                end,
+                Some(nix::unistd::Uid::from_raw(uid)),
+                Some(nix::unistd::Gid::from_raw(uid)),
+            )
+            .map_err(|e| format!("giving the output pipes to uid {uid}: {e}"))?;
+        }
+    }
 
     // Signals to the supervisor become a kill of the sandbox, handled in the loop.
     let mut mask = SigSet::empty();

@@ -45,7 +45,15 @@ pub struct SandboxSpec {
     /// `allowed_hosts`: bridge a loopback port to the supervisor's proxy.
     #[serde(default)]
     pub proxy: Option<bridge::ProxyBridge>,
+    /// The host uid, and gid of the same number, the command runs as (the
+    /// sandbox's own, when run as root); `None`: the init's own (uid 0 of a
+    /// user namespace, or of the host for a sandbox made before uids).
+    #[serde(default)]
+    pub uid: Option<u32>,
 }
+
+/// The name the sandbox's uid has in its generated `/etc/passwd`.
+pub const SANDBOX_USER: &str = "sandbox";
 
 /// A host path bound at a path inside the sandbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -39,7 +39,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Schema migrations, oldest first. The schema version is the number of
 /// migrations applied, kept in `PRAGMA user_version`. Only ever append.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("sandbox_uid.sql")];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -68,6 +68,11 @@ pub enum StateError {
     },
     #[error("invalid sandbox name {name:?}: use {}", NAME_RULE)]
     InvalidName { name: String },
+    /// A uid another sandbox holds (a `run` draws another).
+    #[error("uid {uid} already belongs to another sandbox")]
+    UidTaken { uid: u32 },
+    #[error("every uid of sandbox_uid_base .. +sandbox_uid_count ({base} .. +{count}) belongs to a sandbox; raise sandbox_uid_count")]
+    NoFreeUid { base: u32, count: u32 },
     #[error("sandbox {name:?} is being removed")]
     Removing { name: String },
     #[error("{0}")]
@@ -107,6 +112,8 @@ pub struct SandboxRecord {
     pub state: String,
     pub created_at: i64,
     pub ephemeral: bool,
+    /// The host uid and gid its commands run as (see `sandbox_uid.sql`).
+    pub uid: Option<u32>,
 }
 
 impl SandboxRecord {
@@ -127,6 +134,7 @@ impl SandboxRecord {
             state: SANDBOX_READY.to_string(),
             created_at: now_ms(),
             ephemeral,
+            uid: None,
         }
     }
 }
@@ -297,6 +305,39 @@ impl Store {
     ) -> Result<SandboxRecord, StateError> {
         let record = SandboxRecord::new(name, profile, workspace, cgroup_rel, ephemeral);
         insert_sandbox_in(&self.conn, &record)?;
+        Ok(record)
+    }
+
+    /// [`Store::create_sandbox`] with a uid of its own: free in
+    /// `base .. base + count`, found from a random start (so that state
+    /// directories sharing a range rarely meet) in the transaction of the insert.
+    pub fn create_sandbox_with_uid(
+        &self,
+        name: &str,
+        profile: &Profile,
+        workspace: &Path,
+        cgroup_rel: &str,
+        (base, count): (u32, u32),
+        start: u32,
+    ) -> Result<SandboxRecord, StateError> {
+        let mut record = SandboxRecord::new(name, profile, workspace, cgroup_rel, false);
+        let tx = self.immediate()?;
+        let taken: std::collections::HashSet<u32> = query_all(
+            &tx,
+            "SELECT uid FROM sandboxes WHERE uid IS NOT NULL",
+            [],
+            |row| Ok(row.get::<_, u32>(0)?),
+        )?
+        .into_iter()
+        .collect();
+        // At most taken.len() + 1 candidates are looked at before a free one.
+        let uid = (0..u64::from(count))
+            .map(|step| base + ((u64::from(start) + step) % u64::from(count)) as u32)
+            .find(|uid| !taken.contains(uid))
+            .ok_or(StateError::NoFreeUid { base, count })?;
+        record.uid = Some(uid);
+        insert_sandbox_in(&tx, &record)?;
+        tx.commit()?;
         Ok(record)
     }
 
@@ -788,7 +829,7 @@ fn insert_sandbox_in(conn: &Connection, record: &SandboxRecord) -> Result<(), St
     let inserted = conn
         .prepare_cached(
             "INSERT INTO sandboxes (name, profile_name, profile_json, workspace, cgroup_rel, \
-             state, created_at, ephemeral) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             state, created_at, ephemeral, uid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
             record.name,
@@ -799,6 +840,7 @@ fn insert_sandbox_in(conn: &Connection, record: &SandboxRecord) -> Result<(), St
             record.state,
             record.created_at,
             record.ephemeral,
+            record.uid,
         ]);
     match inserted {
         Ok(_) => Ok(()),
@@ -807,6 +849,10 @@ fn insert_sandbox_in(conn: &Connection, record: &SandboxRecord) -> Result<(), St
                 name: record.name.clone(),
             })
         }
+        // The only UNIQUE index of the table besides the name's.
+        Err(e) if is_constraint(&e, ffi::SQLITE_CONSTRAINT_UNIQUE) => Err(StateError::UidTaken {
+            uid: record.uid.unwrap_or_default(),
+        }),
         Err(e) => Err(e.into()),
     }
 }
@@ -1038,6 +1084,7 @@ fn sandbox_from_row(row: &Row<'_>) -> Result<SandboxRecord, StateError> {
         state: row.get("state")?,
         created_at: row.get("created_at")?,
         ephemeral: row.get("ephemeral")?,
+        uid: row.get("uid")?,
         name,
     })
 }

@@ -13,6 +13,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_sandbox-tui");
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// How many uids each test environment's sandboxes draw from.
+pub const UID_BLOCK: u32 = 1024;
+
 /// Whether isolation must be real (CI): then a missing mechanism fails the test.
 pub fn isolation_required() -> bool {
     std::env::var("SANDBOX_TUI_REQUIRE_ISOLATION").is_ok_and(|v| v == "1" || v == "true")
@@ -47,6 +50,10 @@ impl TestEnv {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let cgroup_root = format!("sandbox-tui-test-{}-{n}", std::process::id());
         let state_dir = dir.path().join("state");
+        // A block of uids of its own, so that tests running at once never
+        // share a uid, and with it a per-uid quota, between their sandboxes.
+        let block = (u64::from(std::process::id()) * 64 + u64::from(n)) % 16_000;
+        let uid_base = 0x7F00_0000 + block * u64::from(UID_BLOCK);
         let shipped =
             std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("sandboxes.toml"))
                 .expect("shipped sandboxes.toml");
@@ -55,7 +62,8 @@ impl TestEnv {
         std::fs::write(
             &config,
             format!(
-                "[settings]\ncgroup_root = \"{cgroup_root}\"\nstate_dir = \"{}\"\n\n{shipped}\n{extra}\n",
+                "[settings]\ncgroup_root = \"{cgroup_root}\"\nstate_dir = \"{}\"\n\
+                 sandbox_uid_base = {uid_base}\nsandbox_uid_count = {UID_BLOCK}\n\n{shipped}\n{extra}\n",
                 state_dir.display()
             ),
         )
