@@ -119,6 +119,8 @@ pub struct SandboxView {
     pub created_at: i64,
     pub workspace: PathBuf,
     pub ephemeral: bool,
+    /// The host uid and gid its commands run as; `None` without root.
+    pub uid: Option<u32>,
     #[serde(skip)]
     pub limits: Profile,
 }
@@ -687,6 +689,7 @@ impl Manager {
                 created_at: sb.created_at,
                 workspace: sb.workspace.clone(),
                 ephemeral: sb.ephemeral,
+                uid: sb.uid,
                 limits: sb.profile.clone(),
             });
         }

@@ -1506,6 +1506,35 @@ C = "leaf"
     }
 
     #[test]
+    fn sandbox_uid_range_defaults_and_limits() {
+        let config = parse("").unwrap();
+        assert_eq!(config.settings.sandbox_uid_base, 0x7F00_0000);
+        assert_eq!(config.settings.sandbox_uid_count, 65536);
+        let config =
+            parse("[settings]\nsandbox_uid_base = 200000\nsandbox_uid_count = 10\n").unwrap();
+        assert_eq!(
+            (
+                config.settings.sandbox_uid_base,
+                config.settings.sandbox_uid_count
+            ),
+            (200000, 10)
+        );
+        // Never root, never empty, never at or past 2^31.
+        for (text, key) in [
+            ("sandbox_uid_base = 0", "settings.sandbox_uid_base"),
+            ("sandbox_uid_count = 0", "settings.sandbox_uid_count"),
+            ("sandbox_uid_base = 2147483648", "settings.sandbox_uid_base"),
+            (
+                "sandbox_uid_base = 2147483000\nsandbox_uid_count = 1000",
+                "settings.sandbox_uid_count",
+            ),
+        ] {
+            let (_, _, found, _) = one_error(&format!("[settings]\n{text}\n"));
+            assert_eq!(found, key, "{text}");
+        }
+    }
+
+    #[test]
     fn network_access_names_the_three_ways_out() {
         let mut p = Profile::defaults("x");
         assert_eq!(p.network_access(), NetworkAccess::None);

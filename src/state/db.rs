@@ -1742,6 +1742,85 @@ mod tests {
     }
 
     #[test]
+    fn sandboxes_get_distinct_uids_of_the_range_until_it_is_full() {
+        let (_dir, store) = store();
+        let range = (5000, 3);
+        let mut uids = Vec::new();
+        for (name, start) in [("a", 1), ("b", 1), ("c", 7)] {
+            let ws = Path::new("/ws").join(name);
+            let made = store
+                .create_sandbox_with_uid(name, &profile(), &ws, name, range, start)
+                .unwrap();
+            assert_eq!(store.sandbox(name).unwrap().uid, made.uid);
+            uids.push(made.uid.unwrap());
+        }
+        // From the start onwards, wrapping around the range.
+        assert_eq!(uids, [5001, 5002, 5000]);
+        assert!(matches!(
+            store.create_sandbox_with_uid("d", &profile(), Path::new("/ws/d"), "d", range, 0),
+            Err(StateError::NoFreeUid {
+                base: 5000,
+                count: 3
+            })
+        ));
+        assert!(store.sandbox("d").is_err());
+        // A removed sandbox's uid is free again.
+        store.delete_sandbox("b", false).unwrap();
+        let d = store
+            .create_sandbox_with_uid("d", &profile(), Path::new("/ws/d"), "d", range, 0)
+            .unwrap();
+        assert_eq!(d.uid, Some(5002));
+        // A `run` that drew a taken uid is told so, and nothing is recorded.
+        let mut run = SandboxRecord::new("run-1", &profile(), Path::new("/ws/r"), "run-1", true);
+        run.uid = Some(5000);
+        let new = NewExecution {
+            id: "e00001".into(),
+            sandbox: "run-1".into(),
+            kind: KIND_COMMAND.into(),
+            command: vec!["true".into()],
+            timeout_ms: 1000,
+            stdout_log: PathBuf::from("/logs/e00001.stdout"),
+            stderr_log: PathBuf::from("/logs/e00001.stderr"),
+        };
+        assert!(matches!(
+            store.insert_run(&run, &new, None),
+            Err(StateError::UidTaken { uid: 5000 })
+        ));
+        assert!(store.sandbox("run-1").is_err());
+        run.uid = Some(7);
+        store.insert_run(&run, &new, None).unwrap();
+        // Without a uid (no root) any number of sandboxes have none.
+        with_sandbox(&store, "x");
+        with_sandbox(&store, "y");
+        assert_eq!(store.sandbox("y").unwrap().uid, None);
+    }
+
+    #[test]
+    fn a_version_1_database_gains_uids_and_keeps_its_sandboxes() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            let json = serde_json::to_string(&profile()).unwrap();
+            conn.execute(
+                "INSERT INTO sandboxes (name, profile_name, profile_json, workspace, cgroup_rel, \
+                 state, created_at, ephemeral) VALUES ('old', 'default', ?1, '/ws/old', 'old', \
+                 'ready', 1, 0)",
+                [json],
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(user_version(&store.conn).unwrap(), 2);
+        assert_eq!(store.sandbox("old").unwrap().uid, None);
+        let new = store
+            .create_sandbox_with_uid("new", &profile(), Path::new("/ws/n"), "new", (9, 1), 0)
+            .unwrap();
+        assert_eq!(new.uid, Some(9));
+    }
+
+    #[test]
     fn garbage_file_is_corrupt() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(DB_FILE), vec![b'x'; 8192]).unwrap();

@@ -40,6 +40,8 @@ pub struct TestEnv {
     pub config: PathBuf,
     pub state_dir: PathBuf,
     pub cgroup_root: String,
+    /// The first of the [`UID_BLOCK`] uids this env's sandboxes run as (as root).
+    pub uid_base: u32,
 }
 
 impl TestEnv {
@@ -73,6 +75,7 @@ impl TestEnv {
             config,
             state_dir,
             cgroup_root,
+            uid_base: uid_base as u32,
         }
     }
 
