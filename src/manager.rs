@@ -822,14 +822,17 @@ pub(crate) fn run_as(sandbox: &SandboxRecord) -> Option<u32> {
 }
 
 /// A random number, for where a uid search starts; the time's if the
-/// kernel's random source is not there (any start is correct, only slower
+/// kernel's random pool is not ready (any start is correct, only slower
 /// to find a free uid when others share the range).
 fn random_u32() -> u32 {
-    use std::io::Read;
     let mut bytes = [0u8; 4];
-    match std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)) {
-        Ok(()) => u32::from_ne_bytes(bytes),
-        Err(_) => now_ms() as u32 ^ std::process::id(),
+    // SAFETY: getrandom writes at most bytes.len() bytes into the buffer.
+    let got =
+        unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK) };
+    if got == bytes.len() as isize {
+        u32::from_ne_bytes(bytes)
+    } else {
+        now_ms() as u32 ^ std::process::id()
     }
 }
 

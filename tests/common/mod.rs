@@ -53,8 +53,10 @@ impl TestEnv {
         let cgroup_root = format!("sandbox-tui-test-{}-{n}", std::process::id());
         let state_dir = dir.path().join("state");
         // A block of uids of its own, so that tests running at once never
-        // share a uid, and with it a per-uid quota, between their sandboxes.
-        let block = (u64::from(std::process::id()) * 64 + u64::from(n)) % 16_000;
+        // share a uid, and with it a per-uid quota, between their sandboxes:
+        // consecutive within this process, from a start its pid scatters.
+        let start = u64::from(std::process::id()).wrapping_mul(2_654_435_761) >> 8;
+        let block = (start + u64::from(n)) % 16_000;
         let uid_base = 0x7F00_0000 + block * u64::from(UID_BLOCK);
         let shipped =
             std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("sandboxes.toml"))
