@@ -390,3 +390,33 @@ fn a_runs_spare_workspace_is_reset_to_ours_and_given_to_the_next_uid() {
     assert_eq!((list, code), (serde_json::json!([]), 0));
     assert!(!workspace.exists(), "{} is left", workspace.display());
 }
+
+#[test]
+fn a_full_uid_range_refuses_new_sandboxes_and_runs_naming_the_setting() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let config = std::fs::read_to_string(&env.config).expect("config");
+    let one = config.replace(
+        &format!("sandbox_uid_count = {UID_BLOCK}\n"),
+        "sandbox_uid_count = 1\n",
+    );
+    assert_ne!(one, config);
+    std::fs::write(&env.config, one).expect("write config");
+    ok(&env, &["create", "only"]);
+    assert_eq!(ls_uid(&env, "only"), u64::from(env.uid_base));
+    for args in [&["create", "more"][..], &["run", "--", "true"]] {
+        let out = env.run(args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let err = text(&out.stderr);
+        assert!(err.contains("sandbox_uid_count"), "{args:?}: {err}");
+    }
+    // Nothing of the refused ones is left; the one there still works.
+    let (list, _) = env.json(&["ls"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(
+        number(&stdout(&env, &["exec", "only", "--", "id", "-u"]), ""),
+        u64::from(env.uid_base)
+    );
+}

@@ -74,7 +74,8 @@ pub fn run(
         }
     }
     Err(ManagerError::Invalid(
-        "could not find a free execution id".into(),
+        "could not find a free execution id and sandbox uid (as root, see sandbox_uid_count)"
+            .into(),
     ))
 }
 
