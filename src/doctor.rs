@@ -54,7 +54,7 @@ pub fn inspect(cgroup_root: &str) -> Vec<Check> {
         checks.push(check(
             "user_namespace",
             State::Available,
-            "running as root: a user namespace is not needed; commands run as uid 0 with every capability dropped",
+            "running as root: a user namespace is not needed; each sandbox's commands run as a host uid of its own (sandbox_uid_base of [settings]) with every capability dropped",
         ));
     } else {
         let max = read_trimmed("/proc/sys/user/max_user_namespaces")

@@ -442,6 +442,18 @@ pub fn copy_in(
     inside: &str,
     limit_mb: u64,
 ) -> Result<(u64, String), FilesError> {
+    copy_in_as(workspace, src, inside, limit_mb, None)
+}
+
+/// [`copy_in`], the new file given to `owner` (uid, and gid of the same
+/// number): the sandbox's own uid, so that its commands may change it.
+pub fn copy_in_as(
+    workspace: &Path,
+    src: &Path,
+    inside: &str,
+    limit_mb: u64,
+    owner: Option<u32>,
+) -> Result<(u64, String), FilesError> {
     let rel = parse_inside(inside)?;
     let src_shown = src.display().to_string();
     let mut source = OpenOptions::new()
@@ -508,6 +520,34 @@ pub fn copy_in(
             "{shown}: could not find a free temporary name"
         )));
     };
+    // Through the descriptor: the file made just now, whatever the name.
+    let owned = match owner {
+        Some(uid) => nix::unistd::fchown(
+            &file,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(uid)),
+        )
+        .map_err(errno_err("giving to the sandbox's uid", shown.clone())),
+        None => Ok(()),
+    };
+    if let Err(e) = owned {
+        let _ = unlinkat(dir.as_fd(), &tmp, UnlinkatFlags::NoRemoveDir);
+        return Err(e);
+    }
+    // Through the descriptor: the file made just now, whatever the name.
+    let owned = match owner {
+        Some(uid) => nix::unistd::fchown(
+            &file,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(uid)),
+        )
+        .map_err(errno_err("giving to the sandbox's uid", shown.clone())),
+        None => Ok(()),
+    };
+    if let Err(e) = owned {
+        let _ = unlinkat(dir.as_fd(), &tmp, UnlinkatFlags::NoRemoveDir);
+        return Err(e);
+    }
     let outcome = copy_capped(&mut source, &mut file, limit_mb)
         .map_err(io_err("copying to", shown.clone()))
         .and_then(|copied| {
@@ -651,11 +691,12 @@ impl Manager {
     /// `max_file_size_mb` of its profile.
     pub fn copy_in(&self, name: &str, src: &Path, inside: &str) -> Result<Copied, ManagerError> {
         let sandbox = self.files_sandbox(name)?;
-        let (bytes, written) = copy_in(
+        let (bytes, written) = copy_in_as(
             &sandbox.workspace,
             src,
             inside,
             sandbox.profile.max_file_size_mb,
+            crate::manager::run_as(&sandbox),
         )?;
         Ok(Copied {
             sandbox: sandbox.name.clone(),

@@ -119,6 +119,8 @@ pub struct SandboxView {
     pub created_at: i64,
     pub workspace: PathBuf,
     pub ephemeral: bool,
+    /// The host uid and gid its commands run as; `None` without root.
+    pub uid: Option<u32>,
     #[serde(skip)]
     pub limits: Profile,
 }
@@ -254,10 +256,21 @@ impl Manager {
         let workspace = dir.join("workspace");
         // The record first: of two racing creates exactly one gets here, and
         // the loser never touches the winner's files.
-        let record = self
-            .store
-            .create_sandbox(name, &profile, &workspace, name, false)?;
-        if let Err(e) = std::fs::create_dir_all(&workspace) {
+        let record = if nix::unistd::geteuid().is_root() {
+            let settings = &self.config.settings;
+            self.store.create_sandbox_with_uid(
+                name,
+                &profile,
+                &workspace,
+                name,
+                (settings.sandbox_uid_base, settings.sandbox_uid_count),
+                random_u32(),
+            )?
+        } else {
+            self.store
+                .create_sandbox(name, &profile, &workspace, name, false)?
+        };
+        if let Err(e) = std::fs::create_dir_all(&workspace).and_then(|()| give_workspace(&record)) {
             let _ = self.store.delete_sandbox(name, false);
             return Err(io_err(format!(
                 "creating the workspace {}",
@@ -306,7 +319,7 @@ impl Manager {
             .unwrap_or(Duration::from_secs(sandbox.profile.timeout_seconds));
         let record = self.record_execution(&sandbox, &launch, timeout)?;
         let id = record.id.clone();
-        if let Err(e) = self.prepare_launch(&record, &launch) {
+        if let Err(e) = self.prepare_launch(&sandbox, &record, &launch) {
             let request = self.request_for(&sandbox, &record, timeout);
             let result = supervisor::refused(&request, Status::Error, e.to_string());
             self.store.finish_execution(&id, &result)?;
@@ -370,10 +383,11 @@ impl Manager {
     /// Files a launch needs before its supervisor starts (a Python job's code).
     fn prepare_launch(
         &self,
+        sandbox: &SandboxRecord,
         exec: &ExecutionRecord,
         launch: &Launch,
     ) -> Result<(), python::PythonError> {
-        prepare_launch(&self.state_dir, &exec.id, launch)
+        prepare_launch(&self.state_dir, &exec.id, launch, run_as(sandbox))
     }
 
     fn discard_job(&self, id: &str) {
@@ -675,6 +689,7 @@ impl Manager {
                 created_at: sb.created_at,
                 workspace: sb.workspace.clone(),
                 ephemeral: sb.ephemeral,
+                uid: sb.uid,
                 limits: sb.profile.clone(),
             });
         }
@@ -787,10 +802,46 @@ impl Manager {
 }
 
 /// See [`Manager::prepare_launch`].
-fn prepare_launch(state_dir: &Path, id: &str, launch: &Launch) -> Result<(), python::PythonError> {
+fn prepare_launch(
+    state_dir: &Path,
+    id: &str,
+    launch: &Launch,
+    uid: Option<u32>,
+) -> Result<(), python::PythonError> {
     match launch {
         Launch::Command(_) => Ok(()),
-        Launch::Python(job) => python::write_job(&python::job_dir(state_dir, id), job),
+        Launch::Python(job) => python::write_job(&python::job_dir(state_dir, id), job, uid),
+    }
+}
+
+/// The uid `sandbox`'s commands run as: its own, when the tool runs as
+/// root (only root can take it; without root the user namespace's uid 0 is
+/// the caller's own uid anyway).
+pub(crate) fn run_as(sandbox: &SandboxRecord) -> Option<u32> {
+    sandbox.uid.filter(|_| nix::unistd::geteuid().is_root())
+}
+
+/// A random number, for where a uid search starts; the time's if the
+/// kernel's random pool is not ready (any start is correct, only slower
+/// to find a free uid when others share the range).
+fn random_u32() -> u32 {
+    let mut bytes = [0u8; 4];
+    // SAFETY: getrandom writes at most bytes.len() bytes into the buffer.
+    let got =
+        unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), libc::GRND_NONBLOCK) };
+    if got == bytes.len() as isize {
+        u32::from_ne_bytes(bytes)
+    } else {
+        now_ms() as u32 ^ std::process::id()
+    }
+}
+
+/// Hand a sandbox's fresh, empty workspace to its uid (`run_as`), so that its
+/// commands may write there.
+fn give_workspace(sandbox: &SandboxRecord) -> std::io::Result<()> {
+    match run_as(sandbox) {
+        Some(uid) => std::os::unix::fs::lchown(&sandbox.workspace, Some(uid), Some(uid)),
+        None => Ok(()),
     }
 }
 
@@ -899,6 +950,7 @@ fn request_for(
             hosts_file: hosts_file.map(Path::to_path_buf),
         },
         result_pipe: (exec.kind == KIND_PYTHON).then(|| python::result_cap(&sandbox.profile)),
+        uid: run_as(sandbox),
     }
 }
 

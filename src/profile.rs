@@ -42,7 +42,25 @@ const MAX_PROFILE_NAME_LEN: usize = 64;
 const MAX_HOSTNAME_LEN: usize = 63;
 
 const TOP_LEVEL_KEYS: &[&str] = &["profiles", "settings"];
-const SETTINGS_KEYS: &[&str] = &["cgroup_root", "state_dir", "theme", "hosts_file"];
+const SETTINGS_KEYS: &[&str] = &[
+    "cgroup_root",
+    "state_dir",
+    "theme",
+    "hosts_file",
+    "sandbox_uid_base",
+    "sandbox_uid_count",
+];
+
+/// First host uid (and gid) of the sandboxes' own, when run as root: in the
+/// range systemd's UIDS-GIDS.md leaves unused (1879048192…2147483647, between
+/// the container ranges that end at 0x6FFFFFFF and the foreign range at
+/// 0x7FFF0000), below 2^31 where signed-integer bugs begin, and far from
+/// the host's users, `DynamicUser=` and `nobody`.
+pub const DEFAULT_SANDBOX_UID_BASE: u32 = 0x7F00_0000;
+/// How many uids sandboxes may hold at once: one each, so as many sandboxes.
+pub const DEFAULT_SANDBOX_UID_COUNT: u32 = 65536;
+/// Sandbox uids stay below 2^31 (see [`DEFAULT_SANDBOX_UID_BASE`]).
+const SANDBOX_UID_END: u64 = 1 << 31;
 const PROFILE_KEYS: &[&str] = &[
     "max_memory_mb",
     "max_cpu_seconds",
@@ -171,6 +189,20 @@ pub struct Settings {
     /// proxy consults before DNS.
     #[serde(default)]
     pub hosts_file: Option<PathBuf>,
+    /// As root, each sandbox's commands run as a host uid (and gid) of its
+    /// own from `sandbox_uid_base .. sandbox_uid_base + sandbox_uid_count`.
+    #[serde(default = "default_uid_base")]
+    pub sandbox_uid_base: u32,
+    #[serde(default = "default_uid_count")]
+    pub sandbox_uid_count: u32,
+}
+
+fn default_uid_base() -> u32 {
+    DEFAULT_SANDBOX_UID_BASE
+}
+
+fn default_uid_count() -> u32 {
+    DEFAULT_SANDBOX_UID_COUNT
 }
 
 impl Default for Settings {
@@ -180,6 +212,8 @@ impl Default for Settings {
             state_dir: None,
             theme: None,
             hosts_file: None,
+            sandbox_uid_base: DEFAULT_SANDBOX_UID_BASE,
+            sandbox_uid_count: DEFAULT_SANDBOX_UID_COUNT,
         }
     }
 }
@@ -586,6 +620,7 @@ impl<'t> Checker<'t> {
 
     fn settings(&mut self, table: &DeTable<'_>) -> Settings {
         let mut settings = Settings::default();
+        let mut uid_span = None;
         for (key, value) in table.iter() {
             let name = key.get_ref().as_ref();
             let dotted = format!("settings.{}", key_segment(name));
@@ -609,8 +644,31 @@ impl<'t> Checker<'t> {
                         settings.hosts_file = self.absolute_path(&s, value.span(), &dotted, false);
                     }
                 }
+                // Never 0 (root) and below 2^31; the sum is checked below.
+                "sandbox_uid_base" => {
+                    if let Some(n) = self.int(value, &dotted, 1, SANDBOX_UID_END - 1) {
+                        settings.sandbox_uid_base = n as u32;
+                        uid_span = Some((dotted.clone(), value.span()));
+                    }
+                }
+                "sandbox_uid_count" => {
+                    if let Some(n) = self.int(value, &dotted, 1, SANDBOX_UID_END - 1) {
+                        settings.sandbox_uid_count = n as u32;
+                        uid_span = Some((dotted.clone(), value.span()));
+                    }
+                }
                 _ => self.unknown_key(key, &dotted, SETTINGS_KEYS),
             }
+        }
+        let end = u64::from(settings.sandbox_uid_base) + u64::from(settings.sandbox_uid_count);
+        if let Some((dotted, span)) = uid_span.filter(|_| end > SANDBOX_UID_END) {
+            self.error(
+                span,
+                &dotted,
+                format!(
+                    "sandbox_uid_base + sandbox_uid_count must be at most {SANDBOX_UID_END} (got {end})"
+                ),
+            );
         }
         settings
     }
@@ -1589,6 +1647,35 @@ C = "leaf"
         for bad in ["a.*.com", "h:0", "[::1", "", "bad host"] {
             let (_, _, key, _) = one_error(&format!("[profiles.x]\nallowed_hosts = [\"{bad}\"]\n"));
             assert_eq!(key, "profiles.x.allowed_hosts[0]", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sandbox_uid_range_defaults_and_limits() {
+        let config = parse("").unwrap();
+        assert_eq!(config.settings.sandbox_uid_base, 0x7F00_0000);
+        assert_eq!(config.settings.sandbox_uid_count, 65536);
+        let config =
+            parse("[settings]\nsandbox_uid_base = 200000\nsandbox_uid_count = 10\n").unwrap();
+        assert_eq!(
+            (
+                config.settings.sandbox_uid_base,
+                config.settings.sandbox_uid_count
+            ),
+            (200000, 10)
+        );
+        // Never root, never empty, never at or past 2^31.
+        for (text, key) in [
+            ("sandbox_uid_base = 0", "settings.sandbox_uid_base"),
+            ("sandbox_uid_count = 0", "settings.sandbox_uid_count"),
+            ("sandbox_uid_base = 2147483648", "settings.sandbox_uid_base"),
+            (
+                "sandbox_uid_base = 2147483000\nsandbox_uid_count = 1000",
+                "settings.sandbox_uid_count",
+            ),
+        ] {
+            let (_, _, found, _) = one_error(&format!("[settings]\n{text}\n"));
+            assert_eq!(found, key, "{text}");
         }
     }
 

@@ -300,7 +300,7 @@ print("procs=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
                  for p in /evil /usr/evil /etc/evil /bin/evil /lib/evil; do \
                    touch \"$p\" 2>/dev/null && echo \"wrote $p\"; done; \
                  ls /tmp | grep -q . && echo \"host tmp visible\"; \
-                 grep -v -e '^root:' -e '^nobody:' /etc/passwd | grep -q . && echo \"host users visible\"; \
+                 grep -v -e '^root:' -e '^nobody:' -e '^sandbox:' /etc/passwd | grep -q . && echo \"host users visible\"; \
                  echo done",
         check: |r, _| {
             ran(r)?;
@@ -532,6 +532,62 @@ return '@MARKER@ %d' % len(made)
             } else {
                 Err(format!("expected the result {want}, got {:?}", r.result))
             }
+        },
+    },
+    Case {
+        name: "own_uid",
+        claim: "the command never runs as host root (as root: a uid and gid of its own, no groups) \
+                and its rlimits for queued signals, real-time and nice priority and message queues are set",
+        needs: &["bash", "id", "cat"],
+        tune: keep,
+        timeout_secs: Some(20.0),
+        mechanism: None,
+        script: "echo \"ids $(id -u) $(id -g) $(id -G)\"; cat /proc/self/limits",
+        check: |r, _| {
+            status_is(r, Status::Completed)?;
+            let ids: Vec<u64> = r
+                .stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("ids "))
+                .ok_or("no ids printed")?
+                .split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect();
+            // Without root, uid 0 inside is the caller's own uid outside.
+            if nix::unistd::geteuid().is_root() {
+                match ids.as_slice() {
+                    [uid, gid, groups @ ..] if *uid != 0 && gid == uid && groups == [*uid] => {}
+                    _ => return Err(format!("ran as uid, gid, groups {ids:?}")),
+                }
+            }
+            let limit = |name: &str| -> Result<(u64, u64), String> {
+                let line = r
+                    .stdout
+                    .lines()
+                    .find(|l| l.starts_with(name))
+                    .ok_or(format!("no {name:?} in /proc/self/limits"))?;
+                let mut fields = line[name.len()..].split_whitespace();
+                let mut value = || -> Result<u64, String> {
+                    fields
+                        .next()
+                        .and_then(|v| v.parse().ok())
+                        .ok_or(format!("{name} is unlimited: {line}"))
+                };
+                Ok((value()?, value()?))
+            };
+            use crate::isolation::rlimits::{MSGQUEUE_BYTES, SIGPENDING};
+            for (name, most) in [
+                ("Max pending signals", SIGPENDING),
+                ("Max msgqueue size", MSGQUEUE_BYTES),
+                ("Max realtime priority", 0),
+                ("Max nice priority", 0),
+            ] {
+                let (soft, hard) = limit(name)?;
+                if soft > most || hard > most {
+                    return Err(format!("{name}: {soft} {hard}, above {most}"));
+                }
+            }
+            Ok(())
         },
     },
 ];

@@ -280,6 +280,8 @@ pub struct ExecRequest {
     /// as fd 3 for its value (see `crate::python`). `None` for a plain
     /// command, which gets no such descriptor.
     pub result_pipe: Option<u64>,
+    /// The sandbox's own host uid (and gid) for the command, when run as root.
+    pub uid: Option<u32>,
 }
 
 pub struct CgroupPlan {
@@ -577,6 +579,7 @@ fn build_spec(req: &ExecRequest, require: bool, cgroup: bool) -> Result<SandboxS
         require_isolation: require,
         proxy: None,
         result_pipe: false,
+        uid: req.uid,
     })
 }
 
@@ -732,6 +735,18 @@ fn run_sandbox(
         }
         None => (None, None),
     };
+    if let Some(uid) = req.uid {
+        // A pipe is its creator's, mode 0600: the command reopens it as
+        // /dev/stdout or /dev/stderr (/proc/self/fd/N) only if it is its own.
+        for end in [&out_write, &err_write] {
+            nix::unistd::fchown(
+                end,
+                Some(nix::unistd::Uid::from_raw(uid)),
+                Some(nix::unistd::Gid::from_raw(uid)),
+            )
+            .map_err(|e| format!("giving the output pipes to uid {uid}: {e}"))?;
+        }
+    }
 
     // Signals to the supervisor become a kill of the sandbox, handled in the loop.
     let mut mask = SigSet::empty();

@@ -50,6 +50,7 @@ cases!(
     segfault,
     no_leftovers,
     result_channel,
+    own_uid,
 );
 
 #[test]

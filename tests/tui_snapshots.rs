@@ -55,6 +55,7 @@ fn sandbox(name: &str, profile: &str, cpu_ms: u64, memory: u64, procs: u64) -> S
         created_at: NOW - 3_600_000,
         workspace: PathBuf::from(format!("/var/lib/sandbox-tui/sandboxes/{name}/workspace")),
         ephemeral: false,
+        uid: None,
         limits,
     }
 }

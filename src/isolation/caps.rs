@@ -10,9 +10,21 @@ fn last_cap() -> u32 {
         .unwrap_or(63)
 }
 
+/// `CAP_SETGID` and `CAP_SETUID` (linux/capability.h), as a mask.
+pub const SETID_CAPS: u64 = (1 << 6) | (1 << 7);
+
 /// Empty the bounding, ambient, inheritable, permitted and effective sets, so that
 /// neither this process nor anything it execs (even as uid 0) holds a capability.
 pub fn drop_all() -> Result<(), Errno> {
+    drop_all_but(0)
+}
+
+/// [`drop_all`], except that the capabilities of `keep` stay permitted and
+/// effective in this process: [`SETID_CAPS`] for the init, whose command's
+/// process then changes to an unprivileged uid (which empties its sets), and
+/// which itself calls [`drop_remaining`] right after. The bounding set is
+/// emptied all the same, so no exec can ever regain one.
+pub fn drop_all_but(keep: u64) -> Result<(), Errno> {
     for cap in 0..=last_cap() {
         // SAFETY: prctl with integer arguments; no memory is passed.
         let rc = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
@@ -34,7 +46,12 @@ pub fn drop_all() -> Result<(), Errno> {
     if rc != 0 && Errno::last() != Errno::EINVAL {
         return Err(Errno::last());
     }
-    capset_empty()
+    capset(keep)
+}
+
+/// Empty the permitted and effective sets that [`drop_all_but`] kept.
+pub fn drop_remaining() -> Result<(), Errno> {
+    capset(0)
 }
 
 #[repr(C)]
@@ -53,16 +70,18 @@ struct CapData {
 
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
-fn capset_empty() -> Result<(), Errno> {
+/// Effective and permitted = `keep`, inheritable empty.
+fn capset(keep: u64) -> Result<(), Errno> {
     let header = CapHeader {
         version: LINUX_CAPABILITY_VERSION_3,
         pid: 0,
     };
-    let data = [CapData {
-        effective: 0,
-        permitted: 0,
+    let word = |w: u32| CapData {
+        effective: w,
+        permitted: w,
         inheritable: 0,
-    }; 2];
+    };
+    let data = [word(keep as u32), word((keep >> 32) as u32)];
     // SAFETY: header and data are valid, correctly laid out for version 3 (two data words).
     let rc = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
     if rc != 0 {

@@ -130,6 +130,8 @@ struct Prepared {
     envp: Vec<CString>,
     bridge: Option<Bridge>,
     result_pipe: bool,
+    /// The uid and gid the command takes before its exec.
+    uid: Option<u32>,
 }
 
 fn degrade(
@@ -203,7 +205,15 @@ fn prepare(spec: &SandboxSpec, reporter: &mut Reporter) -> Result<Prepared, Stri
     let path = CString::new(path.as_os_str().as_bytes()).map_err(|_| "bad command path")?;
 
     caps::set_not_dumpable().map_err(|e| format!("PR_SET_DUMPABLE: {e}"))?;
-    caps::drop_all().map_err(|e| format!("dropping capabilities: {e}"))?;
+    // With a uid of its own, the command's process still needs CAP_SETUID
+    // and CAP_SETGID after the fork to take it; this process drops them
+    // right after the fork (see `run`), and nothing may regain them by exec.
+    let keep = if spec.uid.is_some() {
+        caps::SETID_CAPS
+    } else {
+        0
+    };
+    caps::drop_all_but(keep).map_err(|e| format!("dropping capabilities: {e}"))?;
     caps::set_no_new_privs().map_err(|e| format!("no_new_privs: {e}"))?;
 
     let mut writable = vec![
@@ -260,6 +270,7 @@ fn prepare(spec: &SandboxSpec, reporter: &mut Reporter) -> Result<Prepared, Stri
         envp,
         bridge,
         result_pipe: spec.result_pipe,
+        uid: spec.uid,
     })
 }
 
@@ -348,6 +359,7 @@ fn run(prepared: Prepared, reporter: &mut Reporter) -> i32 {
         .collect();
     let err_fd = std::os::fd::AsRawFd::as_raw_fd(&err_write);
     let empty_mask = SigSet::empty();
+    let uid = prepared.uid;
 
     // SAFETY: fork from a single-threaded process; the child runs only
     // async-signal-safe calls on memory prepared before the fork.
@@ -360,11 +372,26 @@ fn run(prepared: Prepared, reporter: &mut Reporter) -> i32 {
             // The Rust runtime ignores SIGPIPE; the command must get the default.
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
             libc::sigprocmask(libc::SIG_SETMASK, empty_mask.as_ref(), std::ptr::null_mut());
+            // The sandbox's own uid: its per-uid kernel quotas (inotify,
+            // queued signals, message queues, processes) are its own, not
+            // host root's. Leaving uid 0 for a uid that is not empties the
+            // capability sets. Raw syscalls: this process's alone, and
+            // async-signal-safe. A failure is sent negated.
+            let code = match uid {
+                Some(id) => switch_ids(id as libc::c_long),
+                None => 0,
+            };
             // The result pipe is the one descriptor the command inherits on purpose.
-            if result_fd.is_none() || libc::fcntl(COMMAND_RESULT_FD, libc::F_SETFD, 0) == 0 {
+            if code == 0
+                && (result_fd.is_none() || libc::fcntl(COMMAND_RESULT_FD, libc::F_SETFD, 0) == 0)
+            {
                 libc::execve(prepared.path.as_ptr(), argv.as_ptr(), envp.as_ptr());
             }
-            let errno = *libc::__errno_location();
+            let errno = if code == 0 {
+                *libc::__errno_location()
+            } else {
+                -code
+            };
             let bytes = errno.to_ne_bytes();
             libc::write(err_fd, bytes.as_ptr().cast(), bytes.len());
             libc::_exit(127);
@@ -378,9 +405,29 @@ fn run(prepared: Prepared, reporter: &mut Reporter) -> i32 {
     }
     drop((err_write, result_fd));
     let child = Pid::from_raw(child);
+    if uid.is_some() {
+        // The child has its own copy of CAP_SETUID and CAP_SETGID; this
+        // process has no more use for them.
+        if let Err(e) = caps::drop_remaining() {
+            let _ = kill(child, Signal::SIGKILL);
+            let _ = waitpid(child, None);
+            reporter.send(&InitMessage::SetupError {
+                message: format!("dropping capabilities: {e}"),
+            });
+            return 125;
+        }
+    }
     let mut exec_errno = [0u8; 4];
     let mut err_file = File::from(err_read);
     match err_file.read(&mut exec_errno) {
+        Ok(4) if i32::from_ne_bytes(exec_errno) < 0 => {
+            let errno = Errno::from_raw(-i32::from_ne_bytes(exec_errno));
+            let _ = waitpid(child, None);
+            reporter.send(&InitMessage::SetupError {
+                message: format!("switching to the sandbox's uid: {}", errno.desc()),
+            });
+            return 125;
+        }
         Ok(4) => {
             let errno = Errno::from_raw(i32::from_ne_bytes(exec_errno));
             let exit_code = if errno == Errno::ENOENT { 127 } else { 126 };
@@ -409,6 +456,32 @@ fn run(prepared: Prepared, reporter: &mut Reporter) -> i32 {
     match prepared.bridge {
         Some(bridge) => supervise_with_bridge(child, &blocked, reporter, bridge),
         None => supervise(child, &blocked, reporter),
+    }
+}
+
+/// No supplementary groups, then gid and uid `id` (real, effective and
+/// saved): 0, or the errno of the call that failed. Between fork and exec:
+/// raw syscalls only, which change this thread's credentials alone (glibc's
+/// wrappers would signal every thread of the process).
+///
+/// # Safety
+/// Only async-signal-safe calls; valid in a freshly forked child.
+unsafe fn switch_ids(id: libc::c_long) -> i32 {
+    // SAFETY: syscalls with integer arguments and a null list of size 0.
+    let failed = unsafe {
+        libc::syscall(
+            libc::SYS_setgroups,
+            0 as libc::c_long,
+            std::ptr::null::<libc::gid_t>(),
+        ) != 0
+            || libc::syscall(libc::SYS_setresgid, id, id, id) != 0
+            || libc::syscall(libc::SYS_setresuid, id, id, id) != 0
+    };
+    if failed {
+        // SAFETY: reading this thread's errno.
+        unsafe { *libc::__errno_location() }
+    } else {
+        0
     }
 }
 

@@ -49,7 +49,15 @@ pub struct SandboxSpec {
     /// [`RESULT_FD`] and the command gets it as [`COMMAND_RESULT_FD`].
     #[serde(default)]
     pub result_pipe: bool,
+    /// The host uid, and gid of the same number, the command runs as (the
+    /// sandbox's own, when run as root); `None`: the init's own (uid 0 of a
+    /// user namespace, or of the host for a sandbox made before uids).
+    #[serde(default)]
+    pub uid: Option<u32>,
 }
+
+/// The name the sandbox's uid has in its generated `/etc/passwd`.
+pub const SANDBOX_USER: &str = "sandbox";
 
 /// A host path bound at a path inside the sandbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -341,11 +341,21 @@ fn write_file(path: &Path, contents: &str) -> Result<(), MountError> {
 fn build_etc(spec: &SandboxSpec) -> Result<(), MountError> {
     let etc = under(NEW, Path::new("/etc"));
     make_dir(&etc)?;
-    write_file(
-        &etc.join("passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-    )?;
-    write_file(&etc.join("group"), "root:x:0:\nnogroup:x:65534:\n")?;
+    let mut passwd = String::from("root:x:0:0:root:/root:/bin/sh\n");
+    let mut group = String::from("root:x:0:\n");
+    // The command's own uid has a name, for whoami, getpass, ssh and the like.
+    if let Some(uid) = spec.uid {
+        let user = super::SANDBOX_USER;
+        passwd.push_str(&format!(
+            "{user}:x:{uid}:{uid}:{user}:{}:/bin/sh\n",
+            spec.workdir.display()
+        ));
+        group.push_str(&format!("{user}:x:{uid}:\n"));
+    }
+    passwd.push_str("nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n");
+    group.push_str("nogroup:x:65534:\n");
+    write_file(&etc.join("passwd"), &passwd)?;
+    write_file(&etc.join("group"), &group)?;
     write_file(&etc.join("hostname"), &format!("{}\n", spec.hostname))?;
     write_file(
         &etc.join("nsswitch.conf"),

@@ -12,6 +12,15 @@ pub struct Rlimits {
     pub address_space_bytes: Option<u64>,
 }
 
+/// Signals queued to the sandbox's processes at once (`RLIMIT_SIGPENDING`):
+/// the kernel counts them per uid, here the sandbox's own. Set, never
+/// inherited from whoever started the tool.
+pub const SIGPENDING: u64 = 1024;
+
+/// Bytes of POSIX message queues (`RLIMIT_MSGQUEUE`), per uid: the kernel's
+/// own default for a new user (800 KiB).
+pub const MSGQUEUE_BYTES: u64 = 819_200;
+
 /// A limit that could not be applied as asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Clamped {
@@ -59,6 +68,19 @@ pub fn apply(limits: &Rlimits) -> Result<Vec<Clamped>, nix::Error> {
     set(Resource::RLIMIT_CORE, "core", 0, 0)?;
     if let Some(bytes) = limits.address_space_bytes {
         set(Resource::RLIMIT_AS, "address_space", bytes, bytes)?;
+    }
+    // No real-time scheduling and no raising of priority (a nice value
+    // below 20 - 0 = 20 is out of reach), whatever the host gave root.
+    set(Resource::RLIMIT_RTPRIO, "rtprio", 0, 0)?;
+    set(Resource::RLIMIT_NICE, "nice", 0, 0)?;
+    // A host that allows less is stricter still: not a degradation.
+    for (resource, value) in [
+        (Resource::RLIMIT_SIGPENDING, SIGPENDING),
+        (Resource::RLIMIT_MSGQUEUE, MSGQUEUE_BYTES),
+    ] {
+        let (_, hard) = getrlimit(resource)?;
+        let value = value.min(hard);
+        setrlimit(resource, value, value)?;
     }
     Ok(clamped)
 }

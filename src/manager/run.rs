@@ -19,8 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    discard_job, finish_job, logs_dir, prepare_launch, release, release_named, request_for,
-    sandbox_dir, sandboxes_dir, state_dir, Launch, Manager, ManagerError, RunOptions,
+    discard_job, finish_job, give_workspace, logs_dir, prepare_launch, random_u32, release,
+    release_named, request_for, run_as, sandbox_dir, sandboxes_dir, state_dir, Launch, Manager,
+    ManagerError, RunOptions,
 };
 use crate::cgroup::Hierarchy;
 use crate::profile::{Config, Profile};
@@ -73,7 +74,8 @@ pub fn run(
         }
     }
     Err(ManagerError::Invalid(
-        "could not find a free execution id".into(),
+        "could not find a free execution id and sandbox uid (as root, see sandbox_uid_count)"
+            .into(),
     ))
 }
 
@@ -93,11 +95,18 @@ impl Run<'_> {
     fn attempt(&self) -> Result<Option<ExecResult>, ManagerError> {
         let (state_dir, hierarchy, profile) =
             (&self.state_dir, self.hierarchy.as_ref(), self.profile);
+        let settings = &self.config.settings;
+        // As root, a uid of its own, drawn at random: the record finds out,
+        // before the command has started, if another sandbox holds it.
+        let uid = nix::unistd::geteuid()
+            .is_root()
+            .then(|| settings.sandbox_uid_base + random_u32() % settings.sandbox_uid_count.max(1));
         let reserved = Reservation::make(
             state_dir,
             profile,
             &self.launch,
             self.timeout,
+            uid,
             supervisor::new_id,
         )?;
         let sandbox = &reserved.sandbox;
@@ -129,7 +138,9 @@ impl Run<'_> {
         let mut recorded = false;
         let mut id_taken = false;
         let mut capture = None;
-        let mut result = if let Err(e) = prepare_launch(state_dir, &new.id, &self.launch) {
+        let mut result = if let Err(e) =
+            prepare_launch(state_dir, &new.id, &self.launch, run_as(sandbox))
+        {
             discard_job(state_dir, &new.id);
             supervisor::refused(&request, Status::Error, e.to_string())
         } else if let Err(reason) =
@@ -256,6 +267,7 @@ impl Reservation {
         profile: &Profile,
         launch: &Launch,
         timeout: Duration,
+        uid: Option<u32>,
         mut draw_id: impl FnMut() -> String,
     ) -> Result<Reservation, ManagerError> {
         // Private, as the state makes it: this may be the first use.
@@ -276,8 +288,14 @@ impl Reservation {
                 continue;
             }
             let workspace = dir.join("workspace");
+            let mut sandbox = SandboxRecord::new(&name, profile, &workspace, &name, true);
+            sandbox.uid = uid;
+            if let Err(e) = give_workspace(&sandbox) {
+                let _ = remove_tree(&dir);
+                return Err(super::io_err(format!("giving {}", workspace.display()))(e));
+            }
             let reservation = Reservation {
-                sandbox: SandboxRecord::new(&name, profile, &workspace, &name, true),
+                sandbox,
                 execution: NewExecution {
                     sandbox: name.clone(),
                     kind: launch.kind().into(),
@@ -307,7 +325,9 @@ impl Reservation {
 fn is_taken(error: &StateError) -> bool {
     matches!(
         error,
-        StateError::DuplicateId { .. } | StateError::AlreadyExists { .. }
+        StateError::DuplicateId { .. }
+            | StateError::AlreadyExists { .. }
+            | StateError::UidTaken { .. }
     )
 }
 
@@ -413,9 +433,9 @@ mod tests {
         let timeout = Duration::from_secs(1);
         let mut ids = ["aaaaaa", "aaaaaa", "bbbbbb"].into_iter().map(String::from);
         let mut draw = || ids.next().unwrap_or_default();
-        let first = Reservation::make(&state_dir, &profile, &launch, timeout, &mut draw)
+        let first = Reservation::make(&state_dir, &profile, &launch, timeout, None, &mut draw)
             .expect("first reservation");
-        let second = Reservation::make(&state_dir, &profile, &launch, timeout, &mut draw)
+        let second = Reservation::make(&state_dir, &profile, &launch, timeout, None, &mut draw)
             .expect("second reservation");
         assert_eq!(first.execution.id, "aaaaaa");
         assert_eq!(second.execution.id, "bbbbbb", "run-aaaaaa is held");

@@ -88,8 +88,9 @@ pub fn job_dir(state_dir: &Path, id: &str) -> PathBuf {
     state_dir.join("jobs").join(id)
 }
 
-/// Write the job's files; done by whoever launches the execution.
-pub fn write_job(dir: &Path, job: &PythonJob) -> Result<(), PythonError> {
+/// Write the job's files; done by whoever launches the execution. `owner`:
+/// the sandbox's own uid (and gid), which must read `in/`.
+pub fn write_job(dir: &Path, job: &PythonJob, owner: Option<u32>) -> Result<(), PythonError> {
     if let Some(call) = &job.call {
         check_call(call)?;
     }
@@ -108,9 +109,19 @@ pub fn write_job(dir: &Path, job: &PythonJob) -> Result<(), PythonError> {
         });
         files.push((CALL_FILE, call.to_string()));
     }
+    let mut written = vec![input.clone()];
     for (name, contents) in files {
         let path = input.join(name);
         fs::write(&path, contents).map_err(io_err("writing", &path))?;
+        written.push(path);
+    }
+    if let Some(uid) = owner {
+        // Made just now by us, in our private state directory: nothing
+        // there is the sandbox's to swap for a link.
+        for path in &written {
+            std::os::unix::fs::lchown(path, Some(uid), Some(uid))
+                .map_err(io_err("giving to the sandbox's uid", path))?;
+        }
     }
     Ok(())
 }

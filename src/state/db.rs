@@ -39,7 +39,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Schema migrations, oldest first. The schema version is the number of
 /// migrations applied, kept in `PRAGMA user_version`. Only ever append.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), include_str!("sandbox_uid.sql")];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -68,6 +68,11 @@ pub enum StateError {
     },
     #[error("invalid sandbox name {name:?}: use {}", NAME_RULE)]
     InvalidName { name: String },
+    /// A uid another sandbox holds (a `run` draws another).
+    #[error("uid {uid} already belongs to another sandbox")]
+    UidTaken { uid: u32 },
+    #[error("every uid of sandbox_uid_base .. +sandbox_uid_count ({base} .. +{count}) belongs to a sandbox; raise sandbox_uid_count")]
+    NoFreeUid { base: u32, count: u32 },
     #[error("sandbox {name:?} is being removed")]
     Removing { name: String },
     #[error("{0}")]
@@ -107,6 +112,8 @@ pub struct SandboxRecord {
     pub state: String,
     pub created_at: i64,
     pub ephemeral: bool,
+    /// The host uid and gid its commands run as (see `sandbox_uid.sql`).
+    pub uid: Option<u32>,
 }
 
 impl SandboxRecord {
@@ -127,6 +134,7 @@ impl SandboxRecord {
             state: SANDBOX_READY.to_string(),
             created_at: now_ms(),
             ephemeral,
+            uid: None,
         }
     }
 }
@@ -297,6 +305,39 @@ impl Store {
     ) -> Result<SandboxRecord, StateError> {
         let record = SandboxRecord::new(name, profile, workspace, cgroup_rel, ephemeral);
         insert_sandbox_in(&self.conn, &record)?;
+        Ok(record)
+    }
+
+    /// [`Store::create_sandbox`] with a uid of its own: free in
+    /// `base .. base + count`, found from a random start (so that state
+    /// directories sharing a range rarely meet) in the transaction of the insert.
+    pub fn create_sandbox_with_uid(
+        &self,
+        name: &str,
+        profile: &Profile,
+        workspace: &Path,
+        cgroup_rel: &str,
+        (base, count): (u32, u32),
+        start: u32,
+    ) -> Result<SandboxRecord, StateError> {
+        let mut record = SandboxRecord::new(name, profile, workspace, cgroup_rel, false);
+        let tx = self.immediate()?;
+        let taken: std::collections::HashSet<u32> = query_all(
+            &tx,
+            "SELECT uid FROM sandboxes WHERE uid IS NOT NULL",
+            [],
+            |row| Ok(row.get::<_, u32>(0)?),
+        )?
+        .into_iter()
+        .collect();
+        // At most taken.len() + 1 candidates are looked at before a free one.
+        let uid = (0..u64::from(count))
+            .map(|step| base + ((u64::from(start) + step) % u64::from(count)) as u32)
+            .find(|uid| !taken.contains(uid))
+            .ok_or(StateError::NoFreeUid { base, count })?;
+        record.uid = Some(uid);
+        insert_sandbox_in(&tx, &record)?;
+        tx.commit()?;
         Ok(record)
     }
 
@@ -788,7 +829,7 @@ fn insert_sandbox_in(conn: &Connection, record: &SandboxRecord) -> Result<(), St
     let inserted = conn
         .prepare_cached(
             "INSERT INTO sandboxes (name, profile_name, profile_json, workspace, cgroup_rel, \
-             state, created_at, ephemeral) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             state, created_at, ephemeral, uid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
         .execute(params![
             record.name,
@@ -799,6 +840,7 @@ fn insert_sandbox_in(conn: &Connection, record: &SandboxRecord) -> Result<(), St
             record.state,
             record.created_at,
             record.ephemeral,
+            record.uid,
         ]);
     match inserted {
         Ok(_) => Ok(()),
@@ -807,6 +849,10 @@ fn insert_sandbox_in(conn: &Connection, record: &SandboxRecord) -> Result<(), St
                 name: record.name.clone(),
             })
         }
+        // The only UNIQUE index of the table besides the name's.
+        Err(e) if is_constraint(&e, ffi::SQLITE_CONSTRAINT_UNIQUE) => Err(StateError::UidTaken {
+            uid: record.uid.unwrap_or_default(),
+        }),
         Err(e) => Err(e.into()),
     }
 }
@@ -1038,6 +1084,7 @@ fn sandbox_from_row(row: &Row<'_>) -> Result<SandboxRecord, StateError> {
         state: row.get("state")?,
         created_at: row.get("created_at")?,
         ephemeral: row.get("ephemeral")?,
+        uid: row.get("uid")?,
         name,
     })
 }
@@ -1692,6 +1739,85 @@ mod tests {
         // Reopening an up-to-date database changes nothing.
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.sandboxes().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn sandboxes_get_distinct_uids_of_the_range_until_it_is_full() {
+        let (_dir, store) = store();
+        let range = (5000, 3);
+        let mut uids = Vec::new();
+        for (name, start) in [("a", 1), ("b", 1), ("c", 7)] {
+            let ws = Path::new("/ws").join(name);
+            let made = store
+                .create_sandbox_with_uid(name, &profile(), &ws, name, range, start)
+                .unwrap();
+            assert_eq!(store.sandbox(name).unwrap().uid, made.uid);
+            uids.push(made.uid.unwrap());
+        }
+        // From the start onwards, wrapping around the range.
+        assert_eq!(uids, [5001, 5002, 5000]);
+        assert!(matches!(
+            store.create_sandbox_with_uid("d", &profile(), Path::new("/ws/d"), "d", range, 0),
+            Err(StateError::NoFreeUid {
+                base: 5000,
+                count: 3
+            })
+        ));
+        assert!(store.sandbox("d").is_err());
+        // A removed sandbox's uid is free again.
+        store.delete_sandbox("b", false).unwrap();
+        let d = store
+            .create_sandbox_with_uid("d", &profile(), Path::new("/ws/d"), "d", range, 0)
+            .unwrap();
+        assert_eq!(d.uid, Some(5002));
+        // A `run` that drew a taken uid is told so, and nothing is recorded.
+        let mut run = SandboxRecord::new("run-1", &profile(), Path::new("/ws/r"), "run-1", true);
+        run.uid = Some(5000);
+        let new = NewExecution {
+            id: "e00001".into(),
+            sandbox: "run-1".into(),
+            kind: KIND_COMMAND.into(),
+            command: vec!["true".into()],
+            timeout_ms: 1000,
+            stdout_log: PathBuf::from("/logs/e00001.stdout"),
+            stderr_log: PathBuf::from("/logs/e00001.stderr"),
+        };
+        assert!(matches!(
+            store.insert_run(&run, &new, None),
+            Err(StateError::UidTaken { uid: 5000 })
+        ));
+        assert!(store.sandbox("run-1").is_err());
+        run.uid = Some(7);
+        store.insert_run(&run, &new, None).unwrap();
+        // Without a uid (no root) any number of sandboxes have none.
+        with_sandbox(&store, "x");
+        with_sandbox(&store, "y");
+        assert_eq!(store.sandbox("y").unwrap().uid, None);
+    }
+
+    #[test]
+    fn a_version_1_database_gains_uids_and_keeps_its_sandboxes() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            let json = serde_json::to_string(&profile()).unwrap();
+            conn.execute(
+                "INSERT INTO sandboxes (name, profile_name, profile_json, workspace, cgroup_rel, \
+                 state, created_at, ephemeral) VALUES ('old', 'default', ?1, '/ws/old', 'old', \
+                 'ready', 1, 0)",
+                [json],
+            )
+            .unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(user_version(&store.conn).unwrap(), 2);
+        assert_eq!(store.sandbox("old").unwrap().uid, None);
+        let new = store
+            .create_sandbox_with_uid("new", &profile(), Path::new("/ws/n"), "new", (9, 1), 0)
+            .unwrap();
+        assert_eq!(new.uid, Some(9));
     }
 
     #[test]

@@ -113,9 +113,9 @@ pub fn take_spare(dir: &Path) -> bool {
 
 /// Keep `dir`, the directory of an ephemeral sandbox whose command has
 /// ended, for the next one, if it is exactly what a fresh one would be:
-/// nothing in it but an empty `workspace` directory of ours, without
-/// extended attributes (its mode is reset), so that nothing of one run
-/// reaches the next. False when it is not, or every slot is taken: the
+/// nothing in it but an empty `workspace` directory of ours (or, as root,
+/// of its sandbox's uid), without extended attributes (its owner and mode
+/// are reset), so that nothing of one run reaches the next. False when it is not, or every slot is taken: the
 /// caller deletes it.
 pub fn give_back_spare(dir: &Path) -> bool {
     let Some(sandboxes) = dir.parent() else {
@@ -129,12 +129,18 @@ pub fn give_back_spare(dir: &Path) -> bool {
         }
         let workspace = openat(&outer, "workspace", flags, Mode::empty())?;
         let stat = nix::sys::stat::fstat(&workspace)?;
-        if stat.st_uid != nix::unistd::geteuid().as_raw()
+        let euid = nix::unistd::geteuid();
+        // As root, a sandbox's workspace is its own uid's (see `Manager::create`).
+        if (stat.st_uid != euid.as_raw() && !euid.is_root())
             || stat.st_nlink != 2
             || !entry_names(&workspace)?.is_empty()
             || has_xattrs(&workspace)?
         {
             return Ok(false);
+        }
+        if stat.st_uid != euid.as_raw() || stat.st_gid != nix::unistd::getegid().as_raw() {
+            // Ours again, until the next run's uid takes it.
+            nix::unistd::fchown(&workspace, Some(euid), Some(nix::unistd::getegid()))?;
         }
         fchmod(&workspace, Mode::from_bits_truncate(SPARE_WORKSPACE_MODE))?;
         Ok(true)

@@ -13,6 +13,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_sandbox-tui");
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// How many uids each test environment's sandboxes draw from.
+pub const UID_BLOCK: u32 = 1024;
+
 /// Whether isolation must be real (CI): then a missing mechanism fails the test.
 pub fn isolation_required() -> bool {
     std::env::var("SANDBOX_TUI_REQUIRE_ISOLATION").is_ok_and(|v| v == "1" || v == "true")
@@ -37,6 +40,8 @@ pub struct TestEnv {
     pub config: PathBuf,
     pub state_dir: PathBuf,
     pub cgroup_root: String,
+    /// The first of the [`UID_BLOCK`] uids this env's sandboxes run as (as root).
+    pub uid_base: u32,
 }
 
 impl TestEnv {
@@ -47,6 +52,12 @@ impl TestEnv {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let cgroup_root = format!("sandbox-tui-test-{}-{n}", std::process::id());
         let state_dir = dir.path().join("state");
+        // A block of uids of its own, so that tests running at once never
+        // share a uid, and with it a per-uid quota, between their sandboxes:
+        // consecutive within this process, from a start its pid scatters.
+        let start = u64::from(std::process::id()).wrapping_mul(2_654_435_761) >> 8;
+        let block = (start + u64::from(n)) % 16_000;
+        let uid_base = 0x7F00_0000 + block * u64::from(UID_BLOCK);
         let shipped =
             std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("sandboxes.toml"))
                 .expect("shipped sandboxes.toml");
@@ -55,7 +66,8 @@ impl TestEnv {
         std::fs::write(
             &config,
             format!(
-                "[settings]\ncgroup_root = \"{cgroup_root}\"\nstate_dir = \"{}\"\n\n{shipped}\n{extra}\n",
+                "[settings]\ncgroup_root = \"{cgroup_root}\"\nstate_dir = \"{}\"\n\
+                 sandbox_uid_base = {uid_base}\nsandbox_uid_count = {UID_BLOCK}\n\n{shipped}\n{extra}\n",
                 state_dir.display()
             ),
         )
@@ -65,6 +77,7 @@ impl TestEnv {
             config,
             state_dir,
             cgroup_root,
+            uid_base: uid_base as u32,
         }
     }
 
