@@ -292,6 +292,14 @@ impl Monitor {
 /// pid. A process whose parent is not in the set is a root (the sandbox's
 /// init, or anything that re-parented). Returns (depth, index into `procs`).
 pub fn tree_order(procs: &[ProcessInfo]) -> Vec<(usize, usize)> {
+    tree_order_by(procs, |a, b| a.pid.cmp(&b.pid))
+}
+
+/// [`tree_order`] with siblings (and roots) in the order of `siblings`.
+pub fn tree_order_by(
+    procs: &[ProcessInfo],
+    siblings: impl Fn(&ProcessInfo, &ProcessInfo) -> std::cmp::Ordering,
+) -> Vec<(usize, usize)> {
     let index: HashMap<i32, usize> = procs.iter().enumerate().map(|(i, p)| (p.pid, i)).collect();
     let mut children: BTreeMap<i32, Vec<usize>> = BTreeMap::new();
     let mut roots = Vec::new();
@@ -301,9 +309,9 @@ pub fn tree_order(procs: &[ProcessInfo]) -> Vec<(usize, usize)> {
             None => roots.push(i),
         }
     }
-    roots.sort_by_key(|i| procs[*i].pid);
+    roots.sort_by(|a, b| siblings(&procs[*a], &procs[*b]));
     for list in children.values_mut() {
-        list.sort_by_key(|i| procs[*i].pid);
+        list.sort_by(|a, b| siblings(&procs[*a], &procs[*b]));
     }
     let mut out = Vec::with_capacity(procs.len());
     let mut stack: Vec<(usize, usize)> = roots.into_iter().rev().map(|i| (0, i)).collect();

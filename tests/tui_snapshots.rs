@@ -25,7 +25,7 @@ use sandbox_tui::tui::action::{
 };
 use sandbox_tui::tui::app::{
     App, ConfigView, Environment, FileView, FilesPane, KillTarget, LaunchField, Overlay, Pane,
-    Screen, Tab,
+    Screen, Tab, UsageSort,
 };
 use sandbox_tui::tui::theme::Theme;
 use sandbox_tui::tui::update::update;
@@ -1801,4 +1801,80 @@ fn narrow_terminal_keeps_names_whole() {
     ] {
         assert!(text.contains(whole), "{whole} cut:\n{text}");
     }
+}
+
+/// `P` and `M` sort the focused table by CPU or memory, biggest first, in
+/// every table including the tree; `s` acts on the focused pane; rows do
+/// not re-sort under the cursor between key presses.
+#[test]
+fn one_key_sorts_in_every_table_and_rows_hold_still_between_keys() {
+    let mut app = base_app();
+    let names = |app: &App| -> Vec<String> {
+        app.visible_sandboxes()
+            .iter()
+            .map(|r| r.view.name.clone())
+            .collect()
+    };
+    keys(&mut app, "P");
+    assert_eq!(names(&app), ["web", "batch", "idle"], "CPU, biggest first");
+    // A sample in which idle burns the most CPU: the rows hold still...
+    let mut snap = snapshot(NOW + 1000, 13_000);
+    for s in &mut snap.sandboxes {
+        if s.name == "idle" {
+            s.cpu_ms = 50_000;
+        }
+    }
+    update(&mut app, Action::Snapshot(Box::new(snap)));
+    assert_eq!(names(&app), ["web", "batch", "idle"]);
+    // ...until the next key press.
+    keys(&mut app, "j");
+    assert_eq!(names(&app), ["idle", "web", "batch"]);
+    keys(&mut app, "M");
+    assert_eq!(
+        names(&app),
+        ["batch", "web", "idle"],
+        "memory, biggest first"
+    );
+
+    // The executions pane: `s` and `P` act on it, not on the sandboxes.
+    keys(&mut app, "g"); // (all)
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(app.focus, Pane::Executions);
+    let before = app.sort;
+    keys(&mut app, "P");
+    assert_eq!(app.sort, before, "the sandboxes' order stays");
+    let cpu: Vec<u64> = app
+        .visible_executions()
+        .iter()
+        .map(|e| sandbox_tui::tui::app::execution_cpu_ms(e))
+        .collect();
+    assert!(cpu.windows(2).all(|w| w[0] >= w[1]), "{cpu:?}");
+    keys(&mut app, "s"); // CPU -> memory
+    assert_eq!(app.exec_sort.0, UsageSort::Memory);
+    keys(&mut app, "s"); // back to newest first
+    let seqs: Vec<i64> = app
+        .visible_executions()
+        .iter()
+        .map(|e| e.record.seq)
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] > w[1]), "{seqs:?}");
+
+    // The tree: siblings by memory, biggest first.
+    keys(&mut app, "t");
+    assert_eq!(app.focus, Pane::Inspector);
+    let mut snap = snapshot(NOW + 2000, 14_000);
+    for p in &mut snap.processes {
+        if p.pid == 200 {
+            p.rss_bytes = 900 * MIB;
+        }
+    }
+    update(&mut app, Action::Snapshot(Box::new(snap)));
+    keys(&mut app, "M");
+    let pids: Vec<i32> = app
+        .tree_rows()
+        .iter()
+        .map(|r| app.processes[r.index].pid)
+        .collect();
+    assert_eq!(pids, [200, 201, 202, 100, 101]);
+    assert_eq!(app.tree_sort, (UsageSort::Memory, true));
 }

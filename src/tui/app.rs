@@ -1,7 +1,7 @@
 //! The dashboard's whole state, and pure queries over it (sorted and
 //! filtered rows, the tree as displayed, what the sampler should look at).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use ratatui_textarea::TextArea;
@@ -11,7 +11,7 @@ use super::format::clean_line;
 use super::theme::Theme;
 use crate::files::{FileEntry, FileHead};
 use crate::manager::{ExecutionView, SandboxView};
-use crate::monitor::{tree_order, History, HostInfo, ProcessInfo};
+use crate::monitor::{tree_order_by, History, HostInfo, ProcessInfo};
 use crate::netproxy::NetworkRefusal;
 use crate::profile::{Config, Diagnostic, Profile};
 
@@ -82,6 +82,62 @@ impl SortColumn {
         let i = SortColumn::ALL.iter().position(|c| *c == self).unwrap_or(0);
         SortColumn::ALL[(i + 1) % SortColumn::ALL.len()]
     }
+}
+
+impl SortColumn {
+    /// Orders that change with every sample: frozen between key presses.
+    pub fn is_volatile(self) -> bool {
+        matches!(
+            self,
+            SortColumn::State
+                | SortColumn::Execs
+                | SortColumn::Cpu
+                | SortColumn::Memory
+                | SortColumn::Procs
+        )
+    }
+}
+
+/// The order of the executions table or the process tree's siblings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UsageSort {
+    /// Executions newest first; processes by pid.
+    #[default]
+    Natural,
+    Cpu,
+    Memory,
+}
+
+impl UsageSort {
+    pub fn next(self) -> UsageSort {
+        match self {
+            UsageSort::Natural => UsageSort::Cpu,
+            UsageSort::Cpu => UsageSort::Memory,
+            UsageSort::Memory => UsageSort::Natural,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            UsageSort::Natural => "natural order",
+            UsageSort::Cpu => "CPU",
+            UsageSort::Memory => "memory",
+        }
+    }
+}
+
+/// Rows in the order they had at the last key press, so that a sort by a
+/// figure that changes with every sample does not move rows under the
+/// cursor between two presses. New rows come after the known ones.
+#[derive(Debug, Clone, Default)]
+pub struct FrozenOrder {
+    pub sandboxes: HashMap<String, usize>,
+    pub executions: HashMap<String, usize>,
+    pub processes: HashMap<i32, usize>,
+}
+
+fn rank_of<K: std::hash::Hash + Eq>(ranks: &HashMap<K, usize>, key: &K) -> usize {
+    ranks.get(key).copied().unwrap_or(usize::MAX)
 }
 
 /// A sandbox as displayed: the manager's view plus the CPU% we derive.
@@ -435,6 +491,12 @@ pub struct App {
     pub selected_pid: Option<i32>,
     pub collapsed: BTreeSet<i32>,
     pub sort: SortColumn,
+    /// The executions' order, and whether it is reversed (biggest first
+    /// for CPU and memory; oldest first for the natural order).
+    pub exec_sort: (UsageSort, bool),
+    /// The order of siblings in the process tree, and whether reversed.
+    pub tree_sort: (UsageSort, bool),
+    pub frozen: FrozenOrder,
     pub sort_desc: bool,
     pub filter: String,
     pub input: Option<InputKind>,
@@ -485,6 +547,9 @@ impl App {
             selected_pid: None,
             collapsed: BTreeSet::new(),
             sort: SortColumn::Name,
+            exec_sort: (UsageSort::Natural, true),
+            tree_sort: (UsageSort::Natural, false),
+            frozen: FrozenOrder::default(),
             sort_desc: false,
             filter: String::new(),
             input: None,
@@ -502,8 +567,18 @@ impl App {
         }
     }
 
-    /// Sandboxes after the filter, in the chosen order.
+    /// Sandboxes after the filter, in the chosen order (as it was at the
+    /// last key press, for an order that changes with each sample).
     pub fn visible_sandboxes(&self) -> Vec<&SandboxRow> {
+        let mut rows = self.live_sandboxes();
+        if self.sort.is_volatile() {
+            rows.sort_by_key(|r| rank_of(&self.frozen.sandboxes, &r.view.name));
+        }
+        rows
+    }
+
+    /// Sandboxes after the filter, in the chosen order as of now.
+    fn live_sandboxes(&self) -> Vec<&SandboxRow> {
         let needle = self.filter.to_lowercase();
         let mut rows: Vec<&SandboxRow> = self
             .sandboxes
@@ -563,6 +638,24 @@ impl App {
             })
             .collect();
         rows.sort_by_key(|e| std::cmp::Reverse(e.record.seq));
+        let (order, desc) = self.exec_sort;
+        let mut by_usage = |key: fn(&ExecutionView) -> u64| {
+            rows.sort_by(|a, b| {
+                let order = key(a).cmp(&key(b));
+                if desc {
+                    order.reverse()
+                } else {
+                    order
+                }
+            });
+            rows.sort_by_key(|e| rank_of(&self.frozen.executions, &e.record.id));
+        };
+        match order {
+            UsageSort::Natural if !desc => rows.reverse(),
+            UsageSort::Natural => {}
+            UsageSort::Cpu => by_usage(execution_cpu_ms),
+            UsageSort::Memory => by_usage(|e| e.memory_bytes),
+        }
         rows
     }
 
@@ -629,9 +722,30 @@ impl App {
         }
     }
 
-    /// The process tree as displayed, collapsed subtrees hidden.
+    /// The process tree as displayed, collapsed subtrees hidden; siblings
+    /// in the chosen order (as at the last key press, for CPU and memory).
     pub fn tree_rows(&self) -> Vec<TreeRow> {
-        let order = tree_order(&self.processes);
+        let (sort, desc) = self.tree_sort;
+        let usage = |p: &ProcessInfo| match sort {
+            UsageSort::Natural => 0,
+            // Tenths of a percent: enough to order by.
+            UsageSort::Cpu => (p.cpu_percent * 10.0) as u64,
+            UsageSort::Memory => p.rss_bytes,
+        };
+        let order = tree_order_by(&self.processes, |a, b| {
+            let frozen = rank_of(&self.frozen.processes, &a.pid)
+                .cmp(&rank_of(&self.frozen.processes, &b.pid));
+            let live = match sort {
+                UsageSort::Natural => a.pid.cmp(&b.pid),
+                _ => usage(a).cmp(&usage(b)).then(b.pid.cmp(&a.pid)),
+            };
+            let live = if desc { live.reverse() } else { live };
+            if sort == UsageSort::Natural {
+                live
+            } else {
+                frozen.then(live)
+            }
+        });
         let mut rows = Vec::with_capacity(order.len());
         let mut hide_below: Option<usize> = None;
         for (pos, (depth, index)) in order.iter().enumerate() {
@@ -654,6 +768,34 @@ impl App {
             });
         }
         rows
+    }
+
+    /// Take the orders as they are now: called at each key press or click.
+    pub fn freeze_order(&mut self) {
+        self.frozen = FrozenOrder::default();
+        let sandboxes = self
+            .live_sandboxes()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.view.name.clone(), i))
+            .collect();
+        let executions = self
+            .visible_executions()
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.record.id.clone(), i))
+            .collect();
+        let processes = self
+            .tree_rows()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (self.processes[r.index].pid, i))
+            .collect();
+        self.frozen = FrozenOrder {
+            sandboxes,
+            executions,
+            processes,
+        };
     }
 
     pub fn tree_cursor(&self) -> Option<usize> {
@@ -688,5 +830,14 @@ pub fn scroll_offset(cursor: usize, height: usize) -> usize {
         0
     } else {
         cursor.saturating_sub(height - 1)
+    }
+}
+
+/// CPU time of an execution so far (running) or in all (ended).
+pub fn execution_cpu_ms(e: &ExecutionView) -> u64 {
+    if e.record.status == crate::supervisor::Status::Running {
+        e.live_cpu_ms
+    } else {
+        e.record.cpu_ms.unwrap_or(0)
     }
 }

@@ -13,7 +13,7 @@ use super::action::{Action, ConfigOutcome, Effect, Outcome, SignalChoice, Snapsh
 use super::app::{
     scroll_offset, App, ConfigView, Confirm, CreateDialog, CreateField, FileView, FilesPane,
     InputKind, KillTarget, LaunchDialog, LaunchField, Overlay, Pane, RefusalsView, SandboxRow,
-    Screen, StatusLine, Tab, TreeRow,
+    Screen, SortColumn, StatusLine, Tab, TreeRow, UsageSort,
 };
 use super::format::{command_line, split_command};
 use super::view;
@@ -34,9 +34,15 @@ fn dispatch(app: &mut App, action: Action) -> Vec<Effect> {
         Action::Key(key) if key.kind == KeyEventKind::Release => Vec::new(),
         Action::Key(key) => {
             app.dirty = true;
-            on_key(app, key)
+            let effects = on_key(app, key);
+            app.freeze_order();
+            effects
         }
-        Action::Mouse(mouse) => on_mouse(app, mouse),
+        Action::Mouse(mouse) => {
+            let effects = on_mouse(app, mouse);
+            app.freeze_order();
+            effects
+        }
         Action::Resize(w, h) => {
             app.size = (w, h);
             app.dirty = true;
@@ -533,15 +539,10 @@ fn on_main_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             search_logs(app, false, false)
         }
         KeyCode::Char('n') => open_create(app, false),
-        KeyCode::Char('s') => {
-            app.sort = app.sort.next();
-            status(
-                app,
-                format!("sorted by {:?}", app.sort).to_lowercase(),
-                false,
-            );
-        }
-        KeyCode::Char('S') => app.sort_desc = !app.sort_desc,
+        KeyCode::Char('s') => sort_focused(app, None),
+        KeyCode::Char('S') => reverse_focused(app),
+        KeyCode::Char('P') => sort_focused(app, Some(UsageSort::Cpu)),
+        KeyCode::Char('M') => sort_focused(app, Some(UsageSort::Memory)),
         KeyCode::Char('x') => open_launch(app),
         KeyCode::Char('K') | KeyCode::F(9) => open_kill(app),
         KeyCode::Char('D') => open_remove(app),
@@ -573,6 +574,57 @@ fn on_main_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         _ => unknown_key(app, &key),
     }
     Vec::new()
+}
+
+/// `s` (`by: None`: the next order), `P` (CPU) and `M` (memory): the
+/// table of the focused pane. CPU and memory put the biggest first.
+fn sort_focused(app: &mut App, by: Option<UsageSort>) {
+    let usage = |current: (UsageSort, bool)| match by {
+        Some(order) => (order, true),
+        None => {
+            let next = current.0.next();
+            (next, next != UsageSort::Natural || current.1)
+        }
+    };
+    let what = match (app.focus, app.tab) {
+        (Pane::Sandboxes, _) => {
+            match by {
+                None => app.sort = app.sort.next(),
+                Some(UsageSort::Cpu) => app.sort = SortColumn::Cpu,
+                Some(_) => app.sort = SortColumn::Memory,
+            }
+            app.sort_desc = by.is_some();
+            format!("sandboxes sorted by {:?}", app.sort).to_lowercase()
+        }
+        (Pane::Executions, _) => {
+            app.exec_sort = usage(app.exec_sort);
+            if app.exec_sort.0 == UsageSort::Natural {
+                app.exec_sort.1 = true;
+            }
+            format!("executions sorted by {}", app.exec_sort.0.name())
+        }
+        (Pane::Inspector, Tab::Tree) => {
+            app.tree_sort = usage(app.tree_sort);
+            if app.tree_sort.0 == UsageSort::Natural {
+                app.tree_sort.1 = false;
+            }
+            format!("processes sorted by {}", app.tree_sort.0.name())
+        }
+        (Pane::Inspector, _) => {
+            status(app, "nothing to sort here: Tab to a table", false);
+            return;
+        }
+    };
+    status(app, what, false);
+}
+
+fn reverse_focused(app: &mut App) {
+    match (app.focus, app.tab) {
+        (Pane::Sandboxes, _) => app.sort_desc = !app.sort_desc,
+        (Pane::Executions, _) => app.exec_sort.1 = !app.exec_sort.1,
+        (Pane::Inspector, Tab::Tree) => app.tree_sort.1 = !app.tree_sort.1,
+        (Pane::Inspector, _) => status(app, "nothing to sort here: Tab to a table", false),
+    }
 }
 
 /// A key that does nothing here says so, instead of leaving the operator

@@ -7,7 +7,7 @@ use super::columns::{self, Column};
 use super::{inner_rows, pane_block, scroll_hint};
 use crate::manager::ExecutionView;
 use crate::supervisor::Status;
-use crate::tui::app::{scroll_offset, App, Pane};
+use crate::tui::app::{scroll_offset, App, Pane, UsageSort};
 use crate::tui::format::{age, bytes, clip, command_line, millis};
 
 /// Wall time so far (running) or in total (ended).
@@ -112,9 +112,23 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         widths[1] = None;
     }
     let width_of = |i: usize| usize::from(widths[i].unwrap_or(0));
+    let (sort, desc) = app.exec_sort;
+    let mark = |on: bool| match (on, desc) {
+        (false, _) => "",
+        (true, true) => "▼",
+        (true, false) => "▲",
+    };
     let header = Row::new(columns::kept(
         [
-            "ID", "SANDBOX", "STATUS", "COMMAND", "START", "DUR", "CPU", "MEM", "EXIT",
+            format!("ID{}", mark(sort == UsageSort::Natural && !desc)),
+            "SANDBOX".into(),
+            "STATUS".into(),
+            "COMMAND".into(),
+            "START".into(),
+            "DUR".into(),
+            format!("CPU{}", mark(sort == UsageSort::Cpu)),
+            format!("MEM{}", mark(sort == UsageSort::Memory)),
+            "EXIT".into(),
         ],
         &widths,
     ))

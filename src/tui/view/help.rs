@@ -20,7 +20,11 @@ pub const KEYS: &[(&str, &str)] = &[
         "new filter by name; in logs: new search (Ctrl-U clears)",
     ),
     ("n / N", "in logs: next/previous match"),
-    ("s / S", "sort column / reverse"),
+    ("s / S", "sort the focused table: next order / reverse"),
+    (
+        "P / M",
+        "sort the focused table by CPU / memory, biggest first",
+    ),
     ("x", "launch (Ctrl-P/F2 Python, Ctrl-S run, Ctrl-U clear)"),
     ("n", "new sandbox from a profile"),
     (

@@ -11,7 +11,7 @@ use super::{inner_rows, pane_block};
 use crate::netproxy::NetworkRefusal;
 use crate::profile::{NetworkAccess, Profile};
 use crate::tui::action::Subject;
-use crate::tui::app::{scroll_offset, App, Pane, Tab};
+use crate::tui::app::{scroll_offset, App, Pane, Tab, UsageSort};
 use crate::tui::format::{age, bytes, command_line, millis};
 
 fn subject_label(app: &App) -> String {
@@ -437,8 +437,22 @@ fn tree(frame: &mut Frame, app: &App, inner: Rect, outer: Rect) {
             }
         })
         .collect();
-    let header = Row::new(["PID", "PPID", "S", "CPU%", "RSS", "THR", "COMMAND"])
-        .style(theme.column_header());
+    let (sort, desc) = app.tree_sort;
+    let mark = |on: bool| match (on, desc) {
+        (false, _) => "",
+        (true, true) => "▼",
+        (true, false) => "▲",
+    };
+    let header = Row::new([
+        format!("PID{}", mark(sort == UsageSort::Natural)),
+        "PPID".into(),
+        "S".into(),
+        format!("CPU%{}", mark(sort == UsageSort::Cpu)),
+        format!("RSS{}", mark(sort == UsageSort::Memory)),
+        "THR".into(),
+        "COMMAND".into(),
+    ])
+    .style(theme.column_header());
     let widths = [
         Constraint::Length(7),
         Constraint::Length(7),

@@ -224,13 +224,13 @@ pub fn hints(app: &App) -> &'static str {
         None => match (app.screen, app.focus, app.tab) {
             (Screen::Profiles, _, _) => "↑↓ profile  e edit ($EDITOR)  r reload  Esc back  ? help  q quit",
             (_, Pane::Sandboxes, _) => {
-                "↑↓ select  Enter open  / filter  s/S sort  x launch  n new  K kill  D remove  Tab pane  p profiles  ? help  q quit"
+                "↑↓ select  Enter open  / filter  s/S/P/M sort  x launch  n new  K kill  D remove  Tab pane  p profiles  ? help  q quit"
             }
             (_, Pane::Executions, _) => {
-                "↑↓ select  Enter detail  l logs  t tree  c charts  w files  x launch  K kill  Esc back  ? help  q quit"
+                "↑↓ select  Enter detail  s/P/M sort  l logs  t tree  w files  x launch  K kill  Esc back  ? help  q quit"
             }
             (_, Pane::Inspector, Tab::Tree) => {
-                "↑↓ select  Enter/space fold  +/- expand/collapse  K signal  i/l/c/w tab  Esc back  q quit"
+                "↑↓ select  Enter/space fold  +/- expand/collapse  s/P/M sort  K signal  i/l/c/w tab  Esc back  q quit"
             }
             (_, Pane::Inspector, Tab::Files) => {
                 "↑↓ select  Enter open  v view  d delete  r reload  ⌫/Esc up  i/t/l/c tab  q quit"
