@@ -49,6 +49,8 @@ cases!(
     hostname_and_env,
     segfault,
     no_leftovers,
+    proc_kernel_memory,
+    proc_read_only,
 );
 
 #[test]
