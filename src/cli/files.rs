@@ -5,6 +5,7 @@ use std::path::Path;
 use super::format::{age, bytes};
 use super::verbs::open_manager;
 use super::{table, Global};
+use crate::escape::for_terminal;
 use crate::state::db::now_ms;
 
 #[derive(Debug, clap::Args)]
@@ -54,9 +55,9 @@ pub fn cp(global: &Global, args: CpArgs) -> anyhow::Result<i32> {
     } else {
         outln!(
             "copied {} ({}) to {}",
-            copied.from,
+            for_terminal(&copied.from),
             bytes(copied.bytes),
-            copied.to
+            for_terminal(&copied.to)
         );
     }
     Ok(0)

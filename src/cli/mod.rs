@@ -176,8 +176,36 @@ pub fn report_error(global: &Global, error: &anyhow::Error) {
         let value = serde_json::json!({ "error": format!("{error:#}") });
         outln!("{value}");
     } else {
-        eprintln!("sandbox-tui: {error:#}");
+        let text = format!("{error:#}");
+        eprintln!("sandbox-tui: {}", shown(&text, stderr_is_terminal()));
     }
+}
+
+pub(crate) fn stdout_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdout())
+}
+
+pub(crate) fn stderr_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
+}
+
+/// Text that may carry a sandbox's words (a message, a traceback, a
+/// value), for a terminal: its lines kept, everything else that a
+/// terminal would act on shown as escapes (see [`crate::escape`]). To a
+/// pipe or a file it goes as it is.
+pub(crate) fn shown(text: &str, terminal: bool) -> std::borrow::Cow<'_, str> {
+    if !terminal {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let lines: Vec<std::borrow::Cow<'_, str>> =
+        text.split('\n').map(crate::escape::for_terminal).collect();
+    if lines
+        .iter()
+        .all(|l| matches!(l, std::borrow::Cow::Borrowed(_)))
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(lines.join("\n"))
 }
 
 /// The bare command: the terminal dashboard.

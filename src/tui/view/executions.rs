@@ -7,7 +7,7 @@ use super::{inner_rows, pane_block};
 use crate::manager::ExecutionView;
 use crate::supervisor::Status;
 use crate::tui::app::{scroll_offset, App, Pane};
-use crate::tui::format::{age, bytes, clip, command_line, millis};
+use crate::tui::format::{age, bytes, clean_line, clip, command_line, millis};
 
 /// Wall time so far (running) or in total (ended).
 pub fn duration_ms(e: &ExecutionView, now_ms: i64) -> Option<u64> {
@@ -88,7 +88,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             }
             cells.extend([
                 Cell::from(Span::styled(r.status.to_string(), theme.status(r.status))),
-                Cell::from(command_line(&r.command)),
+                Cell::from(clean_line(&command_line(&r.command))),
                 Cell::from(age(r.started_at.unwrap_or(r.queued_at), app.now_ms)),
                 Cell::from(
                     duration_ms(e, app.now_ms)
