@@ -128,10 +128,19 @@ pub enum Command {
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: text on stdout, as asked.
             let _ = e.print();
-            return code;
+            return 0;
+        }
+        Err(e) if json_requested(std::env::args_os()) => {
+            let value = serde_json::json!({ "error": clap_message(&e) });
+            outln!("{value}");
+            return EXIT_USAGE;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return EXIT_USAGE;
         }
     };
     let Some(command) = cli.command else {
@@ -168,6 +177,22 @@ pub fn main() -> i32 {
             EXIT_USAGE
         }
     }
+}
+
+/// Whether `--json` is among the options (before a `--`), for the errors
+/// that come before there is a parsed command line to ask.
+fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
+/// A usage error as one message: clap's text without its "error: " and
+/// without the colours, the usage and the hint kept on their lines.
+fn clap_message(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let text = text.trim();
+    text.strip_prefix("error: ").unwrap_or(text).to_string()
 }
 
 /// Errors at the edge: a line on stderr, or a JSON object on stdout with `--json`.
