@@ -11,8 +11,9 @@ use nix::sys::signal::Signal;
 
 use super::format::{age, bytes, command_line, millis, parse_duration};
 use super::{table, Global};
+use crate::escape::for_terminal;
 use crate::escape::TerminalStream;
-use crate::manager::{ExecOptions, Manager};
+use crate::manager::{ExecOptions, Manager, RemoveFailure};
 use crate::monitor::{self, Monitor};
 use crate::profile::Config;
 use crate::state::db::{now_ms, ExecutionRecord};
@@ -544,8 +545,9 @@ pub fn kill(global: &Global, args: KillArgs) -> anyhow::Result<i32> {
 
 #[derive(Debug, clap::Args)]
 pub struct RmArgs {
-    /// Sandbox name
-    pub name: String,
+    /// Sandbox names (each is removed even when another one cannot be)
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
     /// Kill what runs first (otherwise a busy sandbox is refused)
     #[arg(short, long)]
     pub force: bool,
@@ -556,13 +558,55 @@ pub struct RmArgs {
 
 pub fn rm(global: &Global, args: RmArgs) -> anyhow::Result<i32> {
     let manager = open_manager(global)?;
-    manager.remove(&args.name, args.force, args.keep_history)?;
-    if global.json {
-        outln!("{}", serde_json::json!({ "removed": args.name }));
-    } else {
-        outln!("removed {}", args.name);
+    let mut removed = Vec::new();
+    let mut failed = Vec::new();
+    for name in args.names {
+        match manager.remove(&name, args.force, args.keep_history) {
+            Ok(()) => removed.push(name),
+            Err(e) => failed.push(RemoveFailure {
+                name,
+                error: e.to_string(),
+            }),
+        }
     }
-    Ok(0)
+    if global.json {
+        let mut value = serde_json::json!({ "removed": removed, "failed": failed });
+        if let Some(error) = failures_error(&failed) {
+            value["error"] = error.into();
+        }
+        outln!("{value}");
+    } else {
+        for name in &removed {
+            outln!("removed {}", for_terminal(name));
+        }
+        report_failures(&failed);
+    }
+    Ok(if failed.is_empty() {
+        0
+    } else {
+        super::EXIT_USAGE
+    })
+}
+
+/// The `error` of a JSON answer whose removals failed, in part or in whole.
+fn failures_error(failed: &[RemoveFailure]) -> Option<String> {
+    match failed {
+        [] => None,
+        [one] => Some(format!("could not remove {}: {}", one.name, one.error)),
+        many => Some(format!("could not remove {} sandboxes", many.len())),
+    }
+}
+
+/// A line on stderr for each sandbox a removal had to leave.
+fn report_failures(failed: &[RemoveFailure]) {
+    let terminal = super::stderr_is_terminal();
+    for f in failed {
+        eprintln!(
+            "sandbox-tui: could not remove {}: {}",
+            for_terminal(&f.name),
+            super::shown(&f.error, terminal)
+        );
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -576,7 +620,11 @@ pub fn prune(global: &Global, args: PruneArgs) -> anyhow::Result<i32> {
     let manager = open_manager(global)?;
     let report = manager.prune(args.older_than)?;
     if global.json {
-        outln!("{}", serde_json::to_string(&report)?);
+        let mut value = serde_json::to_value(&report)?;
+        if let Some(error) = failures_error(&report.failed) {
+            value["error"] = error.into();
+        }
+        outln!("{value}");
     } else {
         outln!(
             "removed {} execution(s), {} leftover ephemeral sandbox(es) and {} spare network namespace(s)",
@@ -584,6 +632,11 @@ pub fn prune(global: &Global, args: PruneArgs) -> anyhow::Result<i32> {
             report.sandboxes.len(),
             report.spare_network_namespaces
         );
+        report_failures(&report.failed);
     }
-    Ok(0)
+    Ok(if report.failed.is_empty() {
+        0
+    } else {
+        super::EXIT_USAGE
+    })
 }
