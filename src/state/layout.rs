@@ -256,9 +256,12 @@ pub fn take_spare(dir: &Path) -> bool {
 /// Keep `dir`, the directory of an ephemeral sandbox whose command has
 /// ended, for the next one, if it is exactly what a fresh one would be:
 /// nothing in it but an empty `workspace` directory of ours, without
-/// extended attributes (its mode is reset), so that nothing of one run
-/// reaches the next. False when it is not, or every slot is taken: the
-/// caller deletes it.
+/// extended attributes, with the inode flags (`chattr`: sync, dirsync,
+/// noatime, nodump...) a fresh directory gets, which are those of `dir`
+/// itself, out of the sandbox's reach; its mode and group are reset (its
+/// times are when it is taken, see the caller of [`take_spare`]), so that
+/// nothing of one run reaches the next. False when it is not, or every
+/// slot is taken: the caller deletes it.
 pub fn give_back_spare(dir: &Path) -> bool {
     let Some(sandboxes) = dir.parent() else {
         return false;
@@ -275,10 +278,19 @@ pub fn give_back_spare(dir: &Path) -> bool {
             || stat.st_nlink != 2
             || !entry_names(&workspace)?.is_empty()
             || has_xattrs(&workspace)?
+            || inode_flags(&workspace)? != inode_flags(&outer)?
         {
             return Ok(false);
         }
         fchmod(&workspace, Mode::from_bits_truncate(SPARE_WORKSPACE_MODE))?;
+        let outer_stat = nix::sys::stat::fstat(&outer)?;
+        if stat.st_gid != outer_stat.st_gid {
+            nix::unistd::fchown(
+                &workspace,
+                None,
+                Some(nix::unistd::Gid::from_raw(outer_stat.st_gid)),
+            )?;
+        }
         Ok(true)
     };
     if !clean().unwrap_or(false) {
@@ -299,6 +311,22 @@ fn entry_names(fd: &OwnedFd) -> nix::Result<Vec<std::ffi::OsString>> {
         }
     }
     Ok(names)
+}
+
+/// The inode flags of `fd` (`lsattr`, FS_IOC_GETFLAGS); a file system
+/// without them has none.
+fn inode_flags(fd: &OwnedFd) -> nix::Result<libc::c_long> {
+    use std::os::fd::AsRawFd;
+    let mut flags: libc::c_long = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one long into `flags`, which outlives the call.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
+    if ret == 0 {
+        return Ok(flags);
+    }
+    match nix::Error::last() {
+        nix::Error::ENOTTY | nix::Error::EOPNOTSUPP | nix::Error::EINVAL => Ok(0),
+        e => Err(e),
+    }
 }
 
 /// Whether `fd` carries any extended attribute (user.*, an ACL, ...). A
@@ -439,6 +467,26 @@ mod tests {
         };
         if set == 0 {
             assert!(!give_back_spare(&tagged));
+        }
+        // An inode flag (chattr +S) a fresh directory does not have: not reused.
+        let synced = fresh_sandbox_dir(sandboxes, "run-7");
+        let ws = nix::fcntl::open(
+            &synced.join("workspace"),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+            Mode::empty(),
+        )
+        .expect("open");
+        let flags = inode_flags(&ws).expect("flags") | 0x8;
+        // SAFETY: FS_IOC_SETFLAGS reads one long from `flags`, which outlives the call.
+        let set = unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&ws),
+                libc::FS_IOC_SETFLAGS,
+                &flags,
+            )
+        };
+        if set == 0 {
+            assert!(!give_back_spare(&synced));
         }
         // A workspace replaced by a symlink is not followed.
         let linked = sandboxes.join("run-6");
