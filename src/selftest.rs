@@ -478,7 +478,7 @@ EOF",
         script: "echo data > file; mkdir -p a/b; echo more > a/b/c",
         check: |r, ctx| {
             status_is(r, Status::Completed)?;
-            let workspace = ctx.state_dir.join("run").join(&r.sandbox);
+            let workspace = ctx.state_dir.join("sandboxes").join(&r.sandbox);
             if workspace.exists() {
                 return Err(format!("{} is still there", workspace.display()));
             }
@@ -542,6 +542,31 @@ EOF",
             } else {
                 Err(wrote.join("; "))
             }
+        },
+    },
+    Case {
+        name: "deep_tree_cleanup",
+        claim: "a workspace nested deeper than the open-file limit is still removed after run",
+        needs: &["bash", "python3"],
+        tune: keep,
+        timeout_secs: Some(60.0),
+        mechanism: None,
+        script: "exec python3 -c '
+import os
+for _ in range(5000):
+    os.mkdir(\"d\"); os.chdir(\"d\")
+print(\"nested\")
+'",
+        check: |r, ctx| {
+            status_is(r, Status::Completed)?;
+            if let Some(note) = r.degraded.iter().find(|d| d.starts_with("cleanup")) {
+                return Err(note.clone());
+            }
+            let dir = ctx.state_dir.join("sandboxes").join(&r.sandbox);
+            if dir.exists() {
+                return Err(format!("{} is still there", dir.display()));
+            }
+            Ok(())
         },
     },
 ];

@@ -51,6 +51,7 @@ cases!(
     no_leftovers,
     proc_kernel_memory,
     proc_read_only,
+    deep_tree_cleanup,
 );
 
 #[test]
