@@ -106,11 +106,12 @@ fn step(buf: &[u8], end: bool) -> Step {
         };
     }
     if b < 0x80 {
-        let c = char::from(b);
-        return if matches!(c, '\n' | '\t' | '\r') || !needs_escape(c) {
-            Step::Raw(1)
+        let safe = |b: &u8| matches!(b, b'\n' | b'\t' | b'\r' | 0x20..=0x7e);
+        return if safe(&b) {
+            // A whole run of plain ASCII at once: most output is just that.
+            Step::Raw(buf.iter().take_while(|b| safe(b)).count())
         } else {
-            Step::Escape(c, 1)
+            Step::Escape(char::from(b), 1)
         };
     }
     let head = &buf[..buf.len().min(4)];
