@@ -147,14 +147,17 @@ pub struct Copied {
 /// A path inside the workspace as relative, plain components. `..` and
 /// absolute paths are refused here for a clear message; the kernel still
 /// does the real confinement when the path is opened.
-pub fn parse_inside(path: &str) -> Result<PathBuf, FilesError> {
-    if path.contains('\0') {
+/// Any bytes but NUL make a name: a path need not be UTF-8.
+pub fn parse_inside(path: impl AsRef<OsStr>) -> Result<PathBuf, FilesError> {
+    let raw = path.as_ref();
+    let path = &*raw.to_string_lossy();
+    if raw.as_bytes().contains(&0) {
         return Err(FilesError::Invalid(format!(
             "{path:?}: a path must not contain NUL"
         )));
     }
     let mut rel = PathBuf::new();
-    for component in Path::new(path).components() {
+    for component in Path::new(raw).components() {
         match component {
             Component::Normal(part) => rel.push(part),
             Component::CurDir => {}
@@ -354,11 +357,12 @@ fn copy_capped(from: &mut File, to: &mut File, limit_mb: u64) -> io::Result<Resu
 /// (into it, under the same name, when `dest` is a directory).
 pub fn copy_out(
     workspace: &Path,
-    inside: &str,
+    inside: impl AsRef<OsStr>,
     dest: &Path,
     limit_mb: u64,
 ) -> Result<(u64, PathBuf), FilesError> {
-    let rel = parse_inside(inside)?;
+    let rel = parse_inside(&inside)?;
+    let inside = &*inside.as_ref().to_string_lossy();
     let root = open_workspace(workspace)?;
     // O_NONBLOCK: a FIFO planted by the sandbox must not hang us in open().
     let fd = open_beneath(
@@ -439,7 +443,7 @@ pub fn copy_out(
 pub fn copy_in(
     workspace: &Path,
     src: &Path,
-    inside: &str,
+    inside: impl AsRef<OsStr>,
     limit_mb: u64,
 ) -> Result<(u64, String), FilesError> {
     copy_in_as(workspace, src, inside, limit_mb, None)
@@ -450,11 +454,12 @@ pub fn copy_in(
 pub fn copy_in_as(
     workspace: &Path,
     src: &Path,
-    inside: &str,
+    inside: impl AsRef<OsStr>,
     limit_mb: u64,
     owner: Option<u32>,
 ) -> Result<(u64, String), FilesError> {
-    let rel = parse_inside(inside)?;
+    let rel = parse_inside(&inside)?;
+    let inside = &*inside.as_ref().to_string_lossy();
     let src_shown = src.display().to_string();
     let mut source = OpenOptions::new()
         .read(true)
@@ -689,7 +694,12 @@ impl Manager {
 
     /// Copy the host file `src` into sandbox `name` at `inside`, at most
     /// `max_file_size_mb` of its profile.
-    pub fn copy_in(&self, name: &str, src: &Path, inside: &str) -> Result<Copied, ManagerError> {
+    pub fn copy_in(
+        &self,
+        name: &str,
+        src: &Path,
+        inside: impl AsRef<OsStr>,
+    ) -> Result<Copied, ManagerError> {
         let sandbox = self.files_sandbox(name)?;
         let (bytes, written) = copy_in_as(
             &sandbox.workspace,
@@ -708,17 +718,22 @@ impl Manager {
 
     /// Copy `inside` of sandbox `name` to the host path `dest`, at most
     /// `max_file_size_mb` of its profile.
-    pub fn copy_out(&self, name: &str, inside: &str, dest: &Path) -> Result<Copied, ManagerError> {
+    pub fn copy_out(
+        &self,
+        name: &str,
+        inside: impl AsRef<OsStr>,
+        dest: &Path,
+    ) -> Result<Copied, ManagerError> {
         let sandbox = self.files_sandbox(name)?;
         let (bytes, written) = copy_out(
             &sandbox.workspace,
-            inside,
+            &inside,
             dest,
             sandbox.profile.max_file_size_mb,
         )?;
         Ok(Copied {
             sandbox: sandbox.name.clone(),
-            from: remote(&sandbox.name, inside),
+            from: remote(&sandbox.name, &inside.as_ref().to_string_lossy()),
             to: written.display().to_string(),
             bytes,
         })

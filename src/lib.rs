@@ -6,6 +6,7 @@
 pub mod cgroup;
 pub mod cli;
 pub mod doctor;
+pub mod escape;
 pub mod files;
 pub mod fsops;
 pub mod isolation;

@@ -653,8 +653,16 @@ impl Manager {
                 .iter()
                 .any(|e| !e.status.is_final());
             if !busy {
-                self.remove(&sandbox.name, false, true)?;
-                report.sandboxes.push(sandbox.name);
+                // One sandbox that cannot go (a file made immutable, an
+                // I/O error) must not keep the others: it is reported and
+                // the prune goes on.
+                match self.remove(&sandbox.name, false, true) {
+                    Ok(()) => report.sandboxes.push(sandbox.name),
+                    Err(e) => report.failed.push(RemoveFailure {
+                        name: sandbox.name,
+                        error: e.to_string(),
+                    }),
+                }
             }
         }
         for exec in self.store.prune_executions(before)? {
@@ -980,6 +988,15 @@ pub struct PruneReport {
     /// Network namespaces made ahead for the next launch (see
     /// `isolation::netns`), and leftovers of their making.
     pub spare_network_namespaces: usize,
+    /// Sandboxes that could not be removed, and why.
+    pub failed: Vec<RemoveFailure>,
+}
+
+/// A sandbox a removal had to leave, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemoveFailure {
+    pub name: String,
+    pub error: String,
 }
 
 /// `sandbox-tui __supervise STATE_DIR ID CGROUP_ROOT [HOSTS_FILE]`: the

@@ -483,7 +483,7 @@ EOF",
         script: "echo data > file; mkdir -p a/b; echo more > a/b/c",
         check: |r, ctx| {
             status_is(r, Status::Completed)?;
-            let workspace = ctx.state_dir.join("run").join(&r.sandbox);
+            let workspace = ctx.state_dir.join("sandboxes").join(&r.sandbox);
             if workspace.exists() {
                 return Err(format!("{} is still there", workspace.display()));
             }
@@ -586,6 +586,85 @@ return '@MARKER@ %d' % len(made)
                 if soft > most || hard > most {
                     return Err(format!("{name}: {soft} {hard}, above {most}"));
                 }
+            }
+            Ok(())
+        },
+    },
+    Case {
+        name: "proc_kernel_memory",
+        claim: "kernel memory, keys and timing files in /proc read empty or not at all",
+        needs: &["bash", "head", "wc", "ls"],
+        tune: keep,
+        timeout_secs: Some(20.0),
+        mechanism: None,
+        script: "for f in kcore kpageflags kpagecount kpagecgroup keys timer_list timer_stats \
+                   latency_stats sched_debug sysrq-trigger; do \
+                   n=$(head -c 4096 \"/proc/$f\" 2>/dev/null | wc -c); \
+                   [ \"$n\" != 0 ] && echo \"readable /proc/$f\"; done; \
+                 for d in acpi scsi asound; do \
+                   [ -n \"$(ls -A \"/proc/$d\" 2>/dev/null)\" ] && echo \"listed /proc/$d\"; done; \
+                 echo done",
+        check: |r, _| {
+            ran(r)?;
+            if !r.stdout.contains("done") {
+                return Err(format!("the probe did not finish: {:?}", tail(&r.stderr)));
+            }
+            let leaks: Vec<&str> = r.stdout.lines().filter(|l| *l != "done").collect();
+            if leaks.is_empty() {
+                Ok(())
+            } else {
+                Err(leaks.join("; "))
+            }
+        },
+    },
+    Case {
+        name: "proc_read_only",
+        claim: "root-writable /proc knobs (sysctls, IRQ affinity) cannot be written",
+        needs: &["bash", "cat"],
+        tune: keep,
+        timeout_secs: Some(20.0),
+        mechanism: None,
+        // Each file gets back the value it holds: a write that wrongly
+        // succeeds changes nothing on the host.
+        script: "for f in /proc/sys/kernel/hostname /proc/sys/vm/overcommit_memory \
+                   /proc/irq/*/smp_affinity; do \
+                   [ -e \"$f\" ] || continue; v=$(cat \"$f\" 2>/dev/null) || continue; \
+                   (printf '%s\\n' \"$v\" > \"$f\") 2>/dev/null && echo \"wrote $f\"; done; \
+                 echo done",
+        check: |r, _| {
+            ran(r)?;
+            if !r.stdout.contains("done") {
+                return Err(format!("the probe did not finish: {:?}", tail(&r.stderr)));
+            }
+            let wrote: Vec<&str> = r.stdout.lines().filter(|l| *l != "done").collect();
+            if wrote.is_empty() {
+                Ok(())
+            } else {
+                Err(wrote.join("; "))
+            }
+        },
+    },
+    Case {
+        name: "deep_tree_cleanup",
+        claim: "a workspace nested deeper than the open-file limit is still removed after run",
+        needs: &["bash", "python3"],
+        tune: keep,
+        timeout_secs: Some(60.0),
+        mechanism: None,
+        script: "exec python3 -c '
+import os
+for _ in range(5000):
+    os.mkdir(\"d\"); os.chdir(\"d\")
+print(\"nested\")
+'",
+        check: |r, ctx| {
+            status_is(r, Status::Completed)?;
+            if let Some(note) = r.degraded.iter().find(|d| d.starts_with("cleanup")) {
+                return Err(note.clone());
+            }
+            let dir = ctx.state_dir.join("sandboxes").join(&r.sandbox);
+            if dir.exists() {
+                return Err(format!("{} is still there", dir.display()));
             }
             Ok(())
         },

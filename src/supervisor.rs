@@ -19,6 +19,7 @@ use nix::unistd::{pipe2, Pid};
 use serde::{Deserialize, Serialize};
 
 use crate::cgroup::{Cgroup, Hierarchy, Limits, Reading};
+use crate::escape::TerminalStream;
 use crate::isolation::namespaces::{self, SpawnOptions};
 use crate::isolation::rlimits::Rlimits;
 use crate::isolation::{InitMessage, SandboxSpec, DEFAULT_PATH};
@@ -588,6 +589,9 @@ struct Stream {
     capture: CappedCapture,
     log: LogSink,
     live: Option<RawFd>,
+    /// On a terminal the live output is escaped (see [`TerminalStream`]);
+    /// the capture and the log keep the bytes as they are.
+    live_escape: Option<TerminalStream>,
     /// Writing the live output met EPIPE: nobody reads it any more.
     live_gone: bool,
     log_written: u64,
@@ -602,16 +606,27 @@ impl Stream {
             match nix::unistd::read(fd.as_fd(), buf) {
                 Ok(0) => {
                     self.fd = None;
+                    if let (Some(live), Some(escape)) = (self.live, self.live_escape.as_mut()) {
+                        let _ = write_all_fd(live, &escape.finish());
+                    }
                     return false;
                 }
                 Ok(n) => {
                     let chunk = &buf[..n];
                     self.capture.push(chunk);
                     if let Some(live) = self.live {
+                        let escaped;
+                        let shown = match self.live_escape.as_mut() {
+                            Some(escape) => {
+                                escaped = escape.push(chunk);
+                                escaped.as_slice()
+                            }
+                            None => chunk,
+                        };
                         // Nobody reads the live output any more. Other
                         // errors lose only this chunk on the terminal; the
                         // capture and the log get everything either way.
-                        if write_all_fd(live, chunk) == Err(nix::errno::Errno::EPIPE) {
+                        if write_all_fd(live, shown) == Err(nix::errno::Errno::EPIPE) {
                             self.live = None;
                             self.live_gone = true;
                         }
@@ -688,6 +703,14 @@ impl ResultPipe {
     fn finish(self) -> ResultCapture {
         self.capture
     }
+}
+
+/// An escaper for the live output to `fd` when it is a terminal: a
+/// sandbox's output must not drive the user's terminal (OSC 52, screen
+/// clears, bidi overrides); colours, newlines and carriage returns pass.
+fn live_escape(live: bool, fd: RawFd) -> Option<TerminalStream> {
+    // SAFETY: isatty only queries the descriptor.
+    (live && unsafe { libc::isatty(fd) } == 1).then(TerminalStream::new)
 }
 
 fn write_all_fd(fd: RawFd, mut data: &[u8]) -> Result<(), nix::errno::Errno> {
@@ -847,6 +870,7 @@ fn run_sandbox(
             capture: CappedCapture::new(cap),
             log: std::mem::replace(&mut sinks.stdout_log, LogSink::Off),
             live: sinks.live.then_some(1),
+            live_escape: live_escape(sinks.live, 1),
             live_gone: false,
             log_written: 0,
             log_cap: cap as u64,
@@ -856,6 +880,7 @@ fn run_sandbox(
             capture: CappedCapture::new(cap),
             log: std::mem::replace(&mut sinks.stderr_log, LogSink::Off),
             live: sinks.live.then_some(2),
+            live_escape: live_escape(sinks.live, 2),
             live_gone: false,
             log_written: 0,
             log_cap: cap as u64,

@@ -283,3 +283,83 @@ fn files_lists_what_an_execution_created() {
     assert!(text.contains("top"), "{text}");
     refused(&env, &["files", "lst", "missing"], "no such file");
 }
+
+#[test]
+fn names_that_are_not_utf8_copy_both_ways() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    ok(&env, &["create", "rawbox"]);
+    let src = env.dir.path().join(OsStr::from_bytes(b"host-\xff.bin"));
+    std::fs::write(&src, b"bytes\x00\xff").expect("write");
+    let mut into = OsStr::new("rawbox:in-").to_os_string();
+    into.push(OsStr::from_bytes(b"\xfe.bin"));
+    let out = env
+        .cmd()
+        .arg("cp")
+        .arg(&src)
+        .arg(&into)
+        .output()
+        .expect("cp in");
+    assert!(out.status.success(), "{out:?}");
+    let inside = workspace(&env, "rawbox").join(OsStr::from_bytes(b"in-\xfe.bin"));
+    assert_eq!(std::fs::read(&inside).expect("copied in"), b"bytes\x00\xff");
+
+    let back = env.dir.path().join(OsStr::from_bytes(b"back-\xfd"));
+    let out = env
+        .cmd()
+        .args(["--json", "cp"])
+        .arg(&into)
+        .arg(&back)
+        .output()
+        .expect("cp out");
+    assert!(out.status.success(), "{out:?}");
+    let copied: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(copied["bytes"], 7, "{copied}");
+    assert_eq!(std::fs::read(&back).expect("copied out"), b"bytes\x00\xff");
+}
+
+#[test]
+fn json_errors_are_json_even_for_bad_arguments() {
+    let env = TestEnv::new("");
+    for args in [
+        vec!["--json", "cp", "only-one"],
+        vec!["cp", "a", "b", "c", "--json"],
+        vec!["--json", "cp", "--no-such-flag", "a", "b"],
+        vec!["--json", "no-such-verb"],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(125), "{args:?}: {out:?}");
+        let value: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {out:?}"));
+        assert!(
+            value["error"].as_str().is_some_and(|m| !m.is_empty()),
+            "{value}"
+        );
+        assert!(out.stderr.is_empty(), "{args:?}: {out:?}");
+    }
+    // A name that is not UTF-8 where text is needed: JSON too.
+    let out = env
+        .cmd()
+        .args(["--json", "files"])
+        .arg(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"\xff"))
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(125));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(value["error"].is_string(), "{value}");
+    // Help and version stay text, exit 0.
+    for flag in ["--help", "--version"] {
+        let out = env.run(&["--json", flag]);
+        assert_eq!(out.status.code(), Some(0));
+        assert!(serde_json::from_slice::<serde_json::Value>(&out.stdout).is_err());
+    }
+    // Without --json a usage error stays clap's text on stderr.
+    let out = env.run(&["cp", "only-one"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Usage"));
+}

@@ -51,6 +51,9 @@ cases!(
     no_leftovers,
     result_channel,
     own_uid,
+    proc_kernel_memory,
+    proc_read_only,
+    deep_tree_cleanup,
 );
 
 #[test]

@@ -1265,7 +1265,7 @@ fn file_view_flags_binary_and_truncated_heads() {
     assert!(binary.binary);
     // Terminal escapes from a hostile file never reach the terminal.
     let hostile = FileView::new("w".into(), "a".into(), &head(b"\x1b[2Jgone", 8));
-    assert_eq!(hostile.lines, ["�[2Jgone"]);
+    assert_eq!(hostile.lines, ["\\x1b[2Jgone"]);
 }
 
 #[test]

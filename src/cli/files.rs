@@ -1,18 +1,21 @@
 //! `cp` and `files`: files in and out of a sandbox's workspace.
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::format::{age, bytes};
 use super::verbs::open_manager;
 use super::{table, Global};
+use crate::escape::for_terminal;
 use crate::state::db::now_ms;
 
 #[derive(Debug, clap::Args)]
 pub struct CpArgs {
     /// Source: a host path, or NAME:path inside a sandbox's workspace
-    pub src: String,
+    pub src: OsString,
     /// Destination: a host path, or NAME:path; exactly one side is NAME:path
-    pub dest: String,
+    pub dest: OsString,
 }
 
 #[derive(Debug, clap::Args)]
@@ -26,12 +29,15 @@ pub struct FilesArgs {
 
 /// `NAME:path` -> (NAME, path). Like `docker cp`, a colon before any '/'
 /// means a sandbox; write `./a:b` for a host file whose name has a colon.
-fn split_remote(arg: &str) -> Option<(&str, &str)> {
-    let (name, path) = arg.split_once(':')?;
+/// Paths are bytes, UTF-8 or not, on both sides; a sandbox's name is text.
+fn split_remote(arg: &OsStr) -> Option<(&str, &OsStr)> {
+    let bytes = arg.as_bytes();
+    let colon = bytes.iter().position(|&b| b == b':')?;
+    let name = std::str::from_utf8(&bytes[..colon]).ok()?;
     if name.is_empty() || name.contains('/') {
         return None;
     }
-    Some((name, path))
+    Some((name, OsStr::from_bytes(&bytes[colon + 1..])))
 }
 
 pub fn cp(global: &Global, args: CpArgs) -> anyhow::Result<i32> {
@@ -54,9 +60,9 @@ pub fn cp(global: &Global, args: CpArgs) -> anyhow::Result<i32> {
     } else {
         outln!(
             "copied {} ({}) to {}",
-            copied.from,
+            for_terminal(&copied.from),
             bytes(copied.bytes),
-            copied.to
+            for_terminal(&copied.to)
         );
     }
     Ok(0)
@@ -87,7 +93,22 @@ pub fn files(global: &Global, args: FilesArgs) -> anyhow::Result<i32> {
 
 #[cfg(test)]
 mod tests {
-    use super::split_remote;
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+
+    fn split_remote(arg: &str) -> Option<(&str, &str)> {
+        super::split_remote(OsStr::new(arg)).map(|(n, p)| (n, p.to_str().expect("utf-8")))
+    }
+
+    #[test]
+    fn non_utf8_paths_split_too() {
+        let arg = OsStr::from_bytes(b"box:dir/\xffname");
+        assert_eq!(
+            super::split_remote(arg),
+            Some(("box", OsStr::from_bytes(b"dir/\xffname")))
+        );
+        assert_eq!(super::split_remote(OsStr::from_bytes(b"\xff:x")), None);
+    }
 
     #[test]
     fn remote_syntax() {

@@ -128,10 +128,19 @@ pub enum Command {
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: text on stdout, as asked.
             let _ = e.print();
-            return code;
+            return 0;
+        }
+        Err(e) if json_requested(std::env::args_os()) => {
+            let value = serde_json::json!({ "error": clap_message(&e) });
+            outln!("{value}");
+            return EXIT_USAGE;
+        }
+        Err(e) => {
+            let _ = e.print();
+            return EXIT_USAGE;
         }
     };
     let Some(command) = cli.command else {
@@ -191,14 +200,58 @@ pub(crate) fn load_config(global: &Global) -> anyhow::Result<crate::profile::Con
     Ok(config)
 }
 
+/// Whether `--json` is among the options (before a `--`), for the errors
+/// that come before there is a parsed command line to ask.
+fn json_requested(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
+/// A usage error as one message: clap's text without its "error: " and
+/// without the colours, the usage and the hint kept on their lines.
+fn clap_message(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let text = text.trim();
+    text.strip_prefix("error: ").unwrap_or(text).to_string()
+}
+
 /// Errors at the edge: a line on stderr, or a JSON object on stdout with `--json`.
 pub fn report_error(global: &Global, error: &anyhow::Error) {
     if global.json {
         let value = serde_json::json!({ "error": format!("{error:#}") });
         outln!("{value}");
     } else {
-        eprintln!("sandbox-tui: {error:#}");
+        let text = format!("{error:#}");
+        eprintln!("sandbox-tui: {}", shown(&text, stderr_is_terminal()));
     }
+}
+
+pub(crate) fn stdout_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdout())
+}
+
+pub(crate) fn stderr_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
+}
+
+/// Text that may carry a sandbox's words (a message, a traceback, a
+/// value), for a terminal: its lines kept, everything else that a
+/// terminal would act on shown as escapes (see [`crate::escape`]). To a
+/// pipe or a file it goes as it is.
+pub(crate) fn shown(text: &str, terminal: bool) -> std::borrow::Cow<'_, str> {
+    if !terminal {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let lines: Vec<std::borrow::Cow<'_, str>> =
+        text.split('\n').map(crate::escape::for_terminal).collect();
+    if lines
+        .iter()
+        .all(|l| matches!(l, std::borrow::Cow::Borrowed(_)))
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(lines.join("\n"))
 }
 
 /// The bare command: the terminal dashboard.

@@ -43,21 +43,24 @@ pub fn print_result(global: &Global, result: &ExecResult) -> anyhow::Result<()> 
     }
     // A Python snippet's value goes to stdout after its own output, as a REPL would show it.
     if let Some(value) = &result.result {
+        let out_tty = super::stdout_is_terminal();
         if result.result_non_json {
             let repr = value
                 .get("repr")
                 .and_then(|r| r.as_str())
                 .unwrap_or_default();
-            outln!("{repr}");
+            outln!("{}", super::shown(repr, out_tty));
         } else {
-            outln!("{value}");
+            outln!("{}", super::shown(&value.to_string(), out_tty));
         }
     }
+    let err_tty = super::stderr_is_terminal();
     if let Some(ErrorInfo::Exception { traceback, .. }) = &result.error {
-        eprint!("{traceback}");
+        eprint!("{}", super::shown(traceback, err_tty));
     } else if let Some(error) = &result.error {
         // Policy reasons already start with "denied by ...".
         let text = error.to_string();
+        let text = super::shown(&text, err_tty);
         if text.starts_with(result.status.as_str()) {
             eprintln!("sandbox-tui: {text}");
         } else {

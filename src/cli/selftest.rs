@@ -59,12 +59,13 @@ pub fn run(global: &Global, args: SelftestArgs) -> anyhow::Result<i32> {
                 Verdict::Held(_) => String::new(),
                 Verdict::Broken(why) | Verdict::Skipped(why) => format!(": {why}"),
             };
+            // A broken case's detail quotes what the sandbox printed.
             outln!(
                 "{:<8} {:<20} {}{}",
                 report.verdict.label(),
                 report.case,
                 report.claim,
-                detail
+                crate::escape::for_terminal(&detail)
             );
         }
         reports.push(report);

@@ -11,7 +11,9 @@ use nix::sys::signal::Signal;
 
 use super::format::{age, bytes, command_line, millis, parse_duration};
 use super::{table, Global};
-use crate::manager::{ExecOptions, Manager};
+use crate::escape::for_terminal;
+use crate::escape::TerminalStream;
+use crate::manager::{ExecOptions, Manager, RemoveFailure};
 use crate::monitor::{self, Monitor};
 use crate::state::db::{now_ms, ExecutionRecord};
 use crate::supervisor::ExecResult;
@@ -119,7 +121,10 @@ pub fn exec(global: &Global, args: ExecArgs) -> anyhow::Result<i32> {
         }
         _ => final_record,
     };
-    if let Some(e) = reader_gone.or_else(|| follower.pump().err()) {
+    if let Some(e) = reader_gone
+        .or_else(|| follower.pump().err())
+        .or_else(|| follower.finish().err())
+    {
         super::stdout_failed(&e);
     }
     finish(global, &final_record)
@@ -143,21 +148,42 @@ fn result_of(exec: &ExecutionRecord) -> ExecResult {
     })
 }
 
-/// Streams an execution's log files to our stdout/stderr as they grow.
+/// Streams an execution's log files to our stdout/stderr as they grow,
+/// escaped where they are a terminal (see [`TerminalStream`]).
 struct LogFollower {
-    files: Vec<(std::path::PathBuf, u64, bool)>,
+    files: Vec<(std::path::PathBuf, u64, bool, Option<TerminalStream>)>,
     enabled: bool,
 }
 
 impl LogFollower {
     fn new(exec: &ExecutionRecord, enabled: bool) -> LogFollower {
+        let out = super::stdout_is_terminal().then(TerminalStream::new);
+        let err = super::stderr_is_terminal().then(TerminalStream::new);
         LogFollower {
             files: vec![
-                (exec.stdout_log.clone(), 0, false),
-                (exec.stderr_log.clone(), 0, true),
+                (exec.stdout_log.clone(), 0, false, out),
+                (exec.stderr_log.clone(), 0, true, err),
             ],
             enabled,
         }
+    }
+
+    /// What the escapers held back at the end (half a sequence).
+    fn finish(&mut self) -> std::io::Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        for (_, _, is_err, escape) in &mut self.files {
+            let Some(escape) = escape else { continue };
+            let rest = escape.finish();
+            if *is_err {
+                let _ = std::io::stderr().write_all(&rest);
+            } else {
+                let mut out = std::io::stdout();
+                out.write_all(&rest).and_then(|()| out.flush())?;
+            }
+        }
+        Ok(())
     }
 
     /// Copy what the logs gained; fails only when standard output's reader
@@ -166,7 +192,7 @@ impl LogFollower {
         if !self.enabled {
             return Ok(());
         }
-        for (path, offset, is_err) in &mut self.files {
+        for (path, offset, is_err, escape) in &mut self.files {
             let Ok(mut file) = std::fs::File::open(&*path) else {
                 continue;
             };
@@ -176,6 +202,9 @@ impl LogFollower {
             let mut buf = Vec::new();
             if file.read_to_end(&mut buf).is_ok() && !buf.is_empty() {
                 *offset += buf.len() as u64;
+                if let Some(escape) = escape {
+                    buf = escape.push(&buf);
+                }
                 if *is_err {
                     let _ = std::io::stderr().write_all(&buf);
                 } else {
@@ -382,10 +411,16 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
     }
     let mut offset = 0u64;
     let mut out = std::io::stdout();
-    let mut copy = |offset: &mut u64| -> anyhow::Result<()> {
+    // To a terminal the log is escaped; to a pipe or a file it stays byte-exact.
+    let mut escape = super::stdout_is_terminal().then(TerminalStream::new);
+    let mut copy = |offset: &mut u64, end: bool| -> anyhow::Result<()> {
         if let Ok(mut file) = std::fs::File::open(&path) {
             file.seek(SeekFrom::Start(*offset))?;
-            let n = match std::io::copy(&mut file, &mut out).and_then(|n| out.flush().map(|()| n)) {
+            let copied = match &mut escape {
+                None => std::io::copy(&mut file, &mut out),
+                Some(escape) => copy_escaped(&mut file, &mut out, escape, end),
+            };
+            let n = match copied.and_then(|n| out.flush().map(|()| n)) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => super::stdout_failed(&e),
                 Err(e) => return Err(e.into()),
@@ -395,12 +430,12 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
         Ok(())
     };
     if !args.follow {
-        copy(&mut offset)?;
+        copy(&mut offset, true)?;
         return Ok(0);
     }
     let mut failed = None;
     manager.wait(&exec.id, &mut |_| {
-        if let Err(e) = copy(&mut offset) {
+        if let Err(e) = copy(&mut offset, false) {
             failed = Some(e);
             return false;
         }
@@ -409,8 +444,33 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
     if let Some(e) = failed {
         return Err(e);
     }
-    copy(&mut offset)?;
+    copy(&mut offset, true)?;
     Ok(0)
+}
+
+/// `io::copy` through `escape`; `end`: the stream ends with this copy.
+fn copy_escaped(
+    from: &mut std::fs::File,
+    to: &mut impl Write,
+    escape: &mut TerminalStream,
+    end: bool,
+) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        to.write_all(&escape.push(&buf[..n]))?;
+        total += n as u64;
+    }
+    if end {
+        to.write_all(&escape.finish())?;
+    }
+    Ok(total)
 }
 
 fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -484,8 +544,9 @@ pub fn kill(global: &Global, args: KillArgs) -> anyhow::Result<i32> {
 
 #[derive(Debug, clap::Args)]
 pub struct RmArgs {
-    /// Sandbox name
-    pub name: String,
+    /// Sandbox names (each is removed even when another one cannot be)
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
     /// Kill what runs first (otherwise a busy sandbox is refused)
     #[arg(short, long)]
     pub force: bool,
@@ -496,13 +557,55 @@ pub struct RmArgs {
 
 pub fn rm(global: &Global, args: RmArgs) -> anyhow::Result<i32> {
     let manager = open_manager(global)?;
-    manager.remove(&args.name, args.force, args.keep_history)?;
-    if global.json {
-        outln!("{}", serde_json::json!({ "removed": args.name }));
-    } else {
-        outln!("removed {}", args.name);
+    let mut removed = Vec::new();
+    let mut failed = Vec::new();
+    for name in args.names {
+        match manager.remove(&name, args.force, args.keep_history) {
+            Ok(()) => removed.push(name),
+            Err(e) => failed.push(RemoveFailure {
+                name,
+                error: e.to_string(),
+            }),
+        }
     }
-    Ok(0)
+    if global.json {
+        let mut value = serde_json::json!({ "removed": removed, "failed": failed });
+        if let Some(error) = failures_error(&failed) {
+            value["error"] = error.into();
+        }
+        outln!("{value}");
+    } else {
+        for name in &removed {
+            outln!("removed {}", for_terminal(name));
+        }
+        report_failures(&failed);
+    }
+    Ok(if failed.is_empty() {
+        0
+    } else {
+        super::EXIT_USAGE
+    })
+}
+
+/// The `error` of a JSON answer whose removals failed, in part or in whole.
+fn failures_error(failed: &[RemoveFailure]) -> Option<String> {
+    match failed {
+        [] => None,
+        [one] => Some(format!("could not remove {}: {}", one.name, one.error)),
+        many => Some(format!("could not remove {} sandboxes", many.len())),
+    }
+}
+
+/// A line on stderr for each sandbox a removal had to leave.
+fn report_failures(failed: &[RemoveFailure]) {
+    let terminal = super::stderr_is_terminal();
+    for f in failed {
+        eprintln!(
+            "sandbox-tui: could not remove {}: {}",
+            for_terminal(&f.name),
+            super::shown(&f.error, terminal)
+        );
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -516,7 +619,11 @@ pub fn prune(global: &Global, args: PruneArgs) -> anyhow::Result<i32> {
     let manager = open_manager(global)?;
     let report = manager.prune(args.older_than)?;
     if global.json {
-        outln!("{}", serde_json::to_string(&report)?);
+        let mut value = serde_json::to_value(&report)?;
+        if let Some(error) = failures_error(&report.failed) {
+            value["error"] = error.into();
+        }
+        outln!("{value}");
     } else {
         outln!(
             "removed {} execution(s), {} leftover ephemeral sandbox(es) and {} spare network namespace(s)",
@@ -524,6 +631,11 @@ pub fn prune(global: &Global, args: PruneArgs) -> anyhow::Result<i32> {
             report.sandboxes.len(),
             report.spare_network_namespaces
         );
+        report_failures(&report.failed);
     }
-    Ok(0)
+    Ok(if report.failed.is_empty() {
+        0
+    } else {
+        super::EXIT_USAGE
+    })
 }

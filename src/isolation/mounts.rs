@@ -46,14 +46,32 @@ pub const DEVICES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty
 /// order of [`DEVICES`].
 const DEVICE_NUMBERS: [(u64, u64); 6] = [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0)];
 
-/// procfs entries hidden behind `/dev/null`: kernel memory, keys and timing leaks.
+/// procfs files hidden behind `/dev/null`: kernel memory (the kpage*
+/// files map every physical page: flags, share counts, owning cgroup),
+/// keys, timing leaks and the sysrq trigger. Docker's, bubblewrap's and
+/// nsjail's lists, plus the kpage* files that uid 0 without capabilities
+/// can still read (they are mode 0400 root).
 const PROC_MASKED: &[&str] = &[
     "kcore",
+    "kpageflags",
+    "kpagecount",
+    "kpagecgroup",
     "keys",
     "timer_list",
+    "timer_stats",
+    "latency_stats",
     "sysrq-trigger",
     "sched_debug",
 ];
+
+/// procfs directories hidden under an empty read-only tmpfs: hardware
+/// controls (ACPI, SCSI, sound) that Docker masks too.
+const PROC_MASKED_DIRS: &[&str] = &["acpi", "scsi", "asound"];
+
+/// procfs directories bound read-only: their files are root-writable by
+/// mode (an IRQ's CPU affinity takes no capability), so uid 0 without
+/// capabilities could still change the host through them.
+const PROC_READ_ONLY: &[&str] = &["sys", "irq", "bus", "fs"];
 
 const OLD: &str = "/oldroot";
 const NEW: &str = "/newroot";
@@ -477,8 +495,25 @@ fn build_proc() -> Result<(), MountError> {
     .map_err(fail("mount proc", &proc_dir))?;
     // Sysctls are root-writable by mode: uid 0 without capabilities could still
     // change some, so the whole tree is read-only.
-    let sys = proc_dir.join("sys");
-    bind(&sys, &sys, true)?;
+    for name in PROC_READ_ONLY {
+        let target = proc_dir.join(name);
+        if fs::symlink_metadata(&target).is_ok() {
+            bind(&target, &target, true)?;
+        }
+    }
+    for name in PROC_MASKED_DIRS {
+        let target = proc_dir.join(name);
+        if fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+            mount(
+                Some("tmpfs"),
+                &target,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some("size=4k,nr_inodes=1,mode=555"),
+            )
+            .map_err(fail("mask", &target))?;
+        }
+    }
     let null = under(NEW, Path::new("/dev/null"));
     for name in PROC_MASKED {
         let target = proc_dir.join(name);

@@ -337,18 +337,22 @@ fn is_taken(error: &StateError) -> bool {
 fn claim_dir(dir: &Path) -> Result<bool, ManagerError> {
     if take_spare(dir) {
         let now = nix::sys::time::TimeSpec::UTIME_NOW;
-        // A spare made long ago would otherwise pass for a crash's leftover.
-        if let Err(e) = nix::sys::stat::utimensat(
-            nix::fcntl::AT_FDCWD,
-            dir,
-            &now,
-            &now,
-            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-        ) {
-            let _ = remove_tree(dir);
-            return Err(super::io_err(format!("touching {}", dir.display()))(
-                e.into(),
-            ));
+        // A spare made long ago would otherwise pass for a crash's leftover,
+        // and its workspace would show the last run's times (which that
+        // run may have set to anything) instead of a fresh directory's.
+        for path in [dir.join("workspace"), dir.to_path_buf()] {
+            if let Err(e) = nix::sys::stat::utimensat(
+                nix::fcntl::AT_FDCWD,
+                &path,
+                &now,
+                &now,
+                nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+            ) {
+                let _ = remove_tree(dir);
+                return Err(super::io_err(format!("touching {}", path.display()))(
+                    e.into(),
+                ));
+            }
         }
         return Ok(true);
     }

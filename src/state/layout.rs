@@ -57,6 +57,13 @@ pub struct RemoveError {
 /// without crossing into other file systems: a workspace that holds a symlink
 /// to a host directory, or a bind mount, loses the link, never the host's files.
 /// Returns the number of entries left behind because they sit on another mount.
+///
+/// A tree of any depth takes two descriptors at a time, not one per level
+/// (a sandbox can nest directories far deeper than `RLIMIT_NOFILE`): the
+/// walk descends with `openat` and comes back up through `..`, checking
+/// that `..` is the directory it came from (device and inode), so a
+/// directory moved meanwhile stops the removal instead of leading it
+/// elsewhere.
 pub fn remove_tree(path: &Path) -> Result<u64, RemoveError> {
     let err = |source| RemoveError {
         path: path.to_path_buf(),
@@ -82,8 +89,143 @@ pub fn remove_tree(path: &Path) -> Result<u64, RemoveError> {
         Err(e) => return Err(err(e)),
     };
     let mut skipped = 0;
-    remove_entry(&parent_fd, name, &stat, stat.st_dev, &mut skipped).map_err(err)?;
+    remove_entry(&parent_fd, name, &stat, &mut skipped).map_err(err)?;
     Ok(skipped)
+}
+
+/// A directory on the way down: who it is, its name in its parent, and
+/// the subdirectories still to remove.
+struct Level {
+    id: (u64, u64),
+    name: std::ffi::OsString,
+    subdirs: Vec<std::ffi::OsString>,
+}
+
+fn id_of(stat: &FileStat) -> (u64, u64) {
+    (stat.st_dev, stat.st_ino)
+}
+
+const DIR_FLAGS: OFlag = OFlag::O_RDONLY
+    .union(OFlag::O_DIRECTORY)
+    .union(OFlag::O_NOFOLLOW)
+    .union(OFlag::O_CLOEXEC);
+
+/// Open the directory `name` of `parent` if it is still the one `stat`
+/// describes, and list it: everything but directories is unlinked at
+/// once, directories are returned for later. None when it was swapped
+/// after the stat (left alone).
+fn enter(
+    parent: &OwnedFd,
+    name: &OsStr,
+    stat: &FileStat,
+) -> nix::Result<Option<(OwnedFd, Vec<std::ffi::OsString>)>> {
+    let dir_fd = openat(parent, name, DIR_FLAGS, Mode::empty())?;
+    if id_of(&nix::sys::stat::fstat(&dir_fd)?) != id_of(stat) {
+        return Ok(None);
+    }
+    // The sandbox may have made its directories unwritable or unreadable.
+    let _ = fchmod(&dir_fd, Mode::S_IRWXU);
+    let mut subdirs = Vec::new();
+    for child in entry_names(&dir_fd)? {
+        let child_stat = match fstatat(
+            &dir_fd,
+            child.as_os_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
+            Ok(s) => s,
+            Err(nix::Error::ENOENT) => continue,
+            Err(e) => return Err(e),
+        };
+        if is_dir(&child_stat) {
+            subdirs.push(child);
+        } else {
+            unlinkat(&dir_fd, child.as_os_str(), UnlinkatFlags::NoRemoveDir)?;
+        }
+    }
+    Ok(Some((dir_fd, subdirs)))
+}
+
+/// rmdir that tolerates what skipped mount points below leave behind.
+fn remove_dir(parent: &OwnedFd, name: &OsStr, skipped: u64) -> nix::Result<()> {
+    match unlinkat(parent, name, UnlinkatFlags::RemoveDir) {
+        // A skipped mount point below keeps this directory non-empty.
+        Err(nix::Error::ENOTEMPTY) | Err(nix::Error::EBUSY) if skipped > 0 => Ok(()),
+        other => other,
+    }
+}
+
+fn remove_entry(
+    parent: &OwnedFd,
+    name: &OsStr,
+    stat: &FileStat,
+    skipped: &mut u64,
+) -> nix::Result<()> {
+    if !is_dir(stat) {
+        return unlinkat(parent, name, UnlinkatFlags::NoRemoveDir);
+    }
+    let root_dev = stat.st_dev;
+    let Some((mut current, subdirs)) = enter(parent, name, stat)? else {
+        // Swapped between the stat and the open: do not touch it.
+        *skipped += 1;
+        return Ok(());
+    };
+    let mut levels = vec![Level {
+        id: id_of(stat),
+        name: name.to_os_string(),
+        subdirs,
+    }];
+    loop {
+        let Some(top) = levels.last_mut() else {
+            return Ok(());
+        };
+        if let Some(child) = top.subdirs.pop() {
+            let child_stat = match fstatat(
+                &current,
+                child.as_os_str(),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            ) {
+                Ok(s) => s,
+                Err(nix::Error::ENOENT) => continue,
+                Err(e) => return Err(e),
+            };
+            if !is_dir(&child_stat) {
+                unlinkat(&current, child.as_os_str(), UnlinkatFlags::NoRemoveDir)?;
+                continue;
+            }
+            if child_stat.st_dev != root_dev {
+                // A mount point inside the workspace: leave it and everything on it.
+                *skipped += 1;
+                continue;
+            }
+            match enter(&current, &child, &child_stat)? {
+                Some((fd, subdirs)) => {
+                    current = fd;
+                    levels.push(Level {
+                        id: id_of(&child_stat),
+                        name: child,
+                        subdirs,
+                    });
+                }
+                None => *skipped += 1,
+            }
+            continue;
+        }
+        // Everything below `top` is gone: up to its parent, and remove it.
+        let done = levels.pop();
+        let Some(done) = done else { return Ok(()) };
+        let Some(up) = levels.last() else {
+            drop(current);
+            return remove_dir(parent, &done.name, *skipped);
+        };
+        let up_fd = openat(&current, "..", DIR_FLAGS, Mode::empty())?;
+        if id_of(&nix::sys::stat::fstat(&up_fd)?) != up.id {
+            // Moved while we were below it: `..` is no longer the
+            // directory we came from, and nothing outside is ours to touch.
+            return Err(nix::Error::ESTALE);
+        }
+        current = up_fd;
+        remove_dir(&current, &done.name, *skipped)?;
+    }
 }
 
 /// Empty sandbox directories kept between ephemeral sandboxes (`run`).
@@ -114,9 +256,12 @@ pub fn take_spare(dir: &Path) -> bool {
 /// Keep `dir`, the directory of an ephemeral sandbox whose command has
 /// ended, for the next one, if it is exactly what a fresh one would be:
 /// nothing in it but an empty `workspace` directory of ours (or, as root,
-/// of its sandbox's uid), without extended attributes (its owner and mode
-/// are reset), so that nothing of one run reaches the next. False when it is not, or every slot is taken: the
-/// caller deletes it.
+/// of its sandbox's uid), without extended attributes, with the inode flags
+/// (`chattr`: sync, dirsync, noatime, nodump...) a fresh directory gets,
+/// which are those of `dir` itself, out of the sandbox's reach; its owner,
+/// mode and group are reset (its times are when it is taken, see the caller
+/// of [`take_spare`]), so that nothing of one run reaches the next. False
+/// when it is not, or every slot is taken: the caller deletes it.
 pub fn give_back_spare(dir: &Path) -> bool {
     let Some(sandboxes) = dir.parent() else {
         return false;
@@ -135,6 +280,7 @@ pub fn give_back_spare(dir: &Path) -> bool {
             || stat.st_nlink != 2
             || !entry_names(&workspace)?.is_empty()
             || has_xattrs(&workspace)?
+            || inode_flags(&workspace)? != inode_flags(&outer)?
         {
             return Ok(false);
         }
@@ -143,6 +289,14 @@ pub fn give_back_spare(dir: &Path) -> bool {
             nix::unistd::fchown(&workspace, Some(euid), Some(nix::unistd::getegid()))?;
         }
         fchmod(&workspace, Mode::from_bits_truncate(SPARE_WORKSPACE_MODE))?;
+        let outer_stat = nix::sys::stat::fstat(&outer)?;
+        if stat.st_gid != outer_stat.st_gid {
+            nix::unistd::fchown(
+                &workspace,
+                None,
+                Some(nix::unistd::Gid::from_raw(outer_stat.st_gid)),
+            )?;
+        }
         Ok(true)
     };
     if !clean().unwrap_or(false) {
@@ -165,6 +319,22 @@ fn entry_names(fd: &OwnedFd) -> nix::Result<Vec<std::ffi::OsString>> {
     Ok(names)
 }
 
+/// The inode flags of `fd` (`lsattr`, FS_IOC_GETFLAGS); a file system
+/// without them has none.
+fn inode_flags(fd: &OwnedFd) -> nix::Result<libc::c_long> {
+    use std::os::fd::AsRawFd;
+    let mut flags: libc::c_long = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one long into `flags`, which outlives the call.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
+    if ret == 0 {
+        return Ok(flags);
+    }
+    match nix::Error::last() {
+        nix::Error::ENOTTY | nix::Error::EOPNOTSUPP | nix::Error::EINVAL => Ok(0),
+        e => Err(e),
+    }
+}
+
 /// Whether `fd` carries any extended attribute (user.*, an ACL, ...). A
 /// file system without them has none.
 fn has_xattrs(fd: &OwnedFd) -> nix::Result<bool> {
@@ -183,55 +353,6 @@ fn has_xattrs(fd: &OwnedFd) -> nix::Result<bool> {
 
 fn is_dir(stat: &FileStat) -> bool {
     SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR
-}
-
-fn remove_entry(
-    parent: &OwnedFd,
-    name: &OsStr,
-    stat: &FileStat,
-    root_dev: u64,
-    skipped: &mut u64,
-) -> nix::Result<()> {
-    if !is_dir(stat) {
-        return unlinkat(parent, name, UnlinkatFlags::NoRemoveDir);
-    }
-    if stat.st_dev != root_dev {
-        // A mount point inside the workspace: leave it and everything on it.
-        *skipped += 1;
-        return Ok(());
-    }
-    let dir_fd = openat(
-        parent,
-        name,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    let check = nix::sys::stat::fstat(&dir_fd)?;
-    if check.st_dev != stat.st_dev || check.st_ino != stat.st_ino {
-        // Swapped between the stat and the open: do not touch it.
-        *skipped += 1;
-        return Ok(());
-    }
-    // The sandbox may have made its directories unwritable or unreadable.
-    let _ = fchmod(&dir_fd, Mode::S_IRWXU);
-    for child in entry_names(&dir_fd)? {
-        let child_stat = match fstatat(
-            &dir_fd,
-            child.as_os_str(),
-            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-        ) {
-            Ok(s) => s,
-            Err(nix::Error::ENOENT) => continue,
-            Err(e) => return Err(e),
-        };
-        remove_entry(&dir_fd, &child, &child_stat, root_dev, skipped)?;
-    }
-    drop(dir_fd);
-    match unlinkat(parent, name, UnlinkatFlags::RemoveDir) {
-        // A skipped mount point below keeps this directory non-empty.
-        Err(nix::Error::ENOTEMPTY) | Err(nix::Error::EBUSY) if *skipped > 0 => Ok(()),
-        other => other,
-    }
 }
 
 #[cfg(test)]
@@ -259,6 +380,35 @@ mod tests {
         assert_eq!(skipped, 0);
         assert!(!root.exists());
         assert_eq!(std::fs::read_to_string(&precious).expect("read"), "keep me");
+    }
+
+    #[test]
+    fn deep_trees_go_without_a_descriptor_per_level() {
+        let host = tempfile::tempdir().expect("tempdir");
+        std::fs::write(host.path().join("keep"), "x").expect("write");
+        let ws = tempfile::tempdir().expect("tempdir");
+        let root = ws.path().join("workspace");
+        std::fs::create_dir(&root).expect("mkdir");
+        // 3000 levels, each with a file and a symlink out, built through
+        // descriptors (the path is far longer than PATH_MAX).
+        let mut dir = nix::fcntl::open(&root, DIR_FLAGS, Mode::empty()).expect("open");
+        for _ in 0..3000 {
+            nix::sys::stat::mkdirat(&dir, "d", Mode::S_IRWXU).expect("mkdirat");
+            let file = openat(
+                &dir,
+                "f",
+                OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                Mode::S_IRUSR,
+            )
+            .expect("file");
+            drop(file);
+            nix::unistd::symlinkat(host.path(), &dir, "out").expect("symlink");
+            dir = openat(&dir, "d", DIR_FLAGS, Mode::empty()).expect("descend");
+        }
+        drop(dir);
+        assert_eq!(remove_tree(&root).expect("remove"), 0);
+        assert!(!root.exists());
+        assert!(host.path().join("keep").exists());
     }
 
     #[test]
@@ -323,6 +473,26 @@ mod tests {
         };
         if set == 0 {
             assert!(!give_back_spare(&tagged));
+        }
+        // An inode flag (chattr +S) a fresh directory does not have: not reused.
+        let synced = fresh_sandbox_dir(sandboxes, "run-7");
+        let ws = nix::fcntl::open(
+            &synced.join("workspace"),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY,
+            Mode::empty(),
+        )
+        .expect("open");
+        let flags = inode_flags(&ws).expect("flags") | 0x8;
+        // SAFETY: FS_IOC_SETFLAGS reads one long from `flags`, which outlives the call.
+        let set = unsafe {
+            libc::ioctl(
+                std::os::fd::AsRawFd::as_raw_fd(&ws),
+                libc::FS_IOC_SETFLAGS,
+                &flags,
+            )
+        };
+        if set == 0 {
+            assert!(!give_back_spare(&synced));
         }
         // A workspace replaced by a symlink is not followed.
         let linked = sandboxes.join("run-6");

@@ -41,11 +41,11 @@ pub fn age(then_ms: i64, now_ms: i64) -> String {
     }
 }
 
-/// A line of untrusted text made safe to draw: tabs expanded, control
-/// characters (escape sequences included) replaced.
+/// A line of untrusted text made safe to draw: tabs expanded, control and
+/// invisible format characters (escape sequences, bidi overrides) shown as
+/// escapes, as the CLI shows them.
 pub fn clean_line(line: &str) -> String {
-    line.replace('\t', "    ")
-        .replace(|c: char| c.is_control(), "�")
+    crate::escape::for_terminal(&line.replace('\t', "    ")).into_owned()
 }
 
 /// Shorten to `width` characters with an ellipsis.

@@ -267,7 +267,10 @@ mod tests {
         let path = dir.path().join("out");
         std::fs::write(&path, "a\n\x1b[31mred\tx\n").expect("write");
         let (lines, truncated) = tail_lines(&path);
-        assert_eq!(lines, vec!["a".to_string(), "�[31mred    x".to_string()]);
+        assert_eq!(
+            lines,
+            vec!["a".to_string(), "\\x1b[31mred    x".to_string()]
+        );
         assert!(!truncated);
         let big = "line\n".repeat(100_000);
         std::fs::write(&path, big).expect("write");

@@ -8,7 +8,7 @@ use super::{inner_rows, pane_block, scroll_hint};
 use crate::manager::ExecutionView;
 use crate::supervisor::Status;
 use crate::tui::app::{scroll_offset, App, Pane, UsageSort};
-use crate::tui::format::{age, bytes, clip, command_line, millis};
+use crate::tui::format::{age, bytes, clean_line, clip, command_line, millis};
 
 /// Wall time so far (running) or in total (ended).
 pub fn duration_ms(e: &ExecutionView, now_ms: i64) -> Option<u64> {
@@ -71,7 +71,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
 
     let commands: Vec<String> = list
         .iter()
-        .map(|e| command_line(&e.record.command))
+        .map(|e| clean_line(&command_line(&e.record.command)))
         .collect();
     let statuses: Vec<String> = list.iter().map(|e| e.record.status.to_string()).collect();
     // Lowest priority gives way first: a long command is cut before any

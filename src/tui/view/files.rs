@@ -9,7 +9,7 @@ use ratatui::Frame;
 use super::{file_view_rect, inner_rows};
 use crate::files::FileEntry;
 use crate::tui::app::{scroll_offset, App, FileView, Pane};
-use crate::tui::format::{age, bytes};
+use crate::tui::format::{age, bytes, clean_line};
 
 /// `ls -F`'s marks, so the kind shows even without colour.
 fn display_name(e: &FileEntry) -> String {
@@ -20,7 +20,7 @@ fn display_name(e: &FileEntry) -> String {
         "socket" => "=",
         _ => "",
     };
-    format!("{}{mark}", e.name)
+    format!("{}{mark}", clean_line(&e.name))
 }
 
 pub fn draw(frame: &mut Frame, app: &App, inner: Rect, outer: Rect) {

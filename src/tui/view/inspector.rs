@@ -12,7 +12,7 @@ use crate::netproxy::NetworkRefusal;
 use crate::profile::{NetworkAccess, Profile};
 use crate::tui::action::Subject;
 use crate::tui::app::{scroll_offset, App, Pane, Tab, UsageSort};
-use crate::tui::format::{age, bytes, command_line, millis};
+use crate::tui::format::{age, bytes, clean_line, command_line, millis};
 
 fn subject_label(app: &App) -> String {
     if app.tab == Tab::Files {
@@ -213,7 +213,7 @@ fn detail(frame: &mut Frame, app: &App, area: Rect) {
                     Span::styled(format!("{:<18}", "status"), theme.muted()),
                     Span::styled(r.status.to_string(), theme.status(r.status)),
                 ]));
-                lines.push(kv(app, "command", command_line(&r.command)));
+                lines.push(kv(app, "command", clean_line(&command_line(&r.command))));
                 lines.push(kv(
                     app,
                     "duration",
@@ -424,7 +424,11 @@ fn tree(frame: &mut Frame, app: &App, inner: Rect, outer: Rect) {
                 Cell::from(format!("{:.1}", p.cpu_percent)),
                 Cell::from(bytes(p.rss_bytes)),
                 Cell::from(p.threads.to_string()),
-                Cell::from(format!("{}{marker}{}", "  ".repeat(r.depth), p.command)),
+                Cell::from(format!(
+                    "{}{marker}{}",
+                    "  ".repeat(r.depth),
+                    clean_line(&p.command)
+                )),
             ]);
             if i == cursor {
                 row.style(if focused {
