@@ -98,7 +98,9 @@ impl Launch {
 #[derive(Debug, Clone, Default)]
 pub struct ExecOptions {
     pub timeout: Option<Duration>,
-    /// The supervisor inherits our stdin (attached `exec`) instead of /dev/null.
+    /// The supervisor inherits our stdin (attached `exec`) instead of
+    /// /dev/null, unless it is a terminal, and passes it on to the sandbox
+    /// through a pipe of its own.
     pub inherit_stdin: bool,
 }
 
@@ -416,7 +418,7 @@ impl Manager {
             .env_clear()
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .stdin(if inherit_stdin {
+            .stdin(if inherit_stdin && !stdin_is_terminal() {
                 Stdio::inherit()
             } else {
                 Stdio::null()
@@ -865,6 +867,12 @@ fn release_named(
     Ok(())
 }
 
+/// A terminal on our stdin never reaches a supervisor: detached, it would
+/// read the operator's keystrokes in the background.
+fn stdin_is_terminal() -> bool {
+    nix::unistd::isatty(std::io::stdin()).unwrap_or(false)
+}
+
 /// The request that runs `exec` in `sandbox`.
 fn request_for(
     state_dir: &Path,
@@ -1007,6 +1015,7 @@ pub fn supervise_main(args: &[std::ffi::OsString]) -> i32 {
         live: false,
         stdout_log: LogSink::OnFirstWrite(exec.stdout_log.clone()),
         stderr_log: LogSink::OnFirstWrite(exec.stderr_log.clone()),
+        forwards: Vec::new(),
     };
     let mut result = supervisor::execute(&request, &mut sinks, &mut |event| {
         let supervisor::Event::Started { init_pid } = event;

@@ -49,6 +49,7 @@ cases!(
     hostname_and_env,
     segfault,
     no_leftovers,
+    no_terminal,
 );
 
 #[test]

@@ -319,7 +319,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` points at the ChildPlan that clone_vfork keeps alive
     // until this child has exec'd or exited (CLONE_VFORK suspends the parent).
     let plan = unsafe { &*(arg as *const ChildPlan) };
-    // SAFETY: prctl/dup2/sigprocmask/execve(at)/write/_exit are async-signal-safe
+    // SAFETY: prctl/dup2/close_range/setsid/sigprocmask/execve(at)/write/_exit are async-signal-safe
     // and every pointer refers to memory prepared before the clone.
     unsafe {
         // The sandbox never outlives its supervisor.
@@ -341,6 +341,16 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                 libc::_exit(125);
             }
         }
+        // Nothing else of the supervisor's reaches the init: not a
+        // descriptor its caller left open (a terminal, say), nor the
+        // caller's session, whose controlling terminal /dev/tty would open.
+        libc::syscall(
+            libc::SYS_close_range,
+            (SPEC_FD.max(STATUS_FD) + 1) as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+        libc::setsid();
         if plan.network_fd >= 0 && libc::setns(plan.network_fd, libc::CLONE_NEWNET) != 0 {
             libc::write(
                 STATUS_FD,
