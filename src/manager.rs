@@ -423,11 +423,19 @@ impl Manager {
             } else {
                 Stdio::null()
             });
-        // SAFETY: setsid is async-signal-safe. A session of its own: the
-        // supervisor survives the terminal, CLI or dashboard that launched it.
+        // SAFETY: setsid and close_range are async-signal-safe. A session
+        // of its own: the supervisor survives the terminal, CLI or
+        // dashboard that launched it, and holds none of their descriptors
+        // beyond 0, 1 and 2 (a terminal the caller left open, say).
         unsafe {
             cmd.pre_exec(|| {
                 nix::unistd::setsid().map_err(std::io::Error::from)?;
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3 as libc::c_uint,
+                    libc::c_uint::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
                 Ok(())
             });
         }

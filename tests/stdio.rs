@@ -49,8 +49,14 @@ struct OnATerminal {
 
 /// `sandbox-tui ARGS` as an operator types it: stdin, stdout and stderr on
 /// a terminal that is its controlling terminal, the terminal once more on
-/// descriptor 5, and a line typed ahead. `done` is the last thing it shows.
-fn on_a_terminal(env: &TestEnv, args: &[&str], done: &str) -> OnATerminal {
+/// descriptor 5, and a line typed ahead. `done` is the last thing it
+/// shows; `during` runs meanwhile, with the terminal's path.
+fn on_a_terminal(
+    env: &TestEnv,
+    args: &[&str],
+    done: &str,
+    during: impl FnOnce(&std::path::Path),
+) -> OnATerminal {
     let pty = nix::pty::openpty(None, None).expect("openpty");
     let before = nix::sys::termios::tcgetattr(pty.slave.as_fd()).expect("tcgetattr");
     assert!(before
@@ -77,6 +83,7 @@ fn on_a_terminal(env: &TestEnv, args: &[&str], done: &str) -> OnATerminal {
     }
     let mut child = cmd.spawn().expect("spawn sandbox-tui");
     let seen = collect(pty.master);
+    during(&nix::unistd::ttyname(pty.slave.as_fd()).expect("ttyname"));
     let status = wait_for_exit(&mut child);
     let text = poll("the last line", DEADLINE, || {
         let text = String::from_utf8_lossy(&seen.lock().expect("lock")).into_owned();
@@ -106,13 +113,55 @@ fn the_callers_terminal_never_reaches_the_sandbox() {
         read -r line && echo got:$line; \
         echo stdin:$(stat -L -c %F /proc/self/fd/0); \
         echo end";
-    let seen = on_a_terminal(&env, &["run", "--", "sh", "-c", script], "end\r\n");
+    let seen = on_a_terminal(&env, &["run", "--", "sh", "-c", script], "end\r\n", |_| {});
     let text = &seen.text;
     assert_eq!(seen.status.code(), Some(0), "{text}");
     for escape in ["tty:", "stty:changed", "wrote:0", "devtty:opened", "got:"] {
         assert!(!text.contains(escape), "{escape} in {text:?}");
     }
     assert!(text.contains("stdin:character special file"), "{text:?}");
+    assert_eq!(seen.after, seen.before, "the terminal's modes changed");
+}
+
+/// Likewise an attached `exec`, whose detached supervisor holds no
+/// descriptor of the terminal either while the command runs.
+#[test]
+fn the_callers_terminal_never_reaches_an_attached_exec() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let out = env.run(&["create", "box", "-p", "default"]);
+    assert!(out.status.success(), "{out:?}");
+    let script = "for fd in 0 1 2 3 4 5 6 7 8 9; do test -t $fd && echo tty:$fd; done; \
+        stty -echo 2>/dev/null && echo stty:changed; \
+        read -r line && echo got:$line; \
+        while [ ! -e go ]; do sleep 0.05; done; echo end";
+    let seen = on_a_terminal(
+        &env,
+        &["exec", "box", "--", "sh", "-c", script],
+        "end\r\n",
+        |tty| {
+            let (records, _) = env.json(&["ps"]);
+            let supervisor = poll("the supervisor", DEADLINE, || {
+                let (records, _) = env.json(&["ps"]);
+                records[0]["supervisor_pid"].as_i64()
+            });
+            let fds = std::fs::read_dir(format!("/proc/{supervisor}/fd")).expect("fds");
+            for fd in fds.flatten() {
+                let target = std::fs::read_link(fd.path()).unwrap_or_default();
+                assert_ne!(target, tty, "the supervisor holds the terminal: {records}");
+            }
+            let (boxes, _) = env.json(&["ls"]);
+            let workspace = boxes[0]["workspace"].as_str().expect("workspace");
+            std::fs::write(std::path::Path::new(workspace).join("go"), "").expect("go");
+        },
+    );
+    let text = &seen.text;
+    assert_eq!(seen.status.code(), Some(0), "{text}");
+    for escape in ["tty:", "stty:changed", "got:"] {
+        assert!(!text.contains(escape), "{escape} in {text:?}");
+    }
     assert_eq!(seen.after, seen.before, "the terminal's modes changed");
 }
 
@@ -123,7 +172,7 @@ fn the_no_terminal_case_holds_on_a_terminal() {
         return;
     }
     let env = TestEnv::new("");
-    let seen = on_a_terminal(&env, &["selftest", "--case", "no_terminal"], "held");
+    let seen = on_a_terminal(&env, &["selftest", "--case", "no_terminal"], "held", |_| {});
     assert_eq!(seen.status.code(), Some(0), "{}", seen.text);
     assert_eq!(seen.after, seen.before, "the terminal's modes changed");
 }

@@ -55,21 +55,38 @@ pub fn print_result(global: &Global, result: &ExecResult) -> anyhow::Result<()> 
             outln!("{value}");
         }
     }
+    let mut lines = String::new();
     if let Some(ErrorInfo::Exception { traceback, .. }) = &result.error {
-        eprint!("{traceback}");
+        lines.push_str(traceback);
     } else if let Some(error) = &result.error {
         // Policy reasons already start with "denied by ...".
         let text = error.to_string();
         if text.starts_with(result.status.as_str()) {
-            eprintln!("sandbox-tui: {text}");
+            lines.push_str(&format!("sandbox-tui: {text}\n"));
         } else {
-            eprintln!("sandbox-tui: {}: {text}", result.status);
+            lines.push_str(&format!("sandbox-tui: {}: {text}\n", result.status));
         }
     }
     for note in &result.degraded {
-        eprintln!("sandbox-tui: warning: degraded isolation: {note}");
+        lines.push_str(&format!(
+            "sandbox-tui: warning: degraded isolation: {note}\n"
+        ));
     }
+    write_stderr(&lines);
     Ok(())
+}
+
+/// The end's lines on stderr, which may be the live output's pipe: a
+/// reader that went away loses them (no panic, the exit code says it), and
+/// one that takes nothing is given up after `READER_STALL_LIMIT`.
+fn write_stderr(text: &str) {
+    use crate::output::forward::{self, Forward, READER_STALL_LIMIT};
+    if text.is_empty() {
+        return;
+    }
+    let mut stderr = [Forward::new("stderr", 2)];
+    stderr[0].push(text.as_bytes(), text.len());
+    forward::finish_all(&mut stderr, READER_STALL_LIMIT, &|| false);
 }
 
 /// The modes of the caller's terminals (any of stdin, stdout, stderr),
