@@ -443,6 +443,27 @@ mod tests {
         assert!(!got.is_empty());
     }
 
+    /// A pipe whose writer left before it was reopened still wakes `poll`
+    /// at its end, and never blocks a read.
+    #[test]
+    fn a_reopened_pipe_reports_its_end() {
+        let (read, write) = nix::unistd::pipe().expect("pipe");
+        nix::unistd::write(&write, b"x").expect("write");
+        drop(write);
+        let source = Endpoint::open(read.as_raw_fd(), false).expect("open");
+        assert!(matches!(source, Endpoint::Own(..)));
+        let mut buf = [0u8; 8];
+        assert_eq!(source.read(&mut buf), Ok(Some(1)));
+        assert!(source.ready(PollFlags::POLLIN));
+        assert_eq!(source.read(&mut buf), Ok(Some(0)));
+
+        // An empty pipe with a writer: nothing now, without blocking.
+        let (read, _write) = nix::unistd::pipe().expect("pipe");
+        let source = Endpoint::open(read.as_raw_fd(), false).expect("open");
+        assert_eq!(source.read(&mut buf), Ok(None));
+        assert!(!source.ready(PollFlags::POLLIN));
+    }
+
     /// The caller's description keeps its flags: only our own is non-blocking.
     #[test]
     fn the_callers_pipe_stays_blocking() {
