@@ -98,7 +98,9 @@ impl Launch {
 #[derive(Debug, Clone, Default)]
 pub struct ExecOptions {
     pub timeout: Option<Duration>,
-    /// The supervisor inherits our stdin (attached `exec`) instead of /dev/null.
+    /// The supervisor inherits our stdin (attached `exec`) instead of
+    /// /dev/null, unless it is a terminal, and passes it on to the sandbox
+    /// through a pipe of its own.
     pub inherit_stdin: bool,
 }
 
@@ -430,16 +432,24 @@ impl Manager {
             .env_clear()
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .stdin(if inherit_stdin {
+            .stdin(if inherit_stdin && !stdin_is_terminal() {
                 Stdio::inherit()
             } else {
                 Stdio::null()
             });
-        // SAFETY: setsid is async-signal-safe. A session of its own: the
-        // supervisor survives the terminal, CLI or dashboard that launched it.
+        // SAFETY: setsid and close_range are async-signal-safe. A session
+        // of its own: the supervisor survives the terminal, CLI or
+        // dashboard that launched it, and holds none of their descriptors
+        // beyond 0, 1 and 2 (a terminal the caller left open, say).
         unsafe {
             cmd.pre_exec(|| {
                 nix::unistd::setsid().map_err(std::io::Error::from)?;
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3 as libc::c_uint,
+                    libc::c_uint::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
                 Ok(())
             });
         }
@@ -924,6 +934,12 @@ fn release_named(
     Ok(())
 }
 
+/// A terminal on our stdin never reaches a supervisor: detached, it would
+/// read the operator's keystrokes in the background.
+fn stdin_is_terminal() -> bool {
+    nix::unistd::isatty(std::io::stdin()).unwrap_or(false)
+}
+
 /// The request that runs `exec` in `sandbox`.
 fn request_for(
     state_dir: &Path,
@@ -1079,6 +1095,7 @@ pub fn supervise_main(args: &[std::ffi::OsString]) -> i32 {
         stdout_log: LogSink::OnFirstWrite(exec.stdout_log.clone()),
         stderr_log: LogSink::OnFirstWrite(exec.stderr_log.clone()),
         result: None,
+        forwards: Vec::new(),
     };
     let mut result = supervisor::execute(&request, &mut sinks, &mut |event| {
         let supervisor::Event::Started { init_pid } = event;

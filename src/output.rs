@@ -7,6 +7,8 @@
 //! of the cap, so a quiet stream costs almost nothing and a noisy one costs
 //! at most `cap` bytes.
 
+pub mod forward;
+
 /// Keeps the first `cap / 2` and the last `cap - cap / 2` bytes of a stream.
 #[derive(Debug, Clone)]
 pub struct CappedCapture {

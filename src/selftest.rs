@@ -669,6 +669,24 @@ print(\"nested\")
             Ok(())
         },
     },
+    Case {
+        name: "no_terminal",
+        claim: "the operator's terminal is out of reach: no descriptor is a terminal, /dev/tty does not open, stty changes nothing",
+        needs: &["bash", "stty"],
+        tune: keep,
+        timeout_secs: Some(20.0),
+        mechanism: None,
+        script: "for fd in 0 1 2 3 4 5 6 7 8 9 10 11 12; do [ -t $fd ] && echo \"terminal on fd $fd\"; done; \
+                 (exec 3<>/dev/tty) 2>/dev/null && echo '/dev/tty opened'; \
+                 stty -echo 2>/dev/null && echo 'stty changed the modes'; echo done",
+        check: |r, _| {
+            status_is(r, Status::Completed)?;
+            match r.stdout.as_str() {
+                "done\n" => Ok(()),
+                other => Err(other.trim_end().replace('\n', "; ")),
+            }
+        },
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Case> {

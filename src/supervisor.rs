@@ -24,6 +24,9 @@ use crate::isolation::namespaces::{self, SpawnOptions};
 use crate::isolation::rlimits::Rlimits;
 use crate::isolation::{InitMessage, SandboxSpec, DEFAULT_PATH};
 use crate::netproxy::{self, NetworkRefusal, ProxyOptions, RunningProxy};
+use crate::output::forward::{
+    self, Endpoint, Forward, ForwardState, FORWARD_BUFFER, PIPE_MAX, READER_STALL_LIMIT,
+};
 use crate::output::CappedCapture;
 use crate::profile::Profile;
 
@@ -199,13 +202,17 @@ fn decode_stream(text: &str, encoding: &str) -> Vec<u8> {
 /// Where the output goes besides the capped capture.
 #[derive(Debug, Default)]
 pub struct OutputSinks {
-    /// Stream live to these descriptors (the terminal of `run`).
+    /// Stream live to our stdout and stderr (the terminal or pipe of `run`),
+    /// without ever blocking on their readers (see `output::forward`).
     pub live: bool,
     /// Append to these files (the execution's logs).
     pub stdout_log: LogSink,
     pub stderr_log: LogSink,
     /// Filled in by [`execute`] when the request has a result pipe.
     pub result: Option<ResultCapture>,
+    /// The live streams once the execution has ended, with what their
+    /// readers have not taken yet: for [`OutputSinks::finish_live`].
+    pub forwards: Vec<Forward>,
 }
 
 /// What came through an execution's result pipe ([`ExecRequest::result_pipe`]).
@@ -216,6 +223,21 @@ pub struct ResultCapture {
     /// More than the cap came: reading stopped, the bytes were dropped and
     /// the pipe closed (the writer gets EPIPE).
     pub over_cap: bool,
+}
+
+impl OutputSinks {
+    /// After the result is recorded: forward what the live streams still
+    /// hold while their readers take it (a reader that takes nothing for
+    /// [`READER_STALL_LIMIT`] is given up), then say on stderr what a
+    /// reader missed.
+    pub fn finish_live(&mut self) {
+        forward::finish_all(&mut self.forwards, READER_STALL_LIMIT, &|| false);
+        for live in self.forwards.drain(..) {
+            if let Some(note) = live.note() {
+                forward::note_nonblocking(2, &format!("{note}\n"));
+            }
+        }
+    }
 }
 
 /// An execution's log of one stream.
@@ -588,49 +610,74 @@ struct Stream {
     fd: Option<OwnedFd>,
     capture: CappedCapture,
     log: LogSink,
-    live: Option<RawFd>,
+    live: Option<Forward>,
     /// On a terminal the live output is escaped (see [`TerminalStream`]);
     /// the capture and the log keep the bytes as they are.
     live_escape: Option<TerminalStream>,
     /// Writing the live output met EPIPE: nobody reads it any more.
-    live_gone: bool,
+    reader_gone: bool,
     log_written: u64,
     log_cap: u64,
 }
 
 impl Stream {
-    /// Read what is there; returns false at EOF.
-    fn drain(&mut self, buf: &mut [u8]) -> bool {
-        let Some(fd) = &self.fd else { return false };
+    /// The live stream holds all it may while the sandbox runs: its pipe
+    /// is left unread, so the sandbox waits for the reader as in any
+    /// pipeline, until the reader catches up or is given up.
+    fn backpressured(&self) -> bool {
+        self.live
+            .as_ref()
+            .is_some_and(|live| live.is_open() && live.pending() >= FORWARD_BUFFER)
+    }
+
+    /// Write what the live stream's reader takes now.
+    fn forward(&mut self) {
+        let Some(live) = &mut self.live else { return };
+        if live.flush() == ForwardState::Gone && !self.reader_gone {
+            self.reader_gone = true;
+            discard_own_sigpipe();
+        }
+    }
+
+    /// Read what is there (once the sandbox has ended, all of it, else as
+    /// much as the live stream can hold); returns false at EOF.
+    fn drain(&mut self, buf: &mut [u8], ended: bool) -> bool {
         loop {
-            match nix::unistd::read(fd.as_fd(), buf) {
+            let Some(fd) = &self.fd else { return false };
+            // What the live stream may still hold: a dead sandbox's pipe
+            // holds at most PIPE_MAX more, and never waits for the reader.
+            // Escaped for a terminal, a byte takes up to four.
+            let expand = if self.live_escape.is_some() { 4 } else { 1 };
+            let (room, limit) = match &self.live {
+                Some(live) if live.is_open() && !ended => (
+                    FORWARD_BUFFER.saturating_sub(live.pending()) / expand,
+                    FORWARD_BUFFER,
+                ),
+                _ => (buf.len(), (FORWARD_BUFFER + PIPE_MAX) * expand),
+            };
+            if room == 0 {
+                return true;
+            }
+            let want = room.min(buf.len());
+            match nix::unistd::read(fd.as_fd(), &mut buf[..want]) {
                 Ok(0) => {
                     self.fd = None;
-                    if let (Some(live), Some(escape)) = (self.live, self.live_escape.as_mut()) {
-                        let _ = write_all_fd(live, &escape.finish());
+                    if let (Some(live), Some(escape)) = (&mut self.live, self.live_escape.as_mut())
+                    {
+                        live.push(&escape.finish(), limit);
                     }
                     return false;
                 }
                 Ok(n) => {
                     let chunk = &buf[..n];
                     self.capture.push(chunk);
-                    if let Some(live) = self.live {
-                        let escaped;
-                        let shown = match self.live_escape.as_mut() {
-                            Some(escape) => {
-                                escaped = escape.push(chunk);
-                                escaped.as_slice()
-                            }
-                            None => chunk,
-                        };
-                        // Nobody reads the live output any more. Other
-                        // errors lose only this chunk on the terminal; the
-                        // capture and the log get everything either way.
-                        if write_all_fd(live, shown) == Err(nix::errno::Errno::EPIPE) {
-                            self.live = None;
-                            self.live_gone = true;
+                    if let Some(live) = &mut self.live {
+                        match self.live_escape.as_mut() {
+                            Some(escape) => live.push(&escape.push(chunk), limit),
+                            None => live.push(chunk, limit),
                         }
                     }
+                    self.forward();
                     // The log keeps the first log_cap bytes; the capture keeps head and tail.
                     let room = self.log_cap.saturating_sub(self.log_written) as usize;
                     let part = &chunk[..chunk.len().min(room)];
@@ -713,23 +760,121 @@ fn live_escape(live: bool, fd: RawFd) -> Option<TerminalStream> {
     (live && unsafe { libc::isatty(fd) } == 1).then(TerminalStream::new)
 }
 
-fn write_all_fd(fd: RawFd, mut data: &[u8]) -> Result<(), nix::errno::Errno> {
-    while !data.is_empty() {
-        // SAFETY: writing a valid buffer to a descriptor we do not close.
-        let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-        if n < 0 {
-            let errno = nix::errno::Errno::last();
-            if errno == nix::errno::Errno::EINTR {
-                continue;
-            }
-            return Err(errno);
+/// The caller's stdin on its way to the sandbox, through a pipe of ours:
+/// the sandbox never holds the caller's descriptor (it could change a
+/// terminal's modes, seek a file, or read keystrokes meant for the shell),
+/// and a forwarding that cannot proceed waits in the loop's `poll`.
+struct StdinForward {
+    source: Endpoint,
+    /// Our end of the sandbox's stdin; `None` once closed.
+    sink: Option<OwnedFd>,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+impl StdinForward {
+    /// For the caller's stdin: `None` when it is a terminal (or closed),
+    /// and the sandbox gets /dev/null; else the forwarding and the read end
+    /// of the sandbox's stdin.
+    fn open() -> Result<Option<(StdinForward, OwnedFd)>, String> {
+        let stdin = io::stdin();
+        let fd = stdin.as_fd();
+        if nix::unistd::isatty(fd).unwrap_or(false)
+            || nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_err()
+        {
+            return Ok(None);
         }
-        if n == 0 {
-            return Err(nix::errno::Errno::EIO);
-        }
-        data = &data[n as usize..];
+        let source = Endpoint::open(fd.as_raw_fd(), false).map_err(|e| format!("stdin: {e}"))?;
+        let (read, write) = forward::stdin_pipe().map_err(|e| format!("pipe: {e}"))?;
+        Ok(Some((
+            StdinForward {
+                source,
+                sink: Some(write),
+                buf: vec![0; 64 * 1024],
+                start: 0,
+                end: 0,
+                eof: false,
+            },
+            read,
+        )))
     }
-    Ok(())
+
+    fn active(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    /// What the loop waits on: the source when there is nothing to pass
+    /// on, else room in the sandbox's pipe.
+    fn poll_fd(&self) -> Option<(std::os::fd::BorrowedFd<'_>, PollFlags)> {
+        let sink = self.sink.as_ref()?;
+        if self.start < self.end {
+            Some((sink.as_fd(), PollFlags::POLLOUT))
+        } else if !self.eof {
+            Some((self.source.as_fd(), PollFlags::POLLIN))
+        } else {
+            None
+        }
+    }
+
+    /// Move what can move now, a bounded amount per call.
+    fn pump(&mut self) {
+        for _ in 0..16 {
+            let Some(sink) = &self.sink else { return };
+            if self.start < self.end {
+                // SAFETY: writing a valid buffer to our own non-blocking pipe.
+                let n = unsafe {
+                    libc::write(
+                        sink.as_raw_fd(),
+                        self.buf[self.start..].as_ptr().cast(),
+                        self.end - self.start,
+                    )
+                };
+                if n > 0 {
+                    self.start += n as usize;
+                    continue;
+                }
+                match nix::errno::Errno::last() {
+                    nix::errno::Errno::EINTR => continue,
+                    nix::errno::Errno::EAGAIN => return,
+                    errno => {
+                        // The sandbox closed its stdin: the rest is not wanted.
+                        if errno == nix::errno::Errno::EPIPE {
+                            discard_own_sigpipe();
+                        }
+                        self.sink = None;
+                        return;
+                    }
+                }
+            }
+            if self.eof {
+                self.sink = None;
+                return;
+            }
+            (self.start, self.end) = (0, 0);
+            match self.source.read(&mut self.buf) {
+                Ok(None) => return,
+                Ok(Some(0)) | Err(_) => self.eof = true,
+                Ok(Some(n)) => self.end = n,
+            }
+        }
+    }
+}
+
+/// A write of ours to a pipe without reader raised SIGPIPE, which the loop
+/// would read from its signalfd as a signal from outside: taken back here.
+fn discard_own_sigpipe() {
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGPIPE);
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid signal set and timeout; no siginfo wanted.
+    unsafe {
+        libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), &zero);
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -758,16 +903,24 @@ fn run_sandbox(
         }
         None => (None, None),
     };
+    let (mut stdin_forward, stdin_read) = match req.pass_stdin {
+        true => StdinForward::open()?.unzip(),
+        false => (None, None),
+    };
     if let Some(uid) = req.uid {
         // A pipe is its creator's, mode 0600: the command reopens it as
-        // /dev/stdout or /dev/stderr (/proc/self/fd/N) only if it is its own.
-        for end in [&out_write, &err_write] {
+        // /dev/stdin, /dev/stdout or /dev/stderr (/proc/self/fd/N) only if
+        // it is its own.
+        for end in [Some(&out_write), Some(&err_write), stdin_read.as_ref()]
+            .into_iter()
+            .flatten()
+        {
             nix::unistd::fchown(
                 end,
                 Some(nix::unistd::Uid::from_raw(uid)),
                 Some(nix::unistd::Gid::from_raw(uid)),
             )
-            .map_err(|e| format!("giving the output pipes to uid {uid}: {e}"))?;
+            .map_err(|e| format!("giving the standard pipes to uid {uid}: {e}"))?;
         }
     }
 
@@ -801,7 +954,7 @@ fn run_sandbox(
         user_namespace,
         network_namespace: !req.profile.allow_network,
         network_spare_dir: spare_dir.clone(),
-        stdin: req.pass_stdin.then_some(0),
+        stdin: stdin_read.as_ref().map(|fd| fd.as_raw_fd()),
         stdout: out_write.as_raw_fd(),
         stderr: err_write.as_raw_fd(),
         result: result_write.as_ref().map(|fd| fd.as_raw_fd()),
@@ -809,7 +962,7 @@ fn run_sandbox(
         clone_into_cgroup: placement.clone_into.clone(),
     })
     .map_err(|e| format!("starting the sandbox: {e}"))?;
-    drop((out_write, err_write, result_write));
+    drop((out_write, err_write, result_write, stdin_read));
     let init_pid = child.pid;
     let pidfd = pidfd_open(init_pid);
 
@@ -869,9 +1022,9 @@ fn run_sandbox(
             fd: Some(out_read),
             capture: CappedCapture::new(cap),
             log: std::mem::replace(&mut sinks.stdout_log, LogSink::Off),
-            live: sinks.live.then_some(1),
+            live: sinks.live.then(|| Forward::new("stdout", 1)),
             live_escape: live_escape(sinks.live, 1),
-            live_gone: false,
+            reader_gone: false,
             log_written: 0,
             log_cap: cap as u64,
         },
@@ -879,9 +1032,9 @@ fn run_sandbox(
             fd: Some(err_read),
             capture: CappedCapture::new(cap),
             log: std::mem::replace(&mut sinks.stderr_log, LogSink::Off),
-            live: sinks.live.then_some(2),
+            live: sinks.live.then(|| Forward::new("stderr", 2)),
             live_escape: live_escape(sinks.live, 2),
-            live_gone: false,
+            reader_gone: false,
             log_written: 0,
             log_cap: cap as u64,
         },
@@ -949,17 +1102,28 @@ fn run_sandbox(
             break;
         }
 
-        let mut fds: Vec<PollFd> = Vec::with_capacity(6);
-        let mut which: Vec<u8> = Vec::with_capacity(6);
+        let mut fds: Vec<PollFd> = Vec::with_capacity(8);
+        let mut which: Vec<u8> = Vec::with_capacity(8);
         for (i, s) in streams.iter().enumerate() {
             if let Some(fd) = &s.fd {
-                fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
-                which.push(i as u8);
+                if init_done || !s.backpressured() {
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                    which.push(i as u8);
+                }
             }
+            // Room for what waits for the live stream's reader.
+            if let Some(fd) = s.live.as_ref().and_then(Forward::wants_room) {
+                fds.push(PollFd::new(fd, PollFlags::POLLOUT));
+                which.push(5);
+            }
+        }
+        if let Some((fd, flags)) = stdin_forward.as_ref().and_then(StdinForward::poll_fd) {
+            fds.push(PollFd::new(fd, flags));
+            which.push(5);
         }
         if let Some(fd) = result_pipe.as_ref().and_then(|p| p.fd.as_ref()) {
             fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
-            which.push(5);
+            which.push(6);
         }
         if status_open {
             fds.push(PollFd::new(
@@ -1002,14 +1166,7 @@ fn run_sandbox(
         for w in ready {
             match w {
                 0 | 1 => {
-                    streams[w as usize].drain(&mut buf);
-                    // As in a shell pipeline, a command whose output nobody
-                    // reads any more is ended (SIGPIPE would end it there).
-                    if streams[w as usize].live_gone && !killed && !init_done {
-                        outcome.output_reader_gone = true;
-                        kill_everything(cgroup, init_pid);
-                        killed = true;
-                    }
+                    streams[w as usize].drain(&mut buf, init_done);
                 }
                 2 => {
                     status_open = read_status(&mut status_reader, &mut outcome);
@@ -1025,12 +1182,12 @@ fn run_sandbox(
                     // for at most two seconds.
                     end_deadline = Some(Instant::now() + Duration::from_secs(2));
                 }
-                5 => {
+                6 => {
                     if let Some(pipe) = result_pipe.as_mut() {
                         pipe.drain(&mut buf);
                     }
                 }
-                _ => {
+                4 => {
                     if let Ok(Some(info)) = signal_fd.read_signal() {
                         if !killed {
                             outcome.external_signal = Some(info.ssi_signo as i32);
@@ -1039,6 +1196,36 @@ fn run_sandbox(
                         }
                     }
                 }
+                // The live streams and stdin move below, whatever woke the loop.
+                _ => {}
+            }
+        }
+        let now = Instant::now();
+        for stream in &mut streams {
+            stream.forward();
+            if let Some(live) = &mut stream.live {
+                if live.stalled(now, READER_STALL_LIMIT) {
+                    // The sandbox no longer waits for this reader; the
+                    // capture and the log get everything regardless.
+                    live.give_up();
+                }
+            }
+            // As in a shell pipeline, a command whose output nobody reads
+            // any more is ended (SIGPIPE would end it there).
+            if stream.reader_gone && !killed && !init_done {
+                outcome.output_reader_gone = true;
+                kill_everything(cgroup, init_pid);
+                killed = true;
+            }
+        }
+        if init_done {
+            // Nobody is left to read stdin.
+            stdin_forward = None;
+        }
+        if let Some(stdin) = &mut stdin_forward {
+            stdin.pump();
+            if !stdin.active() {
+                stdin_forward = None;
             }
         }
         if pidfd.is_err() && !init_done {
@@ -1061,7 +1248,11 @@ fn run_sandbox(
     let _ = mask.thread_unblock();
 
     let mut result = base_result(req);
-    let [out, err] = streams;
+    let [mut out, mut err] = streams;
+    // What their readers have not taken yet is forwarded after the result
+    // is recorded: the end of the execution never waits for a reader.
+    sinks.forwards.extend(out.live.take());
+    sinks.forwards.extend(err.live.take());
     result.stdout_truncated = out.capture.truncated();
     result.stderr_truncated = err.capture.truncated();
     result.stdout_bytes = out.capture.total_bytes();

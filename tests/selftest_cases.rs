@@ -54,6 +54,7 @@ cases!(
     proc_kernel_memory,
     proc_read_only,
     deep_tree_cleanup,
+    no_terminal,
 );
 
 #[test]

@@ -24,6 +24,7 @@ pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<i32> {
         // A Python job's code may come from stdin; the snippet then gets none.
         pass_stdin: matches!(launch, crate::manager::Launch::Command(_)),
     };
+    let _modes = TerminalModes::save();
     let result = manager::run(
         config,
         global.state_dir.as_deref(),
@@ -55,20 +56,103 @@ pub fn print_result(global: &Global, result: &ExecResult) -> anyhow::Result<()> 
         }
     }
     let err_tty = super::stderr_is_terminal();
+    let mut lines = String::new();
     if let Some(ErrorInfo::Exception { traceback, .. }) = &result.error {
-        eprint!("{}", super::shown(traceback, err_tty));
+        lines.push_str(&super::shown(traceback, err_tty));
     } else if let Some(error) = &result.error {
         // Policy reasons already start with "denied by ...".
         let text = error.to_string();
         let text = super::shown(&text, err_tty);
         if text.starts_with(result.status.as_str()) {
-            eprintln!("sandbox-tui: {text}");
+            lines.push_str(&format!("sandbox-tui: {text}\n"));
         } else {
-            eprintln!("sandbox-tui: {}: {text}", result.status);
+            lines.push_str(&format!("sandbox-tui: {}: {text}\n", result.status));
         }
     }
     for note in &result.degraded {
-        eprintln!("sandbox-tui: warning: degraded isolation: {note}");
+        lines.push_str(&format!(
+            "sandbox-tui: warning: degraded isolation: {note}\n"
+        ));
     }
+    write_stderr(&lines);
     Ok(())
+}
+
+/// The end's lines on stderr, which may be the live output's pipe: a
+/// reader that went away loses them (no panic, the exit code says it), and
+/// one that takes nothing is given up after `READER_STALL_LIMIT`.
+fn write_stderr(text: &str) {
+    use crate::output::forward::{self, Forward, READER_STALL_LIMIT};
+    if text.is_empty() {
+        return;
+    }
+    let mut stderr = [Forward::new("stderr", 2)];
+    stderr[0].push(text.as_bytes(), text.len());
+    forward::finish_all(&mut stderr, READER_STALL_LIMIT, &|| false);
+}
+
+/// The modes of the caller's terminals (any of stdin, stdout, stderr),
+/// put back when an attached execution ends if they changed. The sandbox
+/// never gets the terminal; this holds even if something changed it.
+pub(crate) struct TerminalModes(Vec<(i32, nix::sys::termios::Termios)>);
+
+/// `f` on our own descriptor 0, 1 or 2.
+fn on_std_fd<R>(fd: i32, f: impl FnOnce(std::os::fd::BorrowedFd<'_>) -> R) -> R {
+    use std::os::fd::AsFd;
+    match fd {
+        0 => f(std::io::stdin().as_fd()),
+        1 => f(std::io::stdout().as_fd()),
+        _ => f(std::io::stderr().as_fd()),
+    }
+}
+
+impl TerminalModes {
+    pub(crate) fn save() -> TerminalModes {
+        TerminalModes(
+            (0..=2)
+                .filter_map(|fd| {
+                    Some((
+                        fd,
+                        on_std_fd(fd, |tty| nix::sys::termios::tcgetattr(tty)).ok()?,
+                    ))
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Drop for TerminalModes {
+    fn drop(&mut self) {
+        use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+        for (fd, saved) in &self.0 {
+            on_std_fd(*fd, |tty| {
+                let changed = nix::sys::termios::tcgetattr(tty).is_ok_and(|now| now != *saved);
+                // Only a foreground job's: in the background, the terminal
+                // (and its modes) belong to whatever runs in front.
+                let foreground = nix::unistd::tcgetpgrp(tty) == Ok(nix::unistd::getpgrp());
+                if !(changed && foreground) {
+                    return;
+                }
+                // Blocked, SIGTTOU cannot stop us should the job have just
+                // been put in the background.
+                let mut ttou = SigSet::empty();
+                ttou.add(Signal::SIGTTOU);
+                let mut old = SigSet::empty();
+                let blocked = nix::sys::signal::pthread_sigmask(
+                    SigmaskHow::SIG_BLOCK,
+                    Some(&ttou),
+                    Some(&mut old),
+                );
+                let _ =
+                    nix::sys::termios::tcsetattr(tty, nix::sys::termios::SetArg::TCSANOW, saved);
+                if blocked.is_ok() {
+                    let _ = nix::sys::signal::pthread_sigmask(
+                        SigmaskHow::SIG_SETMASK,
+                        Some(&old),
+                        None,
+                    );
+                }
+            });
+        }
+    }
 }

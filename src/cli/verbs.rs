@@ -15,6 +15,7 @@ use crate::escape::for_terminal;
 use crate::escape::TerminalStream;
 use crate::manager::{ExecOptions, Manager, RemoveFailure};
 use crate::monitor::{self, Monitor};
+use crate::output::forward::{self, Forward, ForwardState, FORWARD_BUFFER, READER_STALL_LIMIT};
 use crate::state::db::{now_ms, ExecutionRecord};
 use crate::supervisor::ExecResult;
 
@@ -98,6 +99,7 @@ pub fn exec(global: &Global, args: ExecArgs) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
+    let _modes = super::run::TerminalModes::save();
     catch_interrupts();
     let mut follower = LogFollower::new(&record, !global.json);
     let mut reader_gone = None;
@@ -121,10 +123,7 @@ pub fn exec(global: &Global, args: ExecArgs) -> anyhow::Result<i32> {
         }
         _ => final_record,
     };
-    if let Some(e) = reader_gone
-        .or_else(|| follower.pump().err())
-        .or_else(|| follower.finish().err())
-    {
+    if let Some(e) = reader_gone.or_else(|| follower.finish().err()) {
         super::stdout_failed(&e);
     }
     finish(global, &final_record)
@@ -149,72 +148,129 @@ fn result_of(exec: &ExecutionRecord) -> ExecResult {
 }
 
 /// Streams an execution's log files to our stdout/stderr as they grow,
-/// escaped where they are a terminal (see [`TerminalStream`]).
+/// never blocking on their readers (see `output::forward`): the log file
+/// is the buffer, and a reader that is slow only falls behind it.
 struct LogFollower {
-    files: Vec<(std::path::PathBuf, u64, bool, Option<TerminalStream>)>,
-    enabled: bool,
+    streams: Vec<Followed>,
+}
+
+struct Followed {
+    path: std::path::PathBuf,
+    /// How far the log has been read into `live`.
+    offset: u64,
+    live: Forward,
+    /// On a terminal the output is escaped (see [`TerminalStream`]).
+    escape: Option<TerminalStream>,
+}
+
+impl Followed {
+    /// Read what the log gained, as much as the live stream holds.
+    fn fill(&mut self) {
+        // Escaped for a terminal, a byte takes up to four.
+        let expand = if self.escape.is_some() { 4 } else { 1 };
+        let room = FORWARD_BUFFER.saturating_sub(self.live.pending()) / expand;
+        if !self.live.is_open() || room == 0 {
+            return;
+        }
+        let Ok(mut file) = std::fs::File::open(&self.path) else {
+            return;
+        };
+        if file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return;
+        }
+        let mut buf = Vec::new();
+        if file.take(room as u64).read_to_end(&mut buf).is_ok() && !buf.is_empty() {
+            self.offset += buf.len() as u64;
+            match &mut self.escape {
+                Some(escape) => self.live.push(&escape.push(&buf), FORWARD_BUFFER),
+                None => self.live.push(&buf, FORWARD_BUFFER),
+            }
+        }
+    }
+
+    /// Everything the log holds was read (a missing log is an empty one).
+    fn at_end(&self) -> bool {
+        std::fs::metadata(&self.path).map_or(true, |m| m.len() <= self.offset)
+    }
 }
 
 impl LogFollower {
     fn new(exec: &ExecutionRecord, enabled: bool) -> LogFollower {
-        let out = super::stdout_is_terminal().then(TerminalStream::new);
-        let err = super::stderr_is_terminal().then(TerminalStream::new);
-        LogFollower {
-            files: vec![
-                (exec.stdout_log.clone(), 0, false, out),
-                (exec.stderr_log.clone(), 0, true, err),
-            ],
-            enabled,
-        }
+        // Written past std's buffer from here on.
+        let _ = std::io::stdout().flush();
+        let streams = if enabled {
+            vec![
+                Followed {
+                    path: exec.stdout_log.clone(),
+                    offset: 0,
+                    live: Forward::new("stdout", 1),
+                    escape: super::stdout_is_terminal().then(TerminalStream::new),
+                },
+                Followed {
+                    path: exec.stderr_log.clone(),
+                    offset: 0,
+                    live: Forward::new("stderr", 2),
+                    escape: super::stderr_is_terminal().then(TerminalStream::new),
+                },
+            ]
+        } else {
+            Vec::new()
+        };
+        LogFollower { streams }
     }
 
-    /// What the escapers held back at the end (half a sequence).
-    fn finish(&mut self) -> std::io::Result<()> {
-        if !self.enabled {
-            return Ok(());
-        }
-        for (_, _, is_err, escape) in &mut self.files {
-            let Some(escape) = escape else { continue };
-            let rest = escape.finish();
-            if *is_err {
-                let _ = std::io::stderr().write_all(&rest);
-            } else {
-                let mut out = std::io::stdout();
-                out.write_all(&rest).and_then(|()| out.flush())?;
+    /// Copy what the logs gained, as far as the readers take it now;
+    /// fails only when standard output's reader went away.
+    fn pump(&mut self) -> std::io::Result<()> {
+        for (i, stream) in self.streams.iter_mut().enumerate() {
+            stream.fill();
+            let state = stream.live.flush();
+            if i == 0 {
+                if state == ForwardState::Gone {
+                    return Err(std::io::ErrorKind::BrokenPipe.into());
+                }
+                if let Some(errno) = stream.live.error() {
+                    super::stdout_failed(&std::io::Error::from(errno));
+                }
             }
         }
         Ok(())
     }
 
-    /// Copy what the logs gained; fails only when standard output's reader
-    /// went away.
-    fn pump(&mut self) -> std::io::Result<()> {
-        if !self.enabled {
-            return Ok(());
-        }
-        for (path, offset, is_err, escape) in &mut self.files {
-            let Ok(mut file) = std::fs::File::open(&*path) else {
-                continue;
-            };
-            if file.seek(SeekFrom::Start(*offset)).is_err() {
-                continue;
+    /// After the end: the rest of the logs, while the readers take it; a
+    /// reader that took nothing for [`READER_STALL_LIMIT`] is given up,
+    /// and said so on stderr.
+    fn finish(&mut self) -> std::io::Result<()> {
+        loop {
+            self.pump()?;
+            let now = std::time::Instant::now();
+            let stop = INTERRUPTED.load(Ordering::SeqCst) != 0;
+            for stream in &mut self.streams {
+                if stop || stream.live.stalled(now, READER_STALL_LIMIT) {
+                    stream.live.give_up();
+                }
             }
-            let mut buf = Vec::new();
-            if file.read_to_end(&mut buf).is_ok() && !buf.is_empty() {
-                *offset += buf.len() as u64;
-                if let Some(escape) = escape {
-                    buf = escape.push(&buf);
-                }
-                if *is_err {
-                    let _ = std::io::stderr().write_all(&buf);
-                } else {
-                    let mut out = std::io::stdout();
-                    match out.write_all(&buf).and_then(|()| out.flush()) {
-                        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Err(e),
-                        Err(e) => super::stdout_failed(&e),
-                        Ok(()) => {}
-                    }
-                }
+            if self
+                .streams
+                .iter()
+                .all(|s| !s.live.is_open() || (s.live.pending() == 0 && s.at_end()))
+            {
+                break;
+            }
+            let lives: Vec<&Forward> = self.streams.iter().map(|s| &s.live).collect();
+            forward::wait_for_room(&lives, Duration::from_millis(100));
+        }
+        for stream in &mut self.streams {
+            // Half an escape sequence held back at the very end.
+            if let Some(escape) = &mut stream.escape {
+                let rest = escape.finish();
+                stream.live.push(&rest, FORWARD_BUFFER);
+                stream.live.flush();
+            }
+        }
+        for stream in &self.streams {
+            if let Some(note) = stream.live.note() {
+                forward::note_nonblocking(2, &format!("{note}\n"));
             }
         }
         Ok(())

@@ -328,7 +328,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` points at the ChildPlan that clone_vfork keeps alive
     // until this child has exec'd or exited (CLONE_VFORK suspends the parent).
     let plan = unsafe { &*(arg as *const ChildPlan) };
-    // SAFETY: prctl/dup2/sigprocmask/execve(at)/write/_exit are async-signal-safe
+    // SAFETY: prctl/dup2/close_range/setsid/sigprocmask/execve(at)/write/_exit are async-signal-safe
     // and every pointer refers to memory prepared before the clone.
     unsafe {
         // The sandbox never outlives its supervisor.
@@ -350,6 +350,26 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
                 libc::_exit(125);
             }
         }
+        // Nothing else of the supervisor's reaches the init: not a
+        // descriptor its caller left open (a terminal, say), nor the
+        // caller's session, whose controlling terminal /dev/tty would open.
+        // A Python job's result pipe is the one descriptor above them kept.
+        let has_result = plan
+            .moves
+            .iter()
+            .any(|&(from, to)| to == RESULT_FD && from >= 0);
+        let last_kept = if has_result {
+            RESULT_FD
+        } else {
+            SPEC_FD.max(STATUS_FD)
+        };
+        libc::syscall(
+            libc::SYS_close_range,
+            (last_kept + 1) as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+        libc::setsid();
         if plan.network_fd >= 0 && libc::setns(plan.network_fd, libc::CLONE_NEWNET) != 0 {
             libc::write(
                 STATUS_FD,

@@ -138,6 +138,15 @@ impl Run<'_> {
         let mut recorded = false;
         let mut id_taken = false;
         let mut capture = None;
+        // Logs too, so `logs` and the dashboard can follow a `run` like
+        // any execution; made only once the record holds the id.
+        let mut sinks = OutputSinks {
+            live: self.options.live_output,
+            stdout_log: LogSink::OnFirstWrite(new.stdout_log.clone()),
+            stderr_log: LogSink::OnFirstWrite(new.stderr_log.clone()),
+            result: None,
+            forwards: Vec::new(),
+        };
         let mut result = if let Err(e) =
             prepare_launch(state_dir, &new.id, &self.launch, run_as(sandbox))
         {
@@ -150,14 +159,6 @@ impl Run<'_> {
             // recorded as started.
             supervisor::refused(&request, Status::Denied, reason)
         } else {
-            // Logs too, so `logs` and the dashboard can follow a `run` like
-            // any execution; made only once the record holds the id.
-            let mut sinks = OutputSinks {
-                live: self.options.live_output,
-                stdout_log: LogSink::OnFirstWrite(new.stdout_log.clone()),
-                stderr_log: LogSink::OnFirstWrite(new.stderr_log.clone()),
-                result: None,
-            };
             let me = std::process::id() as i32;
             let supervisor = (me, process_start_time(me).unwrap_or(0));
             let result = supervisor::execute(&request, &mut sinks, &mut |event| {
@@ -223,6 +224,9 @@ impl Run<'_> {
                 .store
                 .finish_and_delete_sandbox(&new.id, &result, &sandbox.name)?;
         }
+        // Recorded: what the live output's readers have not taken yet may
+        // wait for them now.
+        sinks.finish_live();
         Ok(Some(result))
     }
 }
