@@ -15,7 +15,7 @@ use nix::sys::signal::Signal;
 use serde::Serialize;
 
 use crate::cgroup::{Cgroup, Hierarchy};
-use crate::profile::{Config, Profile};
+use crate::profile::{Config, Profile, ProfileChange};
 use crate::python::{self, PythonJob};
 use crate::state::db::{
     now_ms, process_alive, process_start_time, validate_name, ExecutionRecord, NewExecution,
@@ -288,6 +288,30 @@ impl Manager {
             }
         }
         Ok(record)
+    }
+
+    /// Bring a sandbox to its profile as `sandboxes.toml` has it now: the
+    /// snapshot its next executions run under, and the limits of its cgroup
+    /// (which bind its running executions at once). The changes, empty when
+    /// it was up to date.
+    pub fn apply_profile(&self, name: &str) -> Result<Vec<ProfileChange>, ManagerError> {
+        let sandbox = self.store.sandbox(name)?;
+        if sandbox.ephemeral {
+            return Err(ManagerError::Invalid(format!(
+                "sandbox {name:?} belongs to a `run`: its profile is the one it started with"
+            )));
+        }
+        let profile = self.config.profile(&sandbox.profile_name)?.clone();
+        let changes = sandbox.profile.changes_to(&profile);
+        if changes.is_empty() {
+            return Ok(changes);
+        }
+        if let Some(h) = self.hierarchy() {
+            h.create(&sandbox.cgroup_rel, &supervisor::sandbox_limits(&profile))
+                .map_err(|e| ManagerError::Invalid(format!("cgroup of {name}: {e}")))?;
+        }
+        self.store.set_sandbox_profile(name, &profile)?;
+        Ok(changes)
     }
 
     /// Launch an execution: record it as queued and start its detached

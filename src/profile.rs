@@ -125,7 +125,47 @@ fn default_allow_shell() -> bool {
     true
 }
 
-/// How executions under a profile reach the network.
+/// One key whose value differs between two resolutions of a profile.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProfileChange {
+    pub key: String,
+    pub from: serde_json::Value,
+    pub to: serde_json::Value,
+}
+
+impl fmt::Display for ProfileChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} → {}", self.key, self.from, self.to)
+    }
+}
+
+impl Profile {
+    /// The keys whose values `newer` changes, in key order. Taken from the
+    /// serialized form, so a key added to [`Profile`] is compared without
+    /// a line here.
+    pub fn changes_to(&self, newer: &Profile) -> Vec<ProfileChange> {
+        let as_map = |p: &Profile| match serde_json::to_value(p) {
+            Ok(serde_json::Value::Object(map)) => map,
+            _ => serde_json::Map::new(),
+        };
+        let (old, new) = (as_map(self), as_map(newer));
+        let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+        keys.into_iter()
+            .filter(|key| key.as_str() != "name")
+            .filter_map(|key| {
+                let from = old.get(key).cloned().unwrap_or(serde_json::Value::Null);
+                let to = new.get(key).cloned().unwrap_or(serde_json::Value::Null);
+                (from != to).then(|| ProfileChange {
+                    key: key.clone(),
+                    from,
+                    to,
+                })
+            })
+            .collect()
+    }
+}
+
+/// How executions under a profile reach the network./// How executions under a profile reach the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NetworkAccess {
     /// An empty network namespace.
@@ -1586,6 +1626,24 @@ C = "leaf"
         let config = parse(text).unwrap();
         assert_eq!(config.profile_names(), vec!["default", "ok"]);
         assert_eq!(config.invalid_profiles(), vec!["a", "b", "z"]);
+    }
+
+    #[test]
+    fn changes_between_two_resolutions_name_each_key() {
+        let old = Profile::defaults("x");
+        let mut new = old.clone();
+        new.max_memory_mb = 256;
+        new.denied_patterns = vec!["rm".into()];
+        let changes = old.changes_to(&new);
+        let shown: Vec<String> = changes.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            vec![
+                "denied_patterns [] → [\"rm\"]".to_string(),
+                "max_memory_mb 512 → 256".to_string()
+            ]
+        );
+        assert!(old.changes_to(&old.clone()).is_empty());
     }
 
     #[test]

@@ -1004,3 +1004,55 @@ fn a_run_killed_before_it_was_recorded_leaves_nothing_for_long() {
         "cgroups are left"
     );
 }
+
+/// `update NAME` gives a sandbox its profile as the file has it now: the
+/// snapshot its executions run under and its cgroup's limits; a second
+/// update finds nothing to do.
+#[test]
+fn update_applies_the_profile_as_the_file_has_it_now() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("[profiles.grow]\nmax_memory_mb = 64\ntimeout_seconds = 30\n");
+    assert!(env.run(&["create", "box", "-p", "grow"]).status.success());
+    let text = std::fs::read_to_string(&env.config).expect("config");
+    let text = text.replace(
+        "max_memory_mb = 64\ntimeout_seconds = 30",
+        "max_memory_mb = 96\ntimeout_seconds = 7",
+    );
+    std::fs::write(&env.config, text).expect("config");
+
+    let (v, code) = env.json(&["update", "box"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["sandbox"], "box");
+    let changes = v["changes"].as_array().expect("changes");
+    let keys: Vec<&str> = changes.iter().filter_map(|c| c["key"].as_str()).collect();
+    assert_eq!(keys, ["max_memory_mb", "timeout_seconds"], "{v}");
+    assert_eq!(changes[0]["from"], 64);
+    assert_eq!(changes[0]["to"], 96);
+
+    let (v, _) = env.json(&["ls"]);
+    let row = v
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == "box"))
+        .cloned()
+        .expect("box listed");
+    assert_eq!(row["memory_limit_bytes"], 96 * 1024 * 1024, "{row}");
+    // The cgroup holds the new limit (v1 memory, or v2 memory.max).
+    let limit = env
+        .cgroup_dirs()
+        .iter()
+        .flat_map(|d| ["memory.limit_in_bytes", "memory.max"].map(|f| d.join("box").join(f)))
+        .find_map(|f| std::fs::read_to_string(f).ok())
+        .expect("a memory limit file of the sandbox's group");
+    assert_eq!(limit.trim(), (96u64 * 1024 * 1024).to_string());
+    // The next execution runs under the new timeout.
+    let (v, code) = env.json(&["exec", "box", "--", "sleep", "30"]);
+    assert_eq!(code, 124, "{v}");
+    assert_eq!(v["status"], "timeout");
+
+    let (v, code) = env.json(&["update", "box"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["changes"], serde_json::json!([]));
+    assert!(env.run(&["rm", "box"]).status.success());
+}

@@ -207,6 +207,10 @@ fn base_app() -> App {
     };
     let mut config = ConfigView::from_config(&Config::builtin());
     config.path = Some(PathBuf::from("/etc/sandbox-tui/sandboxes.toml"));
+    // The file has the profiles the sandboxes were made with.
+    for p in &mut config.profiles {
+        *p = sandbox("x", &p.name, 0, 0, 0).limits;
+    }
     let mut app = App::new(theme, 1000, env, config);
     // Two samples one second apart: web used 1.5 s of CPU in that second.
     update(
@@ -1877,4 +1881,45 @@ fn one_key_sorts_in_every_table_and_rows_hold_still_between_keys() {
         .collect();
     assert_eq!(pids, [200, 201, 202, 100, 101]);
     assert_eq!(app.tree_sort, (UsageSort::Memory, true));
+}
+
+/// A sandbox made from an older version of its profile is marked `*`, its
+/// detail says what the file changed, and `u` applies it after a
+/// confirmation that lists the changes.
+#[test]
+fn a_sandbox_behind_its_profile_is_marked_and_u_updates_it() {
+    let mut app = base_app();
+    for p in &mut app.config.profiles {
+        if p.name == "strict" {
+            p.max_memory_mb = 256;
+            p.timeout_seconds = 5;
+        }
+    }
+    update(
+        &mut app,
+        Action::Snapshot(Box::new(snapshot(NOW + 1000, 13_000))),
+    );
+    keys(&mut app, "j"); // batch, a strict sandbox
+    assert_eq!(app.selected_sandbox.as_deref(), Some("batch"));
+    keys(&mut app, "i");
+    let shown = screen(&mut app, 100, 30);
+    assert!(shown.contains("strict*"), "{shown}");
+    assert!(
+        shown.contains("⚠ sandboxes.toml has changed it since: max_memory_mb 128 → 256"),
+        "{shown}"
+    );
+    press(&mut app, KeyCode::Tab); // back to the sandboxes pane
+    assert_eq!(app.focus, Pane::Sandboxes);
+    keys(&mut app, "u");
+    insta::assert_snapshot!(screen(&mut app, 80, 24));
+    assert_eq!(
+        keys(&mut app, "y"),
+        vec![Effect::ApplyProfile {
+            name: "batch".into()
+        }]
+    );
+    // An up-to-date sandbox needs nothing.
+    keys(&mut app, "j"); // idle, default
+    assert_eq!(keys(&mut app, "u"), vec![]);
+    assert!(app.overlay.is_none());
 }

@@ -109,6 +109,8 @@ pub enum Command {
     Wait(verbs::WaitArgs),
     /// Kill an execution or every execution of a sandbox
     Kill(verbs::KillArgs),
+    /// Give a sandbox its profile as sandboxes.toml has it now (limits and next executions)
+    Update(verbs::UpdateArgs),
     /// Remove a sandbox, its workspace and cgroups
     Rm(verbs::RmArgs),
     /// Remove finished executions' logs, leftover ephemeral sandboxes and the spare network namespace
@@ -162,6 +164,7 @@ pub fn main() -> i32 {
         Command::Logs(args) => verbs::logs(&cli.global, args),
         Command::Wait(args) => verbs::wait(&cli.global, args),
         Command::Kill(args) => verbs::kill(&cli.global, args),
+        Command::Update(args) => verbs::update(&cli.global, args),
         Command::Rm(args) => verbs::rm(&cli.global, args),
         Command::Prune(args) => verbs::prune(&cli.global, args),
         Command::Cp(args) => files::cp(&cli.global, args),

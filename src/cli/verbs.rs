@@ -599,6 +599,32 @@ pub fn kill(global: &Global, args: KillArgs) -> anyhow::Result<i32> {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct UpdateArgs {
+    /// Sandbox name
+    pub name: String,
+}
+
+/// `update NAME`: the sandbox takes its profile as sandboxes.toml has it
+/// now; prints each changed key.
+pub fn update(global: &Global, args: UpdateArgs) -> anyhow::Result<i32> {
+    let manager = open_manager(global)?;
+    let changes = manager.apply_profile(&args.name)?;
+    if global.json {
+        outln!(
+            "{}",
+            serde_json::json!({ "sandbox": args.name, "changes": changes })
+        );
+    } else if changes.is_empty() {
+        outln!("{}: already up to date", args.name);
+    } else {
+        for change in &changes {
+            outln!("{}: {}", args.name, for_terminal(&change.to_string()));
+        }
+    }
+    Ok(0)
+}
+
+#[derive(Debug, clap::Args)]
 pub struct RmArgs {
     /// Sandbox names (each is removed even when another one cannot be)
     #[arg(required = true, value_name = "NAME")]

@@ -392,6 +392,20 @@ impl Store {
         Ok(())
     }
 
+    /// Replace the profile snapshot the sandbox's next executions run under.
+    pub fn set_sandbox_profile(&self, name: &str, profile: &Profile) -> Result<(), StateError> {
+        let profile_json = serde_json::to_string(profile)
+            .map_err(|e| StateError::Invalid(format!("profile of {name}: {e}")))?;
+        let changed = self
+            .conn
+            .prepare_cached("UPDATE sandboxes SET profile_json = ?2 WHERE name = ?1")?
+            .execute(params![name, profile_json])?;
+        if changed == 0 {
+            return Err(not_found("sandbox", name));
+        }
+        Ok(())
+    }
+
     /// Delete the sandbox, and its executions unless `keep_history`. Stopping
     /// its active executions first is the caller's job.
     pub fn delete_sandbox(&self, name: &str, keep_history: bool) -> Result<(), StateError> {

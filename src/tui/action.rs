@@ -102,6 +102,8 @@ pub enum Outcome {
     Created(Result<String, String>),
     Killed(Result<String, String>),
     Removed(Result<String, String>),
+    /// A sandbox brought to its profile: its name and how many keys changed.
+    ProfileApplied(Result<(String, usize), String>),
     Config(ConfigOutcome),
     /// The directory `dir` of a sandbox's workspace.
     Listed {
@@ -140,6 +142,7 @@ impl Outcome {
             | Outcome::Created(_)
             | Outcome::Killed(_)
             | Outcome::Removed(_)
+            | Outcome::ProfileApplied(_)
             | Outcome::Config(_) => true,
             Outcome::Listed { .. }
             | Outcome::FileRead { .. }
@@ -175,6 +178,9 @@ pub enum Effect {
         signal: SignalChoice,
     },
     RemoveSandbox {
+        name: String,
+    },
+    ApplyProfile {
         name: String,
     },
     Launch {

@@ -13,7 +13,7 @@ use crate::files::{FileEntry, FileHead};
 use crate::manager::{ExecutionView, SandboxView};
 use crate::monitor::{tree_order_by, History, HostInfo, ProcessInfo};
 use crate::netproxy::NetworkRefusal;
-use crate::profile::{Config, Diagnostic, Profile};
+use crate::profile::{Config, Diagnostic, Profile, ProfileChange};
 
 /// Samples kept for the charts: five minutes at the default refresh.
 pub const HISTORY_LEN: usize = 300;
@@ -146,6 +146,9 @@ pub struct SandboxRow {
     pub view: SandboxView,
     /// 100 = one core, from the change of cpu_ms between two samples.
     pub cpu_percent: f64,
+    /// What `sandboxes.toml` now says differently from the profile the
+    /// sandbox was made with (or last updated to); empty when the same.
+    pub profile_changes: Vec<ProfileChange>,
 }
 
 /// Chart histories of one sandbox: CPU in tenths of a percent, memory in bytes.
@@ -187,6 +190,12 @@ pub enum KillTarget {
     Remove {
         name: String,
         active: u64,
+    },
+    /// Not a kill either: bring a sandbox to its profile as the file has it.
+    ApplyProfile {
+        name: String,
+        profile: String,
+        changes: Vec<String>,
     },
     /// Not a kill, but the same yes/no: one workspace file.
     DeleteFile {

@@ -45,6 +45,11 @@ impl Worker {
                 pid,
                 signal,
             } => Outcome::Killed(self.signal_process(sandbox.as_deref(), pid, signal)),
+            Effect::ApplyProfile { name } => Outcome::ProfileApplied(
+                m.apply_profile(&name)
+                    .map(|changes| (name, changes.len()))
+                    .map_err(|e| e.to_string()),
+            ),
             Effect::RemoveSandbox { name } => Outcome::Removed(
                 m.remove(&name, true, false)
                     .map(|()| name)

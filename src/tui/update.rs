@@ -167,7 +167,18 @@ fn apply_snapshot(app: &mut App, snap: Snapshot) {
         let h = app.history.entry(view.name.clone()).or_default();
         h.cpu_tenths.push((cpu_percent * 10.0).round() as u64);
         h.memory.push(view.memory_bytes);
-        rows.push(SandboxRow { view, cpu_percent });
+        let profile_changes = app
+            .config
+            .profiles
+            .iter()
+            .find(|p| p.name == view.profile)
+            .map(|now| view.limits.changes_to(now))
+            .unwrap_or_default();
+        rows.push(SandboxRow {
+            view,
+            cpu_percent,
+            profile_changes,
+        });
     }
     let alive = |name: &String| rows.iter().any(|r: &SandboxRow| &r.view.name == name);
     app.prev_cpu.retain(|k, _| alive(k));
@@ -296,6 +307,15 @@ fn on_outcome(app: &mut App, outcome: Outcome) -> Vec<Effect> {
             status(app, format!("removed sandbox {name}"), false);
         }
         Outcome::Removed(Err(e)) => status(app, format!("remove failed: {e}"), true),
+        Outcome::ProfileApplied(Ok((name, 0))) => {
+            status(app, format!("{name} already has its profile"), false)
+        }
+        Outcome::ProfileApplied(Ok((name, n))) => status(
+            app,
+            format!("{name}: {n} key(s) of its profile applied"),
+            false,
+        ),
+        Outcome::ProfileApplied(Err(e)) => status(app, format!("update failed: {e}"), true),
         Outcome::Config(ConfigOutcome::Loaded(config)) => {
             let selected = app.config.selected;
             app.config = ConfigView::from_config(&config);
@@ -546,6 +566,7 @@ fn on_main_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Char('x') => open_launch(app),
         KeyCode::Char('K') | KeyCode::F(9) => open_kill(app),
         KeyCode::Char('D') => open_remove(app),
+        KeyCode::Char('u') => open_apply_profile(app),
         KeyCode::Char('l') => show_tab(app, Tab::Logs),
         KeyCode::Char('t') => show_tab(app, Tab::Tree),
         KeyCode::Char('c') => show_tab(app, Tab::Charts),
@@ -1028,6 +1049,36 @@ fn open_kill(app: &mut App) {
     }));
 }
 
+/// `u`: the selected sandbox takes its profile as the file has it now,
+/// after a confirmation that lists what changes.
+fn open_apply_profile(app: &mut App) {
+    let Some(row) = app.selected_sandbox_row() else {
+        status(app, "select a sandbox to update its profile", true);
+        return;
+    };
+    if row.profile_changes.is_empty() {
+        let text = format!(
+            "{} runs its profile {} as sandboxes.toml has it",
+            row.view.name, row.view.profile
+        );
+        status(app, text, false);
+        return;
+    }
+    let target = KillTarget::ApplyProfile {
+        name: row.view.name.clone(),
+        profile: row.view.profile.clone(),
+        changes: row
+            .profile_changes
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+    };
+    app.overlay = Some(Overlay::Confirm(Confirm {
+        target,
+        signal: SignalChoice::Term,
+    }));
+}
+
 fn open_remove(app: &mut App) {
     match app.selected_sandbox_row() {
         Some(row) => {
@@ -1173,6 +1224,10 @@ fn on_confirm_key(app: &mut App, mut confirm: Confirm, key: KeyEvent) -> Vec<Eff
                         signal: confirm.signal,
                     },
                     format!("sending SIG{} to {pid}…", confirm.signal.name()),
+                ),
+                KillTarget::ApplyProfile { name, .. } => (
+                    Effect::ApplyProfile { name: name.clone() },
+                    format!("updating {name}…"),
                 ),
                 KillTarget::Remove { name, .. } => (
                     Effect::RemoveSandbox { name: name.clone() },

@@ -12,6 +12,7 @@ use crate::tui::action::SignalChoice;
 use crate::tui::app::{
     App, Confirm, CreateDialog, CreateField, KillTarget, LaunchDialog, LaunchField,
 };
+use crate::tui::format::clean_line;
 
 fn dialog_block<'a>(app: &App, title: &'a str, danger: bool) -> Block<'a> {
     let style = if danger {
@@ -62,6 +63,22 @@ pub fn confirm_text(target: &KillTarget) -> String {
         KillTarget::Remove { name, active } => format!(
             "Remove sandbox {name}?\nKills its {active} running or queued execution(s), deletes its workspace, cgroups and history."
         ),
+        KillTarget::ApplyProfile {
+            name,
+            profile,
+            changes,
+        } => {
+            const SHOWN: usize = 6;
+            let mut text = format!("Give sandbox {name} its profile {profile} as sandboxes.toml has it?");
+            for change in changes.iter().take(SHOWN) {
+                text.push_str(&format!("\n  {}", clean_line(change)));
+            }
+            if changes.len() > SHOWN {
+                text.push_str(&format!("\n  … and {} more", changes.len() - SHOWN));
+            }
+            text.push_str("\nLimits change at once, for what runs now too.");
+            text
+        }
         KillTarget::DeleteFile { sandbox, path } => format!(
             "Delete {path} from the workspace of sandbox {sandbox}?\nThis cannot be undone (of a symlink, only the link goes)."
         ),
@@ -74,14 +91,16 @@ pub fn confirm(frame: &mut Frame, app: &App, c: &Confirm, area: Rect) {
         KillTarget::Remove { .. } => " Remove sandbox ",
         KillTarget::Process { .. } => " Signal process ",
         KillTarget::DeleteFile { .. } => " Delete file ",
+        KillTarget::ApplyProfile { .. } => " Update profile ",
         _ => " Kill ",
     };
-    let rect = centered(area, 64, 9);
+    let text = confirm_text(&c.target);
+    let rect = centered(area, 64, (text.lines().count() as u16 + 6).max(9));
     frame.render_widget(Clear, rect);
     let block = dialog_block(app, title, true);
     let inner = block.inner(rect);
     frame.render_widget(block, rect);
-    let mut lines: Vec<Line> = confirm_text(&c.target)
+    let mut lines: Vec<Line> = text
         .lines()
         .map(|l| Line::from(Span::styled(l.to_string(), theme.text())))
         .collect();

@@ -32,6 +32,7 @@ pub const KEYS: &[(&str, &str)] = &[
         "kill selected execution, sandbox's executions or process",
     ),
     ("D", "remove the selected sandbox"),
+    ("u", "update a sandbox marked * to its profile in the file"),
     ("i t l c w", "detail / process tree / logs / charts / files"),
     (
         "w",

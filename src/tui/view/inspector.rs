@@ -190,6 +190,17 @@ fn detail(frame: &mut Frame, app: &App, area: Rect) {
                 let v = &r.view;
                 lines.push(kv(app, "sandbox", v.name.clone()));
                 lines.push(kv(app, "profile", v.profile.clone()));
+                if !r.profile_changes.is_empty() {
+                    let changes: Vec<String> =
+                        r.profile_changes.iter().map(ToString::to_string).collect();
+                    lines.push(Line::from(Span::styled(
+                        clean_line(&format!(
+                            "⚠ sandboxes.toml has changed it since: {} (u updates the sandbox)",
+                            changes.join(", ")
+                        )),
+                        theme.warning(),
+                    )));
+                }
                 // Early, so it is on screen without scrolling.
                 lines.push(network_line(app, &v.limits));
                 lines.push(kv(app, "state", v.state.clone()));

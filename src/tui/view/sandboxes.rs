@@ -75,10 +75,15 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         .chain([16])
         .max()
         .unwrap_or(16);
-    let profile_want = Column::widest(
-        "PROFILE▲",
-        rows_visible.iter().map(|r| r.view.profile.as_str()),
-    );
+    // A profile that sandboxes.toml has changed since is marked `*`.
+    let shown_profiles: Vec<String> = rows_visible
+        .iter()
+        .map(|r| match r.profile_changes.is_empty() {
+            true => r.view.profile.clone(),
+            false => format!("{}*", r.view.profile),
+        })
+        .collect();
+    let profile_want = Column::widest("PROFILE▲", shown_profiles.iter().map(String::as_str));
     let state_want = Column::widest("STATE▲", rows_visible.iter().map(|r| r.view.state.as_str()));
     // Lowest priority gives way first; the name is cut only when nothing
     // else is left to give.
@@ -186,7 +191,14 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         rows.push(Row::new(columns::kept(
             [
                 Cell::from(name),
-                Cell::from(clip(&v.profile, width_of(1))),
+                if r.profile_changes.is_empty() {
+                    Cell::from(clip(&v.profile, width_of(1)))
+                } else {
+                    Cell::from(Span::styled(
+                        format!("{}*", clip(&v.profile, width_of(1).saturating_sub(1))),
+                        theme.warning(),
+                    ))
+                },
                 Cell::from(Span::styled(v.state.clone(), state_style)),
                 Cell::from(Span::styled(
                     format!("{}/{}", v.running, v.total),
