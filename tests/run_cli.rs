@@ -463,3 +463,29 @@ fn python_integers_come_back_exact_in_json() {
         "{text}"
     );
 }
+
+#[test]
+fn create_set_overrides_the_sandbox_limits() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let grab = "b = [bytearray(16 << 20) for _ in range(16)]";
+    let (_, code) = env.json(&["create", "tight", "--set", "max_memory_mb=64"]);
+    assert_eq!(code, 0);
+    let (v, code) = env.json(&["exec", "tight", "--", "python3", "-c", grab]);
+    assert_eq!(
+        (code, v["status"].as_str()),
+        (137, Some("memory_limit")),
+        "{v}"
+    );
+    let (v, code) = env.json(&["create", "bad", "--set", "max_process_count=0"]);
+    assert_eq!(code, 125);
+    let message = v["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("profiles.default.max_process_count"),
+        "{v}"
+    );
+    let (v, _) = env.json(&["ls"]);
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+}

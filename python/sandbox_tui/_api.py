@@ -7,7 +7,6 @@ import base64
 import builtins
 import concurrent.futures
 import functools
-import json
 import os
 from dataclasses import dataclass, field
 from typing import (
@@ -137,7 +136,7 @@ def _raise_for(result: Dict[str, Any]) -> Any:
     error = result.get("error")
     if status == "completed":
         value = result.get("result")
-        if result.get("result_non_json"):
+        if result.get("result_non_json") and isinstance(value, dict):
             return NonJSONValue(repr=value.get("repr", ""), type=value.get("type", ""))
         return _remote.decode_value(value)
     if isinstance(error, dict):
@@ -460,8 +459,10 @@ class Sandbox:
     ``with Sandbox("box1", profile="strict") as box:`` creates it (or, with
     ``exist_ok=True``, opens an existing one) and removes it on exit (unless
     ``remove=False``). Its executions appear in the dashboard and in
-    ``sandbox-tui ps`` like any other. Limits come from the profile the
-    sandbox was made with; ``timeout=`` overrides the wall clock per call.
+    ``sandbox-tui ps`` like any other. Limits come from the profile, with
+    ``memory_mb``, ``cpu_seconds`` and ``settings`` (any profile key)
+    overriding it for this sandbox (``create --set``, checked like the
+    file); ``timeout=`` overrides the wall clock per call.
     """
 
     def __init__(
@@ -473,10 +474,18 @@ class Sandbox:
         state_dir: Optional[PathLike] = None,
         remove: bool = True,
         exist_ok: bool = False,
+        memory_mb: Optional[int] = None,
+        cpu_seconds: Optional[int] = None,
+        settings: Optional[Mapping[str, Any]] = None,
         binary: Optional[PathLike] = None,
     ) -> None:
         self.name = name
         self.profile = profile
+        self.settings: Dict[str, Any] = dict(settings or {})
+        if memory_mb is not None:
+            self.settings["max_memory_mb"] = memory_mb
+        if cpu_seconds is not None:
+            self.settings["max_cpu_seconds"] = cpu_seconds
         self.remove = remove
         self.exist_ok = exist_ok
         self._cli = Cli(config, state_dir, binary)
@@ -485,7 +494,7 @@ class Sandbox:
 
     def create(self) -> Dict[str, Any]:
         """Create the sandbox (``sandbox-tui create``); its record."""
-        code, value = self._cli.run(["create", self.name, "-p", self.profile])
+        code, value = self._cli.run(["create", self.name, "-p", self.profile] + settings_args(self.settings))
         if code != 0 and self.exist_ok and any(s["name"] == self.name for s in self.list()):
             return next(s for s in self.list() if s["name"] == self.name)
         return check(code, value, ["create"])

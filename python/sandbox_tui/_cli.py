@@ -148,5 +148,5 @@ def parse_output(code: int, out: bytes, err: bytes) -> Any:
         )
     try:
         return json.loads(text)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:
         raise SandboxError("sandbox-tui wrote output that is not JSON (%s): %.200r" % (e, text)) from None

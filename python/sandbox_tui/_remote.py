@@ -22,7 +22,7 @@ import pickle
 import sys
 import textwrap
 import types
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Set, Tuple
 
 from .errors import SandboxError
 
@@ -311,11 +311,19 @@ def decode_value(value: Any) -> Any:
         return [decode_value(v) for v in value]
     if isinstance(value, dict):
         if len(value) == 1 and NDARRAY_TAG in value:
-            data = base64.b64decode(value[NDARRAY_TAG])
+            # What the sandbox sent is untrusted: a bad file is an error of
+            # the execution, and allow_pickle=False keeps objects out.
+            try:
+                data = base64.b64decode(value[NDARRAY_TAG], validate=True)
+            except (TypeError, ValueError) as e:
+                raise SandboxError("the sandbox returned a malformed array: %s" % e) from None
             try:
                 import numpy
             except ImportError:
                 return data  # the .npy file itself
-            return numpy.load(io.BytesIO(data), allow_pickle=False)
+            try:
+                return numpy.load(io.BytesIO(data), allow_pickle=False)
+            except (ValueError, OSError, EOFError) as e:
+                raise SandboxError("the sandbox returned a malformed array: %s" % e) from None
         return {k: decode_value(v) for k, v in value.items()}
     return value

@@ -15,7 +15,6 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
-import sandbox_tui
 from sandbox_tui._cli import find_binary
 
 _COUNTER = itertools.count()

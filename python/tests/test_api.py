@@ -7,7 +7,7 @@ import json
 import math
 import os
 import sysconfig
-from pathlib import Path
+import time
 
 import pytest
 
@@ -377,6 +377,27 @@ def test_async_errors_and_limits(env):
     assert isinstance(e2, st.SandboxTimeout)
 
 
+def test_async_cancel_ends_the_execution(env):
+    async def main():
+        task = asyncio.create_task(st.aexecute_code("import time\ntime.sleep(600)", **env.kw))
+        for _ in range(600):
+            listed = json.loads(env.cli("--json", "ps").stdout or b"[]")
+            if listed and listed[0]["status"] == "running":
+                break
+            await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    for _ in range(600):
+        status = json.loads(env.cli("--json", "ps").stdout)[0]["status"]
+        if status != "running":
+            break
+        time.sleep(0.1)
+    assert status == "killed"
+
+
 def test_async_executor_function_and_map(env):
     async def main():
         ex = st.SandboxExecutor(Counter(1), **env.kw)
@@ -429,6 +450,10 @@ def test_sandbox_cp_refuses_a_symlink_out_of_the_workspace(env, tmp_path):
 def test_sandbox_kill_and_timeout(env):
     with st.Sandbox("killbox", **env.kw) as box:
         ex_id = box.start(["sleep", "600"])
+        for _ in range(600):
+            if box.ps()[0]["status"] == "running":
+                break
+            time.sleep(0.1)
         killed = box.kill()
         assert ex_id in [k["id"] for k in killed]
         assert box.wait(ex_id).status == "killed"
@@ -451,3 +476,32 @@ def test_sandbox_memory_limit_from_profile(env):
         with pytest.raises(st.SandboxMemoryLimit):
             box.python("b = [bytearray(16 * 2**20) for _ in range(32)]\nreturn 1")
         assert box.exec(["sh", "-c", "exit 0"]).status == "completed"
+
+
+def test_sandbox_limits_overridden_at_creation(env):
+    hog = "b = [bytearray(16 * 2**20) for _ in range(16)]\nreturn len(b)"
+    with st.Sandbox("bigbox", **env.kw) as box:
+        assert box.python(hog) == 16
+    with st.Sandbox("tightbox", memory_mb=64, settings={"env": {"MODE": "t"}}, **env.kw) as box:
+        with pytest.raises(st.SandboxMemoryLimit):
+            box.python(hog)
+        assert box.exec("echo $MODE").stdout == b"t\n"
+    with pytest.raises(st.SandboxError, match="max_memory_mb"):
+        st.Sandbox("badbox", memory_mb=0, **env.kw).create()
+
+
+@needs_numpy
+def test_a_forged_array_from_the_sandbox_is_an_error_not_an_object(env):
+    # A snippet can return the array tag itself: only .npy without pickle is read.
+    forged = "return {'__sandbox_tui_ndarray__': 'bm90IGFuIG5weSBmaWxl'}"
+    value, error = st.execute_code(forged, **env.kw)
+    assert type(error) is st.SandboxError and "malformed array" in str(error)
+    code = (
+        "import io, numpy\n"
+        "buf = io.BytesIO()\n"
+        "numpy.save(buf, numpy.array([{'a': 1}], dtype=object), allow_pickle=True)\n"
+        "import base64\n"
+        "return {'__sandbox_tui_ndarray__': base64.b64encode(buf.getvalue()).decode()}"
+    )
+    value, error = st.execute_code(code, **env.kw)
+    assert type(error) is st.SandboxError and "malformed array" in str(error)
