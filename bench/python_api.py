@@ -11,7 +11,10 @@ Run it with the Python of a venv where the package is installed
   profile: namespaces, cgroups, landlock, seccomp), the value as JSON;
 - fork: a forked multiprocessing child (no isolation) that runs the code and
   hands the pickled value back through multiprocessing.shared_memory;
-- subprocess: `python3 -c` per call (no isolation), the value as JSON on stdout.
+- subprocess: `python3 -c` per call (no isolation), the value as JSON on stdout;
+- sandbox_tui.WarmPool(size=2).execute_code: a sandbox started ahead (and
+  replaced in the background after each call), the same isolation as
+  execute_code.
 
 Small: `return 2 + 2`. Big: a 50 MB str returned (max_result_mb raised for it).
 """
@@ -87,6 +90,13 @@ def run_sandbox(code: str, config: str, **kw):
     return value
 
 
+def run_pool(pool, code: str):
+    value, error = pool.execute_code(code)
+    if error is not None:
+        raise error
+    return value
+
+
 def measure(executors, rounds):
     times = {name: [] for name in executors}
     for _ in range(rounds):
@@ -114,25 +124,34 @@ def main() -> None:
         assert run_sandbox(SMALL, config) == 4 == run_fork(SMALL, 1 << 16) == run_subprocess(SMALL)
 
         print("binary: %s" % sandbox_tui.find_binary())
+        pool = sandbox_tui.WarmPool(size=2, config=config)
+        assert run_pool(pool, SMALL) == 4
         print("small value (%s), %d interleaved rounds, median per call:" % (SMALL, args.rounds))
         small = measure({
+            "WarmPool.execute_code": lambda: run_pool(pool, SMALL),
             "sandbox_tui.execute_code": lambda: run_sandbox(SMALL, config),
             "fork + shared memory": lambda: run_fork(SMALL, 1 << 16),
             "subprocess per call": lambda: run_subprocess(SMALL),
         }, args.rounds)
         for name, t in small.items():
             print("  %-26s %8.2f ms" % (name, t * 1000))
+        print("  ratio WarmPool / fork:           %.2fx" % (small["WarmPool.execute_code"] / small["fork + shared memory"]))
         print("  ratio execute_code / fork:       %.2fx" % (small["sandbox_tui.execute_code"] / small["fork + shared memory"]))
         print("  ratio execute_code / subprocess: %.2fx" % (small["sandbox_tui.execute_code"] / small["subprocess per call"]))
 
         print("50 MB str value, %d interleaved rounds, median per call:" % args.big_rounds)
+        big_pool = sandbox_tui.WarmPool(size=1, config=config, settings={"max_result_mb": 64})
         big = measure({
+            "WarmPool.execute_code": lambda: run_pool(big_pool, BIG),
             "sandbox_tui.execute_code": lambda: run_sandbox(BIG, config, settings={"max_result_mb": 64}),
             "fork + shared memory": lambda: run_fork(BIG, 64 << 20),
         }, args.big_rounds)
         for name, t in big.items():
             print("  %-26s %8.2f ms" % (name, t * 1000))
+        print("  ratio WarmPool / shared memory:     %.2fx" % (big["WarmPool.execute_code"] / big["fork + shared memory"]))
         print("  ratio execute_code / shared memory: %.2fx" % (big["sandbox_tui.execute_code"] / big["fork + shared memory"]))
+        pool.close()
+        big_pool.close()
         subprocess.run([sandbox_tui.find_binary(), "--config", config, "prune"], stdout=subprocess.DEVNULL)
 
 

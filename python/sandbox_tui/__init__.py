@@ -24,6 +24,7 @@ from ._api import (
     sandbox_run,
 )
 from ._cli import find_binary
+from ._pool import WarmPool
 from .errors import (
     RemoteError,
     SandboxCpuLimit,
@@ -46,6 +47,7 @@ __all__ = [
     "SandboxFunction",
     "SandboxMemoryLimit",
     "SandboxTimeout",
+    "WarmPool",
     "aexecute_code",
     "amap",
     "execute_code",
