@@ -252,7 +252,18 @@ impl Manager {
     }
 
     pub fn create(&self, name: &str, profile_name: &str) -> Result<SandboxRecord, ManagerError> {
-        let profile = self.config.profile(profile_name)?.clone();
+        self.create_with_settings(name, profile_name, &[])
+    }
+
+    /// [`Manager::create`] with `KEY=VALUE` overrides of the profile
+    /// (`create --set`, see [`Profile::with_settings`]), stored with the sandbox.
+    pub fn create_with_settings(
+        &self,
+        name: &str,
+        profile_name: &str,
+        settings: &[String],
+    ) -> Result<SandboxRecord, ManagerError> {
+        let profile = self.config.profile(profile_name)?.with_settings(settings)?;
         validate_name(name)?;
         let dir = self.sandbox_dir(name);
         let workspace = dir.join("workspace");

@@ -420,3 +420,72 @@ fn a_run_whose_output_reader_goes_away_ends_like_a_pipeline() {
     let error = record["error"].as_str().unwrap_or_default();
     assert!(error.contains("reader"), "{record}");
 }
+
+#[test]
+fn set_overrides_a_limit_for_one_run_and_is_checked() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let grab = "import sys; b = [bytearray(16 << 20) for _ in range(16)]";
+    let (v, code) = env.json(&["run", "--", "python3", "-c", grab]);
+    assert_eq!((code, v["status"].as_str()), (0, Some("completed")), "{v}");
+    let (v, code) = env.json(&[
+        "run",
+        "--set",
+        "max_memory_mb=64",
+        "--",
+        "python3",
+        "-c",
+        grab,
+    ]);
+    assert_eq!(
+        (code, v["status"].as_str()),
+        (137, Some("memory_limit")),
+        "{v}"
+    );
+    let (v, code) = env.json(&["run", "--set", "max_memory_mb=-1", "--", "true"]);
+    assert_eq!(code, 125);
+    let message = v["error"].as_str().unwrap_or_default();
+    assert!(message.contains("profiles.default.max_memory_mb"), "{v}");
+}
+
+#[test]
+fn python_integers_come_back_exact_in_json() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let out = env.run(&["--json", "run", "--python", "return [2**100, -2**64 - 1]"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(r#""result":[1267650600228229401496703205376,-18446744073709551617]"#),
+        "{text}"
+    );
+}
+
+#[test]
+fn create_set_overrides_the_sandbox_limits() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let grab = "b = [bytearray(16 << 20) for _ in range(16)]";
+    let (_, code) = env.json(&["create", "tight", "--set", "max_memory_mb=64"]);
+    assert_eq!(code, 0);
+    let (v, code) = env.json(&["exec", "tight", "--", "python3", "-c", grab]);
+    assert_eq!(
+        (code, v["status"].as_str()),
+        (137, Some("memory_limit")),
+        "{v}"
+    );
+    let (v, code) = env.json(&["create", "bad", "--set", "max_process_count=0"]);
+    assert_eq!(code, 125);
+    let message = v["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("profiles.default.max_process_count"),
+        "{v}"
+    );
+    let (v, _) = env.json(&["ls"]);
+    assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+}

@@ -9,13 +9,17 @@ pub struct RunArgs {
     /// Profile from sandboxes.toml
     #[arg(short, long, default_value = "default")]
     pub profile: String,
+    /// Override a key of the profile for this run, e.g. max_memory_mb=256 or
+    /// python="python3" (repeatable; VALUE is TOML, checked as in the file)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     #[command(flatten)]
     pub launch: super::python_args::LaunchArgs,
 }
 
 pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<i32> {
     let config = super::load_config(global)?;
-    let profile = config.profile(&args.profile)?.clone();
+    let profile = config.profile(&args.profile)?.with_settings(&args.set)?;
     let timeout = args.launch.timeout()?;
     let launch = args.launch.launch()?;
     let options = RunOptions {

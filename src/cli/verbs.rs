@@ -31,11 +31,15 @@ pub struct CreateArgs {
     /// Profile from sandboxes.toml (a snapshot is stored with the sandbox)
     #[arg(short, long, default_value = "default")]
     pub profile: String,
+    /// Override a key of the profile for this sandbox, e.g. max_memory_mb=256
+    /// (repeatable; VALUE is TOML, checked as in the file)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 pub fn create(global: &Global, args: CreateArgs) -> anyhow::Result<i32> {
     let manager = open_manager(global)?;
-    let record = manager.create(&args.name, &args.profile)?;
+    let record = manager.create_with_settings(&args.name, &args.profile, &args.set)?;
     if global.json {
         outln!("{}", serde_json::to_string(&record)?);
     } else {
