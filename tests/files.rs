@@ -51,6 +51,7 @@ fn s(path: &Path) -> &str {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn copying_in_and_out_round_trips_binary_bytes() {
     if !require_root() {
         return;
@@ -112,6 +113,7 @@ fn copying_in_and_out_round_trips_binary_bytes() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn paths_never_leave_the_workspace() {
     if !require_root() {
         return;
@@ -213,6 +215,7 @@ fn paths_never_leave_the_workspace() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn files_over_max_file_size_mb_are_refused_both_ways() {
     if !require_root() {
         return;
@@ -239,6 +242,7 @@ fn files_over_max_file_size_mb_are_refused_both_ways() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn files_lists_what_an_execution_created() {
     if !require_root() {
         return;
@@ -285,6 +289,7 @@ fn files_lists_what_an_execution_created() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn names_that_are_not_utf8_copy_both_ways() {
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;

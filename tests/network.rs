@@ -82,6 +82,7 @@ fn refusals(result: &serde_json::Value) -> Vec<(String, u64, String)> {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn curl_reaches_the_listed_server_only() {
     let Some(net) = setup() else { return };
     let (out, result) = net.sh(&format!(
@@ -104,6 +105,7 @@ fn curl_reaches_the_listed_server_only() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn python_urllib_honours_the_proxy() {
     let Some(net) = setup() else { return };
     let script = format!(
@@ -123,6 +125,7 @@ for port in ({}, {}):
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn without_the_proxy_there_is_no_network() {
     let Some(net) = setup() else { return };
     let (out, result) = net.sh(&format!(
@@ -137,6 +140,7 @@ fn without_the_proxy_there_is_no_network() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn connect_tunnels_and_socks5() {
     let Some(net) = setup() else { return };
     let (out, result) = net.sh(&format!(
@@ -169,6 +173,7 @@ fn connect_tunnels_and_socks5() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn dns_rebinding_to_an_unlisted_private_address_is_refused() {
     let Some(net) = setup() else { return };
     // rebind.test is listed for any port and maps to 127.0.0.1: only the
@@ -189,6 +194,7 @@ fn dns_rebinding_to_an_unlisted_private_address_is_refused() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn refusals_are_in_the_execution_record_and_nothing_outlives_it() {
     let Some(net) = setup() else { return };
     let (sandbox, code) = net.env.json(&["create", "netbox", "-p", "net"]);
@@ -231,6 +237,7 @@ fn refusals_are_in_the_execution_record_and_nothing_outlives_it() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn allow_network_with_allowed_hosts_is_a_config_error() {
     let Some(net) = setup() else { return };
     let bad = net.env.dir.path().join("bad.toml");

@@ -67,6 +67,7 @@ fn record(env: &TestEnv, id: &str) -> Value {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn allowed_commands_by_name_and_by_absolute_path() {
     if !require_root() {
         return;
@@ -94,6 +95,7 @@ fn allowed_commands_by_name_and_by_absolute_path() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn denied_patterns_match_the_command_line_and_python_code() {
     if !require_root() {
         return;
@@ -129,6 +131,7 @@ fn denied_patterns_match_the_command_line_and_python_code() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn allow_shell_false_denies_what_needs_a_shell() {
     if !require_root() {
         return;
@@ -153,6 +156,7 @@ fn allow_shell_false_denies_what_needs_a_shell() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn a_denied_execution_is_recorded_and_never_starts() {
     if !require_root() {
         return;

@@ -13,6 +13,7 @@ fn python(env: &TestEnv, code: &str, extra: &[&str]) -> (serde_json::Value, i32)
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn return_gives_the_value() {
     if !require_root() {
         return;
@@ -46,6 +47,7 @@ fn return_gives_the_value() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn exception_names_the_users_line() {
     if !require_root() {
         return;
@@ -63,6 +65,7 @@ fn exception_names_the_users_line() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn values_json_cannot_hold_come_back_as_repr() {
     if !require_root() {
         return;
@@ -89,6 +92,7 @@ fn values_json_cannot_hold_come_back_as_repr() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn printing_cannot_spoof_the_result() {
     if !require_root() {
         return;
@@ -105,6 +109,7 @@ fn printing_cannot_spoof_the_result() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn call_a_function_and_a_method_with_args_and_kwargs() {
     if !require_root() {
         return;
@@ -148,6 +153,7 @@ fn call_a_function_and_a_method_with_args_and_kwargs() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn fifty_megabyte_result_arrives_intact_and_over_the_cap_is_refused() {
     if !require_root() {
         return;
@@ -178,6 +184,7 @@ fn fifty_megabyte_result_arrives_intact_and_over_the_cap_is_refused() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn limits_apply_to_snippets() {
     if !require_root() {
         return;
@@ -203,6 +210,7 @@ fn limits_apply_to_snippets() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn syntax_error_is_a_failed_result_with_its_line() {
     if !require_root() {
         return;
@@ -216,6 +224,7 @@ fn syntax_error_is_a_failed_result_with_its_line() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn exec_python_in_a_named_sandbox() {
     if !require_root() {
         return;
@@ -246,6 +255,7 @@ fn exec_python_in_a_named_sandbox() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn stdout_and_stderr_are_captured_separately_from_the_result() {
     if !require_root() {
         return;
@@ -286,6 +296,7 @@ fn assert_no_runner_frames(v: &serde_json::Value) {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn replacing_the_old_result_file_has_no_effect() {
     if !require_root() {
         return;
@@ -324,6 +335,7 @@ fn replacing_the_old_result_file_has_no_effect() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn replacing_the_result_descriptor_gives_a_clear_error_within_the_timeout() {
     if !require_root() {
         return;
@@ -377,6 +389,7 @@ fn replacing_the_result_descriptor_gives_a_clear_error_within_the_timeout() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn endless_bytes_on_the_result_pipe_end_as_result_too_large_in_bounded_memory() {
     if !require_root() {
         return;
@@ -420,6 +433,7 @@ fn endless_bytes_on_the_result_pipe_end_as_result_too_large_in_bounded_memory() 
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn garbage_on_the_result_pipe_is_a_clear_failure() {
     if !require_root() {
         return;
@@ -449,6 +463,7 @@ fn garbage_on_the_result_pipe_is_a_clear_failure() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn integers_beyond_64_bits_stay_exact() {
     if !require_root() {
         return;
@@ -480,6 +495,7 @@ fn integers_beyond_64_bits_stay_exact() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn deeply_nested_values_come_back_without_error() {
     if !require_root() {
         return;
@@ -516,6 +532,7 @@ fn deeply_nested_values_come_back_without_error() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn call_code_is_main_so_multiprocessing_can_pickle_it() {
     if !require_root() {
         return;
@@ -538,6 +555,7 @@ fn call_code_is_main_so_multiprocessing_can_pickle_it() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn a_result_over_the_file_size_limit_travels_and_over_its_own_cap_is_refused() {
     if !require_root() {
         return;
@@ -574,6 +592,7 @@ fn a_result_over_the_file_size_limit_travels_and_over_its_own_cap_is_refused() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn only_the_runner_holds_the_result_pipe() {
     if !require_root() {
         return;

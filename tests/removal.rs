@@ -56,6 +56,7 @@ fn nest(top: &str, depth: u32) -> String {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn trees_deeper_than_the_descriptor_limit_are_removed() {
     if !require_root() {
         return;
@@ -196,6 +197,7 @@ fn leftover_run(env: &TestEnv) -> Option<(String, Immutable)> {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn prune_goes_past_a_sandbox_it_cannot_remove() {
     if !require_root() {
         return;
@@ -246,6 +248,7 @@ fn prune_goes_past_a_sandbox_it_cannot_remove() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn rm_goes_past_a_sandbox_it_cannot_remove() {
     if !require_root() {
         return;

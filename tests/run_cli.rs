@@ -26,6 +26,7 @@ const RESULT_KEYS: &[&str] = &[
 ];
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn json_result_has_the_documented_schema() {
     if !require_root() {
         return;
@@ -49,6 +50,7 @@ fn json_result_has_the_documented_schema() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn exit_codes_follow_the_conventions() {
     if !require_root() {
         return;
@@ -68,6 +70,7 @@ fn exit_codes_follow_the_conventions() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn stdin_is_passed_through_and_output_streams_live() {
     if !require_root() {
         return;
@@ -105,6 +108,7 @@ fn unknown_profile_is_a_clear_error() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn strict_profile_limits_apply() {
     if !require_root() {
         return;
@@ -127,6 +131,7 @@ fn strict_profile_limits_apply() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn workspace_is_the_working_directory_and_writable() {
     if !require_root() {
         return;
@@ -146,6 +151,7 @@ fn workspace_is_the_working_directory_and_writable() {
 /// The root's own files are readable whatever the caller's umask, and the
 /// command still gets that umask.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn the_root_ignores_the_callers_umask_and_the_command_keeps_it() {
     if !require_root() {
         return;
@@ -178,6 +184,7 @@ fn the_root_ignores_the_callers_umask_and_the_command_keeps_it() {
 /// The first `run` on a machine makes the state directory private, like
 /// every other verb.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn a_first_run_makes_a_private_state_directory() {
     use std::os::unix::fs::PermissionsExt;
     if !require_root() {
@@ -197,6 +204,7 @@ fn a_first_run_makes_a_private_state_directory() {
 /// The device nodes work, and no other can be made anywhere in the sandbox
 /// (a raw disk node would bypass every file-level rule).
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn devices_work_and_none_can_be_made() {
     if !require_root() {
         return;
@@ -216,6 +224,7 @@ fn devices_work_and_none_can_be_made() {
 /// `run` reuses the directories of earlier ephemeral sandboxes, but only
 /// clean ones: nothing a run leaves in (or on) its workspace reaches the next.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn nothing_of_one_run_reaches_the_next_through_its_workspace() {
     if !require_root() {
         return;
@@ -264,6 +273,7 @@ fn nothing_of_one_run_reaches_the_next_through_its_workspace() {
 /// next, which takes it instead of cloning one: it must be as fresh and as
 /// closed as a cloned one, and used once only.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn a_run_takes_the_network_namespace_left_for_it_and_leaves_a_fresh_one() {
     if !require_root() {
         return;
@@ -323,6 +333,7 @@ fn a_run_takes_the_network_namespace_left_for_it_and_leaves_a_fresh_one() {
 /// Launches racing for the one spare network namespace: one takes it, the
 /// others clone their own, and no two ever share one.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn concurrent_runs_never_share_a_network_namespace() {
     if !require_root() {
         return;
@@ -372,6 +383,7 @@ fn concurrent_runs_never_share_a_network_namespace() {
 /// The init is a small executable of its own; a copy of the tool without
 /// it (only `sandbox-tui` installed) runs itself as the init instead.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn run_works_with_and_without_the_separate_init_binary() {
     if !require_root() {
         return;
@@ -402,6 +414,7 @@ fn run_works_with_and_without_the_separate_init_binary() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn a_run_whose_output_reader_goes_away_ends_like_a_pipeline() {
     if !require_root() {
         return;

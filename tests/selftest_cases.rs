@@ -27,7 +27,11 @@ fn case(name: &str) {
 
 macro_rules! cases {
     ($($name:ident),* $(,)?) => {
-        $(#[test] fn $name() { case(stringify!($name)); })*
+        $(
+            #[test]
+            #[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+            fn $name() { case(stringify!($name)); }
+        )*
     };
 }
 

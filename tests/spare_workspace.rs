@@ -48,6 +48,7 @@ fn value<'a>(out: &'a str, key: &str) -> &'a str {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn a_run_leaves_neither_inode_flags_nor_times_to_the_next() {
     if !require_root() {
         return;

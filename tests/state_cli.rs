@@ -114,6 +114,7 @@ fn process_gone(pid: i32) -> bool {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn detached_execution_survives_its_killed_launcher() {
     if !require_root() {
         return;
@@ -150,6 +151,7 @@ fn detached_execution_survives_its_killed_launcher() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn logs_follow_prints_everything_and_ends_with_the_execution() {
     if !require_root() {
         return;
@@ -174,6 +176,7 @@ fn logs_follow_prints_everything_and_ends_with_the_execution() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn killed_supervisor_is_recovered_as_lost_and_nothing_is_left() {
     if !require_root() {
         return;
@@ -246,6 +249,7 @@ fn attached(env: &TestEnv, args: &[&str]) -> std::process::Child {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn a_killed_run_leaves_no_sandbox_behind() {
     if !require_root() {
         return;
@@ -299,6 +303,7 @@ fn a_killed_run_leaves_no_sandbox_behind() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn ctrl_c_on_an_attached_exec_kills_it_like_a_local_command() {
     if !require_root() {
         return;
@@ -323,6 +328,7 @@ fn ctrl_c_on_an_attached_exec_kills_it_like_a_local_command() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn an_attached_exec_whose_reader_goes_away_ends_like_a_pipeline() {
     if !require_root() {
         return;
@@ -357,6 +363,7 @@ fn max_overlap(intervals: &[(i64, i64)]) -> usize {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn two_hundred_executions_respect_max_concurrent_and_order() {
     if !require_root() {
         return;
@@ -437,6 +444,7 @@ fn two_hundred_executions_respect_max_concurrent_and_order() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn racing_creates_give_one_sandbox_and_one_clear_error() {
     if !require_root() {
         return;
@@ -483,6 +491,7 @@ fn racing_creates_give_one_sandbox_and_one_clear_error() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn rm_refuses_a_busy_sandbox_and_force_kills_and_removes() {
     if !require_root() {
         return;
@@ -515,6 +524,7 @@ fn rm_refuses_a_busy_sandbox_and_force_kills_and_removes() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn rm_never_follows_symlinks_out_of_the_workspace() {
     if !require_root() {
         return;
@@ -570,6 +580,7 @@ fn rm_never_follows_symlinks_out_of_the_workspace() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn newer_state_database_is_refused_clearly() {
     if !require_root() {
         return;
@@ -596,6 +607,7 @@ fn newer_state_database_is_refused_clearly() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn corrupt_state_database_is_a_clear_error_not_a_panic() {
     if !require_root() {
         return;
@@ -626,6 +638,7 @@ fn corrupt_state_database_is_a_clear_error_not_a_panic() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn execution_ids_accept_unique_prefixes_and_unknown_ids_are_clear_errors() {
     if !require_root() {
         return;
@@ -684,6 +697,7 @@ fn execution_ids_accept_unique_prefixes_and_unknown_ids_are_clear_errors() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn denied_exec_is_recorded_with_its_reason() {
     if !require_root() {
         return;
@@ -722,6 +736,7 @@ fn denied_exec_is_recorded_with_its_reason() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn kill_with_signal_term_reaches_the_sandboxed_processes() {
     if !require_root() {
         return;
@@ -750,6 +765,7 @@ fn kill_with_signal_term_reaches_the_sandboxed_processes() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn prune_removes_finished_executions_and_their_logs() {
     if !require_root() {
         return;
@@ -797,6 +813,7 @@ fn prune_removes_finished_executions_and_their_logs() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn global_flags_work_before_and_after_the_verb() {
     if !require_root() {
         return;
@@ -824,6 +841,7 @@ fn global_flags_work_before_and_after_the_verb() {
 /// tool uses, as the host sees it: joined by the child itself (v1) and born
 /// there (cgroup2, `CLONE_INTO_CGROUP`), never left in the launcher's group.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn the_command_runs_inside_its_execution_cgroup_in_every_hierarchy() {
     if !require_root() {
         return;
@@ -884,6 +902,7 @@ fn the_command_runs_inside_its_execution_cgroup_in_every_hierarchy() {
 /// After a reboot cgroupfs is empty but the state remembers the sandbox: the
 /// next execution makes the sandbox's group again, with its limits.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn a_sandbox_whose_cgroups_vanished_gets_them_back_with_its_limits() {
     if !require_root() {
         return;
@@ -924,6 +943,7 @@ fn a_sandbox_whose_cgroups_vanished_gets_them_back_with_its_limits() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn a_run_killed_before_it_was_recorded_leaves_nothing_for_long() {
     if !require_root() {
         return;

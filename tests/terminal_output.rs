@@ -96,6 +96,7 @@ fn assert_escaped(what: &str, bytes: &[u8]) {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn streams_on_a_terminal_are_escaped_and_exact_to_a_pipe() {
     if !require_root() {
         return;
@@ -137,6 +138,7 @@ fn streams_on_a_terminal_are_escaped_and_exact_to_a_pipe() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn tables_escape_names_and_argv_and_keep_one_row_each() {
     if !require_root() {
         return;

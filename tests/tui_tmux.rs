@@ -139,6 +139,7 @@ fn status_of(env: &TestEnv, id: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn dashboard_shows_and_kills_a_runaway_execution() {
     if !can_run() {
         return;
@@ -190,6 +191,7 @@ fn dashboard_shows_and_kills_a_runaway_execution() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn quitting_leaves_executions_running() {
     if !can_run() {
         return;
@@ -206,6 +208,7 @@ fn quitting_leaves_executions_running() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn files_pane_views_and_deletes_a_workspace_file() {
     if !can_run() {
         return;
@@ -263,6 +266,7 @@ fn files_pane_views_and_deletes_a_workspace_file() {
 /// opens, shows a sandbox made before the profile broke, names the invalid
 /// profile in the header, and its Profiles screen shows the problem.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn dashboard_opens_with_an_invalid_profile() {
     if !can_run() {
         return;

@@ -54,6 +54,7 @@ fn ls_uid(env: &TestEnv, name: &str) -> u64 {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn commands_run_as_a_uid_of_their_own_sandbox_never_host_root() {
     if !require_root() {
         return;
@@ -152,6 +153,7 @@ fn host_inotify() -> Result<std::os::fd::OwnedFd, nix::errno::Errno> {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn inotify_instances_are_charged_to_the_sandbox_uid_not_to_host_root() {
     if !require_root() {
         return;
@@ -208,6 +210,7 @@ fn queued_for(status: &str) -> u64 {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn queued_signals_are_charged_to_the_sandbox_uid_and_capped_by_its_rlimit() {
     if !require_root() {
         return;
@@ -249,6 +252,7 @@ fn lower_soft(resource: nix::sys::resource::Resource, soft: u64) -> std::io::Res
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn signal_priority_and_message_queue_rlimits_are_set_not_inherited() {
     if !require_root() {
         return;
@@ -289,6 +293,7 @@ fn signal_priority_and_message_queue_rlimits_are_set_not_inherited() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn files_copied_in_are_the_sandboxes_to_change_and_its_files_go_with_rm() {
     if !require_root() {
         return;
@@ -346,6 +351,7 @@ fn files_copied_in_are_the_sandboxes_to_change_and_its_files_go_with_rm() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn a_runs_spare_workspace_is_reset_to_ours_and_given_to_the_next_uid() {
     if !require_root() {
         return;
@@ -392,6 +398,7 @@ fn a_runs_spare_workspace_is_reset_to_ours_and_given_to_the_next_uid() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn a_full_uid_range_refuses_new_sandboxes_and_runs_naming_the_setting() {
     if !require_root() {
         return;

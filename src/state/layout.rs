@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use nix::dir::Dir;
 use nix::fcntl::{openat, OFlag};
-use nix::sys::stat::{fchmod, fstatat, FileStat, Mode, SFlag};
+use nix::sys::stat::{fchmod, fchmodat, fstatat, FchmodatFlags, FileStat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 
 use crate::fsops::rename_no_replace;
@@ -119,7 +119,15 @@ fn enter(
     name: &OsStr,
     stat: &FileStat,
 ) -> nix::Result<Option<(OwnedFd, Vec<std::ffi::OsString>)>> {
-    let dir_fd = openat(parent, name, DIR_FLAGS, Mode::empty())?;
+    let dir_fd = match openat(parent, name, DIR_FLAGS, Mode::empty()) {
+        // Made unreadable by the sandbox: without root it opens only once
+        // readable again. NoFollowSymlink: a symlink swapped in is refused.
+        Err(nix::Error::EACCES) => {
+            fchmodat(parent, name, Mode::S_IRWXU, FchmodatFlags::NoFollowSymlink)?;
+            openat(parent, name, DIR_FLAGS, Mode::empty())?
+        }
+        opened => opened?,
+    };
     if id_of(&nix::sys::stat::fstat(&dir_fd)?) != id_of(stat) {
         return Ok(None);
     }

@@ -21,8 +21,20 @@ pub fn isolation_required() -> bool {
     std::env::var("SANDBOX_TUI_REQUIRE_ISOLATION").is_ok_and(|v| v == "1" || v == "true")
 }
 
-/// Tests that need root (cgroups, namespaces as root) return early when not root,
-/// unless isolation is required, in which case they fail.
+// Tests that need root (cgroups, namespaces as root, dropping to another
+// uid) are marked, right under `#[test]`, with
+//
+//     #[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+//
+// and begin with `if !require_root() { return; }` (or call a helper that
+// does). build.rs sets `sandbox_tui_root` when the tests are built as root
+// or with SANDBOX_TUI_REQUIRE_ISOLATION=1, so a run without root lists them
+// as ignored instead of counting them as passed. A marked test that runs
+// without root anyway (built as root, run as another user) fails, and so
+// does an unmarked one: none passes without having run.
+
+/// Whether the process is root; panics, with why, when it is not: a test
+/// that needs root reaches this only when it was built to run.
 pub fn require_root() -> bool {
     if nix::unistd::geteuid().is_root() {
         return true;
@@ -31,8 +43,28 @@ pub fn require_root() -> bool {
         !isolation_required(),
         "SANDBOX_TUI_REQUIRE_ISOLATION=1 but the tests are not running as root"
     );
-    eprintln!("skipped: needs root");
-    false
+    if cfg!(sandbox_tui_root) {
+        panic!(
+            "needs root: these tests were built as root but run as uid {}; \
+             build them as this user (or with SANDBOX_TUI_TEST_AS=user) to have them ignored",
+            nix::unistd::geteuid()
+        );
+    }
+    panic!(
+        "needs root: mark this test #[cfg_attr(not(sandbox_tui_root), ignore = \"needs root\")]"
+    );
+}
+
+/// In every test binary: where isolation is required, no test may have been
+/// built to be ignored for want of root (a binary built without
+/// SANDBOX_TUI_REQUIRE_ISOLATION and run with it).
+#[test]
+fn isolation_required_means_no_test_is_ignored_for_want_of_root() {
+    assert!(
+        !isolation_required() || cfg!(sandbox_tui_root),
+        "SANDBOX_TUI_REQUIRE_ISOLATION=1 but the tests needing root were built ignored: \
+         build them with it set"
+    );
 }
 
 pub struct TestEnv {
