@@ -435,6 +435,7 @@ fn a_run_whose_output_reader_goes_away_ends_like_a_pipeline() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn set_overrides_a_limit_for_one_run_and_is_checked() {
     if !require_root() {
         return;
@@ -464,6 +465,7 @@ fn set_overrides_a_limit_for_one_run_and_is_checked() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn python_integers_come_back_exact_in_json() {
     if !require_root() {
         return;
@@ -478,6 +480,7 @@ fn python_integers_come_back_exact_in_json() {
 }
 
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn create_set_overrides_the_sandbox_limits() {
     if !require_root() {
         return;

@@ -1029,6 +1029,7 @@ fn a_run_killed_before_it_was_recorded_leaves_nothing_for_long() {
 /// snapshot its executions run under and its cgroup's limits; a second
 /// update finds nothing to do.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn update_applies_the_profile_as_the_file_has_it_now() {
     if !require_root() {
         return;

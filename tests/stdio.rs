@@ -101,6 +101,7 @@ fn on_a_terminal(
 /// The command tries to reach the operator's terminal every way it can;
 /// it finds none, and the terminal's modes are as they were.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn the_callers_terminal_never_reaches_the_sandbox() {
     if !require_root() {
         return;
@@ -126,6 +127,7 @@ fn the_callers_terminal_never_reaches_the_sandbox() {
 /// Likewise an attached `exec`, whose detached supervisor holds no
 /// descriptor of the terminal either while the command runs.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn the_callers_terminal_never_reaches_an_attached_exec() {
     if !require_root() {
         return;
@@ -169,6 +171,7 @@ fn the_callers_terminal_never_reaches_an_attached_exec() {
 /// itself, as nothing in the sandbox can), an attached execution puts them
 /// back when it ends.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn an_attached_execution_puts_the_terminals_modes_back() {
     if !require_root() {
         return;
@@ -215,6 +218,7 @@ fn an_attached_execution_puts_the_terminals_modes_back() {
 
 /// The selftest's case holds when the selftest itself runs on a terminal.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn the_no_terminal_case_holds_on_a_terminal() {
     if !require_root() {
         return;
@@ -229,6 +233,7 @@ fn the_no_terminal_case_holds_on_a_terminal() {
 /// caller's (another inode), so the sandbox cannot fstat, seek or write
 /// into what the caller gave.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn piped_stdin_goes_through_a_pipe_of_the_supervisor() {
     if !require_root() {
         return;
@@ -287,6 +292,7 @@ fn piped_stdin_goes_through_a_pipe_of_the_supervisor() {
 
 /// `exec NAME --python` still reads the code from stdin.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn python_code_for_exec_comes_from_stdin() {
     if !require_root() {
         return;
@@ -337,6 +343,7 @@ fn with_a_reader_that_never_reads(env: &TestEnv, args: &[&str]) -> (ExitStatus, 
 /// enforced although nobody takes the output, and the note says what the
 /// reader missed.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn a_reader_that_stops_reading_does_not_hold_up_the_timeout() {
     if !require_root() {
         return;
@@ -351,6 +358,7 @@ fn a_reader_that_stops_reading_does_not_hold_up_the_timeout() {
 
 /// Likewise the CPU budget.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn a_reader_that_stops_reading_does_not_hold_up_the_cpu_budget() {
     if !require_root() {
         return;
@@ -369,6 +377,7 @@ fn a_reader_that_stops_reading_does_not_hold_up_the_cpu_budget() {
 
 /// And an attached `exec`.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn a_reader_that_stops_reading_does_not_hold_up_an_attached_exec() {
     if !require_root() {
         return;
@@ -387,6 +396,7 @@ fn a_reader_that_stops_reading_does_not_hold_up_an_attached_exec() {
 /// A reader that is slow but keeps reading gets every byte: the sandbox
 /// waits for it, as in any pipeline, instead of losing output.
 #[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn a_slow_reader_gets_every_byte() {
     if !require_root() {
         return;
