@@ -250,8 +250,9 @@ impl Manager {
     }
 
     pub fn create(&self, name: &str, profile_name: &str) -> Result<SandboxRecord, ManagerError> {
-        let profile = self.config.profile(profile_name)?.clone();
+        let mut profile = self.config.profile(profile_name)?.clone();
         validate_name(name)?;
+        pin_image(&self.state_dir, &mut profile)?;
         let dir = self.sandbox_dir(name);
         let workspace = dir.join("workspace");
         // The record first: of two racing creates exactly one gets here, and
@@ -959,7 +960,29 @@ fn request_for(
         },
         result_pipe: (exec.kind == KIND_PYTHON).then(|| python::result_cap(&sandbox.profile)),
         uid: run_as(sandbox),
+        root: root_of(state_dir, &sandbox.profile),
     }
+}
+
+/// Host path of the root a profile asks for: its `rootfs`, or its pinned
+/// image's unpacked root.
+fn root_of(state_dir: &Path, profile: &Profile) -> Option<PathBuf> {
+    match &profile.image {
+        Some(digest) => Some(crate::image::root_dir(state_dir, digest)),
+        None => profile.rootfs.clone(),
+    }
+}
+
+/// A profile's `image` resolved to the digest of an imported image
+/// (importing a source the first time), so the sandbox keeps the image it
+/// was made with and `image rm` can tell it is in use.
+pub(crate) fn pin_image(state_dir: &Path, profile: &mut Profile) -> Result<(), ManagerError> {
+    if let Some(reference) = &profile.image {
+        let digest = crate::image::pin(state_dir, reference)
+            .map_err(|e| ManagerError::Invalid(format!("image {reference}: {e}")))?;
+        profile.image = Some(digest);
+    }
+    Ok(())
 }
 
 /// After the end: a Python job's value or exception joins the result, and

@@ -1229,6 +1229,8 @@ mod tests {
             max_result_mb: 16,
             denied_patterns: vec![],
             allow_shell: true,
+            rootfs: None,
+            image: None,
         }
     }
 
