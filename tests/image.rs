@@ -621,3 +621,35 @@ fn malicious_archives_write_nothing_outside_the_root() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn an_image_symlink_never_places_mount_points_on_the_host() {
+    if !require_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let outside = dir.path().join("outside");
+    std::fs::create_dir(&outside).expect("outside");
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).expect("root");
+    // While the root is built the host's root sits at /oldroot: a link
+    // there, taken as the workdir's or the runner's mount point, would make
+    // directories and files on the host.
+    for name in ["workspace", ".sandbox-tui"] {
+        std::os::unix::fs::symlink(
+            format!("/oldroot{}/{name}", outside.display()),
+            root.join(name),
+        )
+        .expect("symlink");
+    }
+    let env = TestEnv::new(&format!(
+        "[profiles.img]\nrootfs = \"{}\"\n",
+        root.display()
+    ));
+    let out = env.run(&["run", "-p", "img", "--", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+    assert!(stderr_of(&out).contains("symlink"), "{out:?}");
+    let (value, code) = env.json(&["run", "-p", "img", "--python", "return 1"]);
+    assert_eq!(code, 125, "{value}");
+    assert_eq!(std::fs::read_dir(&outside).expect("outside").count(), 0);
+}

@@ -171,6 +171,15 @@ fn assemble_root(spec: &SandboxSpec) -> Result<(), MountError> {
         MsFlags::MS_NODEV,
     )?;
 
+    if spec.root.is_some() {
+        let targets = std::iter::once(&spec.workdir)
+            .chain(&spec.read_only_paths)
+            .chain(&spec.writable_paths)
+            .chain(spec.binds.iter().map(|b| &b.target));
+        for target in targets {
+            refuse_image_symlinks(target)?;
+        }
+    }
     let workdir = under(NEW, &spec.workdir);
     make_dir(&workdir)?;
     bind(&under(OLD, &spec.workspace), &workdir, false)?;
@@ -240,6 +249,33 @@ fn mirror_image_root(root: &Path) -> Result<(), MountError> {
             continue;
         }
         mirror(&source.join(&name), &Path::new(NEW).join(&name), true)?;
+    }
+    Ok(())
+}
+
+/// A mount point the sandbox's own mounts need must not lead through a
+/// symlink of an image: resolved now, before the pivot, an absolute one
+/// would reach the host's root under `/oldroot`, and the directories and
+/// files made as mount points would land there.
+fn refuse_image_symlinks(inside: &Path) -> Result<(), MountError> {
+    let mut path = PathBuf::from(NEW);
+    for component in inside.components() {
+        let Component::Normal(part) = component else {
+            continue;
+        };
+        path.push(part);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(MountError {
+                    step: "mount point is a symlink of the image",
+                    path: inside.to_path_buf(),
+                    source: io::Error::from(io::ErrorKind::InvalidInput),
+                })
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(fail_io("stat", inside)(e)),
+        }
     }
     Ok(())
 }
