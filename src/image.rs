@@ -689,14 +689,27 @@ impl Unpacker {
             .file_name()
             .ok_or_else(|| entry_err(path, "no file name"))?;
         let parent = path.parent().unwrap_or(Path::new(""));
+        // Every prefix is resolved from the root, so an absolute symlink
+        // on the way means what it will mean inside the sandbox.
+        match open_in_root(
+            self.root.as_fd(),
+            &Path::new(".").join(parent),
+            OFlag::O_DIRECTORY | OFlag::O_RDONLY,
+        ) {
+            Ok(dir) => return Ok((dir, name)),
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(entry_err(path, e)),
+        }
         let mut dir = self.open_dir(Path::new("."))?;
+        let mut prefix = PathBuf::from(".");
         for part in parent.components() {
             let Component::Normal(part) = part else {
                 continue;
             };
+            prefix.push(part);
             dir = match open_in_root(
-                dir.as_fd(),
-                Path::new(part),
+                self.root.as_fd(),
+                &prefix,
                 OFlag::O_DIRECTORY | OFlag::O_RDONLY,
             ) {
                 Ok(fd) => fd,
@@ -854,6 +867,13 @@ impl Unpacker {
                 file.flush().map_err(|e| entry_err(&path, e))?;
                 nix::sys::stat::fchmod(file.as_fd(), Mode::from_bits_truncate(mode & 0o777))
                     .map_err(|e| entry_err(&path, e))?;
+                // Python checks its cached bytecode against the source's
+                // mtime: the image's times keep its __pycache__ valid.
+                if let Ok(mtime) = entry.header().mtime() {
+                    let time =
+                        nix::sys::time::TimeSpec::new(i64::try_from(mtime).unwrap_or(i64::MAX), 0);
+                    let _ = nix::sys::stat::futimens(file.as_fd(), &time, &time);
+                }
             }
             EntryType::Symlink => {
                 let target = entry

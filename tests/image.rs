@@ -566,6 +566,11 @@ fn malicious_archives_write_nothing_outside_the_root() {
             Item::Symlink("up", "../../../../../../../../.."),
             Item::File(&format!("up{}", victim), b"y", 0o644),
             Item::CharDev("dev/mem"),
+            // An absolute symlink below the top means what it will inside.
+            Item::Dir("srv"),
+            Item::Dir("opt"),
+            Item::Symlink("opt/abs", "/srv"),
+            Item::File("opt/abs/f", b"z", 0o644),
             Item::File("suid", b"#!/bin/sh\n", 0o6755),
         ],
     );
@@ -583,6 +588,7 @@ fn malicious_archives_write_nothing_outside_the_root() {
         .join("victim")
         .exists());
     assert!(!unpacked.join("dev/mem").exists());
+    assert_eq!(std::fs::read(unpacked.join("srv/f")).expect("srv/f"), b"z");
     let mode = std::os::unix::fs::PermissionsExt::mode(
         &std::fs::metadata(unpacked.join("suid"))
             .expect("suid")
