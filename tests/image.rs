@@ -137,7 +137,8 @@ fn rootfs_replaces_the_host_root() {
     let root = dir.path().join("root");
     assemble_root(&root);
     let env = TestEnv::new(&format!(
-        "[profiles.img]\nrootfs = \"{}\"\nmax_process_count = 20\n",
+        "[profiles.img]\nrootfs = \"{0}\"\nmax_process_count = 20\n\
+         [profiles.imgnet]\nrootfs = \"{0}\"\nallow_network = true\nrequire_isolation = false\n",
         root.display()
     ));
     let out = ok(&env, &["run", "-p", "img", "--", "cat", "/etc/os-release"]);
@@ -165,6 +166,12 @@ fn rootfs_replaces_the_host_root() {
     assert!(passwd.contains("sandbox:x:"), "{passwd}");
     let hosts = ok(&env, &["run", "-p", "img", "--", "cat", "/etc/hosts"]);
     assert!(hosts.contains("127.0.0.1 localhost"), "{hosts}");
+    // With the host's network, the host's resolver files over the image's.
+    let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    assert_eq!(
+        ok(&env, &["run", "-p", "imgnet", "--", "cat", "/etc/hosts"]),
+        host_hosts
+    );
     // The root is read-only; the workspace is not.
     let out = env.run(&["run", "-p", "img", "--", "sh", "-c", "echo x > /usr/x"]);
     assert_ne!(out.status.code(), Some(0));
