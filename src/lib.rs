@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod escape;
 pub mod files;
 pub mod fsops;
+pub mod image;
 pub mod isolation;
 pub mod manager;
 pub mod monitor;

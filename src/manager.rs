@@ -263,8 +263,9 @@ impl Manager {
         profile_name: &str,
         settings: &[String],
     ) -> Result<SandboxRecord, ManagerError> {
-        let profile = self.config.profile(profile_name)?.with_settings(settings)?;
+        let mut profile = self.config.profile(profile_name)?.with_settings(settings)?;
         validate_name(name)?;
+        pin_image(&self.state_dir, &mut profile)?;
         let dir = self.sandbox_dir(name);
         let workspace = dir.join("workspace");
         // The record first: of two racing creates exactly one gets here, and
@@ -312,7 +313,12 @@ impl Manager {
                 "sandbox {name:?} belongs to a `run`: its profile is the one it started with"
             )));
         }
-        let profile = self.config.profile(&sandbox.profile_name)?.clone();
+        // Its own `--set` overrides stay; its image is pinned anew.
+        let mut profile = self
+            .config
+            .profile(&sandbox.profile_name)?
+            .with_settings(&sandbox.profile.settings)?;
+        pin_image(&self.state_dir, &mut profile)?;
         let changes = sandbox.profile.changes_to(&profile);
         if changes.is_empty() {
             return Ok(changes);
@@ -1010,7 +1016,29 @@ fn request_for(
         },
         result_pipe: (exec.kind == KIND_PYTHON).then(|| python::result_cap(&sandbox.profile)),
         uid: run_as(sandbox),
+        root: root_of(state_dir, &sandbox.profile),
     }
+}
+
+/// Host path of the root a profile asks for: its `rootfs`, or its pinned
+/// image's unpacked root.
+fn root_of(state_dir: &Path, profile: &Profile) -> Option<PathBuf> {
+    match &profile.image {
+        Some(digest) => Some(crate::image::root_dir(state_dir, digest)),
+        None => profile.rootfs.clone(),
+    }
+}
+
+/// A profile's `image` resolved to the digest of an imported image
+/// (importing a source the first time), so the sandbox keeps the image it
+/// was made with and `image rm` can tell it is in use.
+pub(crate) fn pin_image(state_dir: &Path, profile: &mut Profile) -> Result<(), ManagerError> {
+    if let Some(reference) = &profile.image {
+        let digest = crate::image::pin(state_dir, reference)
+            .map_err(|e| ManagerError::Invalid(format!("image {reference}: {e}")))?;
+        profile.image = Some(digest);
+    }
+    Ok(())
 }
 
 /// After the end: a Python job's value or exception joins the result, and

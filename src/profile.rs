@@ -24,6 +24,8 @@ pub const DEFAULT_PROFILE: &str = "default";
 /// Embedded so `Config::builtin()` cannot drift from the file we ship.
 const BUILTIN_TOML: &str = include_str!("../sandboxes.toml");
 
+const ROOT_CONFLICT: &str =
+    "rootfs (an unpacked root directory) and image (an imported image) cannot be combined; pick one";
 const NETWORK_CONFLICT: &str = "allow_network = true (full host networking) cannot be combined with allowed_hosts (only the listed hosts, through a proxy); pick one";
 
 // Upper bounds keep later unit conversions (MB -> bytes, seconds -> deadlines)
@@ -85,6 +87,8 @@ const PROFILE_KEYS: &[&str] = &[
     "max_result_mb",
     "denied_patterns",
     "allow_shell",
+    "rootfs",
+    "image",
 ];
 
 /// A fully resolved profile: every key has a value, `extends` is applied.
@@ -119,6 +123,18 @@ pub struct Profile {
     pub denied_patterns: Vec<String>,
     #[serde(default = "default_allow_shell")]
     pub allow_shell: bool,
+    /// The sandbox's read-only root: an unpacked root directory on the host
+    /// instead of the host's /usr, /bin, /lib and /etc.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rootfs: Option<PathBuf>,
+    /// The sandbox's read-only root from an imported image (see
+    /// `crate::image`); a sandbox's stored profile has it as `sha256:HEX`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The `--set KEY=VALUE` overrides applied on top of the file's profile
+    /// (`create --set`), kept so that `update` applies them again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<String>,
 }
 
 fn default_allow_shell() -> bool {
@@ -195,6 +211,7 @@ impl Profile {
     /// settings from 1 and COLUMN within that setting. `extends` cannot be set.
     pub fn with_settings(&self, settings: &[String]) -> Result<Profile, ConfigError> {
         let mut profile = self.clone();
+        profile.settings.extend(settings.iter().cloned());
         let prefix = format!("profiles.{}", key_segment(&self.name));
         let mut diagnostics = Vec::new();
         for (index, setting) in settings.iter().enumerate() {
@@ -271,6 +288,9 @@ impl Profile {
             max_result_mb: 16,
             denied_patterns: Vec::new(),
             allow_shell: true,
+            rootfs: None,
+            image: None,
+            settings: Vec::new(),
         }
     }
 }
@@ -606,6 +626,10 @@ struct Overrides {
     max_result_mb: Option<u64>,
     denied_patterns: Option<Vec<String>>,
     allow_shell: Option<bool>,
+    rootfs: Option<PathBuf>,
+    image: Option<String>,
+    /// Where `rootfs` and `image` were set, to point at a conflict.
+    root_spans: Vec<(String, Range<usize>)>,
     /// Where `allow_network` and `allowed_hosts` were set, to point at a conflict.
     network_spans: Vec<(String, Range<usize>)>,
 }
@@ -643,6 +667,12 @@ impl Overrides {
         );
         if let Some(quota) = self.cpu_quota {
             profile.cpu_quota = Some(quota);
+        }
+        if let Some(rootfs) = &self.rootfs {
+            profile.rootfs = Some(rootfs.clone());
+        }
+        if let Some(image) = &self.image {
+            profile.image = Some(image.clone());
         }
         if let Some(env) = &self.env {
             profile
@@ -852,6 +882,21 @@ impl<'t> Checker<'t> {
                 "max_result_mb" => o.max_result_mb = self.int(value, key_ref, 1, MAX_MB),
                 "denied_patterns" => o.denied_patterns = self.patterns(value, key_ref),
                 "allow_shell" => o.allow_shell = self.bool(value, key_ref),
+                "rootfs" => {
+                    if let Some(s) = self.string(value, key_ref) {
+                        o.rootfs = self.absolute_path(&s, value.span(), key_ref, false);
+                        o.root_spans.push((dotted.clone(), value.span()));
+                    }
+                }
+                "image" => {
+                    if let Some(s) = self.string(value, key_ref) {
+                        match crate::image::parse_reference(&s) {
+                            Ok(_) => o.image = Some(s),
+                            Err(message) => self.error(value.span(), key_ref, message),
+                        }
+                        o.root_spans.push((dotted.clone(), value.span()));
+                    }
+                }
                 _ => self.unknown_key(key, key_ref, PROFILE_KEYS),
             }
         }
@@ -965,6 +1010,14 @@ impl<'t> Checker<'t> {
                     .find_map(|o| o.network_spans.last().cloned())
                     .unwrap_or_else(|| (format!("profiles.{}", key_segment(name)), 0..0));
                 self.error(span, &key, NETWORK_CONFLICT);
+                continue;
+            }
+            if profile.rootfs.is_some() && profile.image.is_some() {
+                let (key, span) = chain
+                    .iter()
+                    .find_map(|o| o.root_spans.iter().max_by_key(|(_, s)| s.start).cloned())
+                    .unwrap_or_else(|| (format!("profiles.{}", key_segment(name)), 0..0));
+                self.error(span, &key, ROOT_CONFLICT);
                 continue;
             }
             profiles.insert(name.clone(), profile);
@@ -1852,6 +1905,39 @@ C = "leaf"
         p.allowed_hosts.clear();
         p.allow_network = true;
         assert_eq!(p.network_access(), NetworkAccess::Host);
+    }
+
+    #[test]
+    fn rootfs_and_image_keys() {
+        let config = parse(
+            "[profiles.a]\nrootfs = \"/srv/root\"\n[profiles.b]\nimage = \"oci:/srv/img:v1\"\n",
+        )
+        .unwrap();
+        let a = config.profile("a").unwrap();
+        assert_eq!(a.rootfs.as_deref(), Some(Path::new("/srv/root")));
+        assert_eq!(a.image, None);
+        let b = config.profile("b").unwrap();
+        assert_eq!(b.image.as_deref(), Some("oci:/srv/img:v1"));
+        let (line, col, key, msg) = one_error("[profiles.x]\nrootfs = \"srv\"\n");
+        assert_eq!((line, col, key.as_str()), (2, 10, "profiles.x.rootfs"));
+        assert!(msg.contains("absolute"), "{msg}");
+        let (line, col, key, msg) = one_error("[profiles.x]\nimage = \"oci:img\"\n");
+        assert_eq!((line, col, key.as_str()), (2, 9, "profiles.x.image"));
+        assert!(msg.contains("absolute"), "{msg}");
+    }
+
+    #[test]
+    fn rootfs_conflicts_with_image() {
+        let (line, col, key, msg) =
+            one_error("[profiles.x]\nrootfs = \"/r\"\nimage = \"debian:12\"\n");
+        assert_eq!((line, col, key.as_str()), (3, 9, "profiles.x.image"));
+        assert_eq!(msg, ROOT_CONFLICT);
+        // Through extends too.
+        let (_, _, key, msg) = one_error(
+            "[profiles.p]\nrootfs = \"/r\"\n[profiles.x]\nextends = \"p\"\nimage = \"debian:12\"\n",
+        );
+        assert_eq!(key, "profiles.x.image");
+        assert_eq!(msg, ROOT_CONFLICT);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
@@ -305,6 +305,9 @@ pub struct ExecRequest {
     pub result_pipe: Option<u64>,
     /// The sandbox's own host uid (and gid) for the command, when run as root.
     pub uid: Option<u32>,
+    /// Host path of the sandbox's root (`rootfs`, or an image's unpacked
+    /// root); `None`: the host's system directories.
+    pub root: Option<PathBuf>,
 }
 
 pub struct CgroupPlan {
@@ -567,6 +570,10 @@ fn build_spec(req: &ExecRequest, require: bool, cgroup: bool) -> Result<SandboxS
         env.retain(|(existing, _)| existing != k);
         env.push((k.clone(), v.clone()));
     }
+    let root = match &req.root {
+        Some(root) => Some(checked_root(root)?),
+        None => None,
+    };
     let mb = 1024 * 1024;
     Ok(SandboxSpec {
         argv: req.argv.clone(),
@@ -603,7 +610,32 @@ fn build_spec(req: &ExecRequest, require: bool, cgroup: bool) -> Result<SandboxS
         proxy: None,
         result_pipe: false,
         uid: req.uid,
+        root,
     })
+}
+
+/// A root directory as the mounts take it: existing (checked at launch,
+/// not when the profile loads), a directory, and a path an overlay's
+/// `lowerdir` option can carry.
+fn checked_root(root: &Path) -> Result<PathBuf, String> {
+    let canonical = root
+        .canonicalize()
+        .map_err(|e| format!("root {}: {e}", root.display()))?;
+    if !canonical.is_dir() {
+        return Err(format!("root {}: not a directory", root.display()));
+    }
+    if canonical
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .any(|b| matches!(b, b':' | b',' | b'\\') || b.is_ascii_control())
+    {
+        return Err(format!(
+            "root {}: the path may not hold ':', ',', '\\' or control characters",
+            root.display()
+        ));
+    }
+    Ok(canonical)
 }
 
 struct Stream {

@@ -1035,7 +1035,18 @@ fn update_applies_the_profile_as_the_file_has_it_now() {
         return;
     }
     let env = TestEnv::new("[profiles.grow]\nmax_memory_mb = 64\ntimeout_seconds = 30\n");
-    assert!(env.run(&["create", "box", "-p", "grow"]).status.success());
+    // Its own override stays through the update.
+    assert!(env
+        .run(&[
+            "create",
+            "box",
+            "-p",
+            "grow",
+            "--set",
+            "max_process_count=20"
+        ])
+        .status
+        .success());
     let text = std::fs::read_to_string(&env.config).expect("config");
     let text = text.replace(
         "max_memory_mb = 64\ntimeout_seconds = 30",
@@ -1059,6 +1070,7 @@ fn update_applies_the_profile_as_the_file_has_it_now() {
         .cloned()
         .expect("box listed");
     assert_eq!(row["memory_limit_bytes"], 96 * 1024 * 1024, "{row}");
+    assert_eq!(row["max_processes"], 20, "{row}");
     // The cgroup holds the new limit (v1 memory, or v2 memory.max).
     let limit = env
         .cgroup_dirs()

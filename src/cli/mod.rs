@@ -11,6 +11,7 @@ macro_rules! outln {
 mod doctor;
 mod files;
 mod format;
+mod image;
 mod profiles;
 mod python_args;
 mod run;
@@ -121,6 +122,8 @@ pub enum Command {
     Files(files::FilesArgs),
     /// List the resolved profiles, or validate the file with --check
     Profiles(profiles::ProfilesArgs),
+    /// Images for profiles' `image`: import, ls, rm
+    Image(image::ImageArgs),
     /// Show which isolation mechanisms this host provides
     Doctor,
     /// Run the attack cases against this host and report held / broken / skipped
@@ -170,6 +173,7 @@ pub fn main() -> i32 {
         Command::Cp(args) => files::cp(&cli.global, args),
         Command::Files(args) => files::files(&cli.global, args),
         Command::Profiles(args) => profiles::run(&cli.global, args),
+        Command::Image(args) => image::run(&cli.global, args),
         Command::Doctor => doctor::run(&cli.global),
         Command::Selftest(args) => selftest::run(&cli.global, args),
     };

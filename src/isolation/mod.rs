@@ -54,6 +54,10 @@ pub struct SandboxSpec {
     /// user namespace, or of the host for a sandbox made before uids).
     #[serde(default)]
     pub uid: Option<u32>,
+    /// Host path of an unpacked root (a profile's `rootfs` or `image`),
+    /// bound read-only in place of the host's system directories and /etc.
+    #[serde(default)]
+    pub root: Option<PathBuf>,
 }
 
 /// The name the sandbox's uid has in its generated `/etc/passwd`.

@@ -148,10 +148,18 @@ fn assemble_root(spec: &SandboxSpec) -> Result<(), MountError> {
     let new = Path::new(NEW);
     mount_tmpfs(new, "mode=0755,size=4m", MsFlags::MS_NODEV)?;
 
-    for dir in SYSTEM_DIRS {
-        mirror_host_path(Path::new(dir), true)?;
+    match &spec.root {
+        None => {
+            for dir in SYSTEM_DIRS {
+                mirror_host_path(Path::new(dir), true)?;
+            }
+            build_etc(spec)?;
+        }
+        Some(root) => {
+            mirror_image_root(root)?;
+            build_image_etc(spec, root)?;
+        }
     }
-    build_etc(spec)?;
     build_dev(spec)?;
     build_proc()?;
 
@@ -163,6 +171,15 @@ fn assemble_root(spec: &SandboxSpec) -> Result<(), MountError> {
         MsFlags::MS_NODEV,
     )?;
 
+    if spec.root.is_some() {
+        let targets = std::iter::once(&spec.workdir)
+            .chain(&spec.read_only_paths)
+            .chain(&spec.writable_paths)
+            .chain(spec.binds.iter().map(|b| &b.target));
+        for target in targets {
+            refuse_image_symlinks(target)?;
+        }
+    }
     let workdir = under(NEW, &spec.workdir);
     make_dir(&workdir)?;
     bind(&under(OLD, &spec.workspace), &workdir, false)?;
@@ -219,27 +236,79 @@ fn make_file(path: &Path) -> Result<(), MountError> {
         .map_err(fail_io("create mount point", path))
 }
 
+/// The top-level entries of an unpacked root, each bound read-only (a
+/// symlink such as `bin -> usr/bin` stays one), except those the sandbox
+/// gets of its own: /etc (see [`build_image_etc`]), /dev, /proc and /tmp.
+fn mirror_image_root(root: &Path) -> Result<(), MountError> {
+    let source = under(OLD, root);
+    let entries = fs::read_dir(&source).map_err(fail_io("read root", root))?;
+    for entry in entries {
+        let entry = entry.map_err(fail_io("read root", root))?;
+        let name = entry.file_name();
+        if ["etc", "dev", "proc", "tmp"].iter().any(|n| name == *n) {
+            continue;
+        }
+        mirror(&source.join(&name), &Path::new(NEW).join(&name), true)?;
+    }
+    Ok(())
+}
+
+/// A mount point the sandbox's own mounts need must not lead through a
+/// symlink of an image: resolved now, before the pivot, an absolute one
+/// would reach the host's root under `/oldroot`, and the directories and
+/// files made as mount points would land there.
+fn refuse_image_symlinks(inside: &Path) -> Result<(), MountError> {
+    let mut path = PathBuf::from(NEW);
+    for component in inside.components() {
+        let Component::Normal(part) = component else {
+            continue;
+        };
+        path.push(part);
+        match fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(MountError {
+                    step: "mount point is a symlink of the image",
+                    path: inside.to_path_buf(),
+                    source: io::Error::from(io::ErrorKind::InvalidInput),
+                })
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(fail_io("stat", inside)(e)),
+        }
+    }
+    Ok(())
+}
+
 /// Reproduce the host path `path` inside the new root: a symlink stays a symlink
 /// (merged-/usr systems link /bin to usr/bin), a directory or file is bound.
 /// A missing optional path is skipped. The parent of `path` exists inside.
 fn mirror_host_path(path: &Path, read_only: bool) -> Result<(), MountError> {
-    let source = under(OLD, path);
-    let target = under(NEW, path);
-    let meta = match fs::symlink_metadata(&source) {
+    mirror(&under(OLD, path), &under(NEW, path), read_only)
+}
+
+/// [`mirror_host_path`] from any `source` to any `target`.
+fn mirror(source: &Path, target: &Path, read_only: bool) -> Result<(), MountError> {
+    let meta = match fs::symlink_metadata(source) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(fail_io("stat", path)(e)),
+        Err(e) => return Err(fail_io("stat", source)(e)),
     };
     if meta.file_type().is_symlink() {
-        let link = fs::read_link(&source).map_err(fail_io("readlink", path))?;
-        return symlink(&link, &target).map_err(fail_io("symlink", &target));
+        let link = fs::read_link(source).map_err(fail_io("readlink", source))?;
+        return symlink(&link, target).map_err(fail_io("symlink", target));
+    }
+    // Only directories and regular files: a device node or a socket an
+    // unpacked root might hold is left out.
+    if !meta.is_dir() && !meta.is_file() {
+        return Ok(());
     }
     if meta.is_dir() {
-        make_dir(&target)?;
+        make_dir(target)?;
     } else {
-        make_file(&target)?;
+        make_file(target)?;
     }
-    bind(&source, &target, read_only)
+    bind(source, target, read_only)
 }
 
 /// An operator-requested bind at the same path inside: the source must exist.
@@ -359,6 +428,92 @@ fn write_file(path: &Path, contents: &str) -> Result<(), MountError> {
 fn build_etc(spec: &SandboxSpec) -> Result<(), MountError> {
     let etc = under(NEW, Path::new("/etc"));
     make_dir(&etc)?;
+    write_identity(spec, &etc)?;
+    if spec.allow_network {
+        // With the host's network the host's resolver configuration is the right one.
+        mirror_host_path(Path::new("/etc/resolv.conf"), true)?;
+        mirror_host_path(Path::new("/etc/hosts"), true)?;
+    } else {
+        write_offline_names(spec, &etc)?;
+    }
+    for name in ETC_ALLOWLIST {
+        mirror_host_path(&Path::new("/etc").join(name), true)?;
+    }
+    Ok(())
+}
+
+/// Where an image's generated /etc files are written, on the tmpfs that
+/// holds `/oldroot` and `/newroot`.
+const ETC_GENERATED: &str = "/etcgen";
+
+/// An unpacked root's own /etc (ld.so.cache, os-release, its Python's
+/// config) with the generated identity and name files on top: one
+/// read-only overlay of the two, or, where overlayfs is missing, the
+/// image's entries bound one by one beside the generated files.
+fn build_image_etc(spec: &SandboxSpec, root: &Path) -> Result<(), MountError> {
+    let generated = Path::new(ETC_GENERATED);
+    make_dir(generated)?;
+    write_identity(spec, generated)?;
+    if spec.allow_network {
+        // Copies: a bind needs a mount point the overlay cannot offer.
+        for name in ["resolv.conf", "hosts"] {
+            let host = Path::new(OLD).join("etc").join(name);
+            let contents = read_host_file(&host, 64 * 1024);
+            write_file(&generated.join(name), &contents)?;
+        }
+    } else {
+        write_offline_names(spec, generated)?;
+    }
+    let etc = under(NEW, Path::new("/etc"));
+    make_dir(&etc)?;
+    let image_etc = under(OLD, root).join("etc");
+    let has_etc = fs::symlink_metadata(&image_etc).is_ok_and(|m| m.is_dir());
+    if !has_etc {
+        return bind(generated, &etc, true);
+    }
+    let options = format!("lowerdir={}:{}", generated.display(), image_etc.display());
+    let overlay = mount(
+        Some("overlay"),
+        &etc,
+        Some("overlay"),
+        MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(options.as_str()),
+    );
+    if overlay.is_ok() {
+        return Ok(());
+    }
+    let generated_names: Vec<std::ffi::OsString> = fs::read_dir(generated)
+        .map_err(fail_io("read", generated))?
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .collect();
+    for name in &generated_names {
+        let path = generated.join(name);
+        let target = etc.join(name);
+        make_file(&target)?;
+        bind(&path, &target, true)?;
+    }
+    for entry in fs::read_dir(&image_etc).map_err(fail_io("read", &image_etc))? {
+        let entry = entry.map_err(fail_io("read", &image_etc))?;
+        let name = entry.file_name();
+        if !generated_names.contains(&name) {
+            mirror(&image_etc.join(&name), &etc.join(&name), true)?;
+        }
+    }
+    Ok(())
+}
+
+/// A host file's text, at most `cap` bytes; empty when unreadable.
+fn read_host_file(path: &Path, cap: u64) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    if let Ok(file) = fs::File::open(path) {
+        let _ = file.take(cap).read_to_string(&mut text);
+    }
+    text
+}
+
+/// passwd, group, hostname and nsswitch.conf, written into `etc`.
+fn write_identity(spec: &SandboxSpec, etc: &Path) -> Result<(), MountError> {
     let mut passwd = String::from("root:x:0:0:root:/root:/bin/sh\n");
     let mut group = String::from("root:x:0:\n");
     // The command's own uid has a name, for whoami, getpass, ssh and the like.
@@ -378,25 +533,19 @@ fn build_etc(spec: &SandboxSpec) -> Result<(), MountError> {
     write_file(
         &etc.join("nsswitch.conf"),
         "passwd: files\ngroup: files\nhosts: files dns\n",
-    )?;
-    if spec.allow_network {
-        // With the host's network the host's resolver configuration is the right one.
-        mirror_host_path(Path::new("/etc/resolv.conf"), true)?;
-        mirror_host_path(Path::new("/etc/hosts"), true)?;
-    } else {
-        write_file(&etc.join("resolv.conf"), "")?;
-        write_file(
-            &etc.join("hosts"),
-            &format!(
-                "127.0.0.1 localhost\n::1 localhost\n127.0.1.1 {}\n",
-                spec.hostname
-            ),
-        )?;
-    }
-    for name in ETC_ALLOWLIST {
-        mirror_host_path(&Path::new("/etc").join(name), true)?;
-    }
-    Ok(())
+    )
+}
+
+/// resolv.conf and hosts without a network: localhost and the hostname.
+fn write_offline_names(spec: &SandboxSpec, etc: &Path) -> Result<(), MountError> {
+    write_file(&etc.join("resolv.conf"), "")?;
+    write_file(
+        &etc.join("hosts"),
+        &format!(
+            "127.0.0.1 localhost\n::1 localhost\n127.0.1.1 {}\n",
+            spec.hostname
+        ),
+    )
 }
 
 fn build_dev(spec: &SandboxSpec) -> Result<(), MountError> {

@@ -19,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    discard_job, finish_job, give_workspace, logs_dir, prepare_launch, random_u32, release,
-    release_named, request_for, run_as, sandbox_dir, sandboxes_dir, state_dir, Launch, Manager,
-    ManagerError, RunOptions,
+    discard_job, finish_job, give_workspace, logs_dir, pin_image, prepare_launch, random_u32,
+    release, release_named, request_for, run_as, sandbox_dir, sandboxes_dir, state_dir, Launch,
+    Manager, ManagerError, RunOptions,
 };
 use crate::cgroup::Hierarchy;
 use crate::profile::{Config, Profile};
@@ -55,6 +55,15 @@ pub fn run(
     options: &RunOptions,
 ) -> Result<ExecResult, ManagerError> {
     let state_dir = state_dir(&config, state_dir_flag);
+    let pinned;
+    let profile = if profile.image.is_some() {
+        let mut copy = profile.clone();
+        pin_image(&state_dir, &mut copy)?;
+        pinned = copy;
+        &pinned
+    } else {
+        profile
+    };
     let hierarchy = Hierarchy::detect(&config.settings.cgroup_root).ok();
     let timeout = options
         .timeout

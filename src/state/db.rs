@@ -1243,6 +1243,9 @@ mod tests {
             max_result_mb: 16,
             denied_patterns: vec![],
             allow_shell: true,
+            rootfs: None,
+            image: None,
+            settings: Vec::new(),
         }
     }
 

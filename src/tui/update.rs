@@ -17,7 +17,7 @@ use super::app::{
 };
 use super::format::{command_line, split_command};
 use super::view;
-use crate::profile::NetworkAccess;
+use crate::profile::{NetworkAccess, Profile, ProfileChange};
 use crate::supervisor::Status;
 
 pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
@@ -172,7 +172,7 @@ fn apply_snapshot(app: &mut App, snap: Snapshot) {
             .profiles
             .iter()
             .find(|p| p.name == view.profile)
-            .map(|now| view.limits.changes_to(now))
+            .map(|now| profile_changes(&view.limits, now))
             .unwrap_or_default();
         rows.push(SandboxRow {
             view,
@@ -225,6 +225,24 @@ fn replacement_row(rows: &[TreeRow], old_cursor: Option<usize>) -> Option<TreeRo
         .or_else(|| (at..rows.len()).find(not_init))
         .or(Some(at))
         .map(|i| rows[i])
+}
+
+/// What the file's profile `now` would change in a sandbox made from
+/// `made`: its own `--set` overrides stay, and an image it pinned to a
+/// digest is not taken as changed by the file naming it (pinning again is
+/// for `update`, which can import).
+fn profile_changes(made: &Profile, now: &Profile) -> Vec<ProfileChange> {
+    let Ok(now) = now.with_settings(&made.settings) else {
+        return Vec::new();
+    };
+    made.changes_to(&now)
+        .into_iter()
+        .filter(|c| {
+            let pinned = c.from.as_str().is_some_and(|s| s.starts_with("sha256:"));
+            let named = c.to.as_str().is_some_and(|s| !s.starts_with("sha256:"));
+            !(c.key == "image" && pinned && named)
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------- outcomes
