@@ -135,6 +135,9 @@ pub struct Profile {
     /// (`create --set`), kept so that `update` applies them again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<String>,
+    /// The profile this one extends, as the file says (for display).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extends: Option<String>,
 }
 
 fn default_allow_shell() -> bool {
@@ -167,7 +170,9 @@ impl Profile {
         let (old, new) = (as_map(self), as_map(newer));
         let keys: BTreeSet<&String> = old.keys().chain(new.keys()).collect();
         keys.into_iter()
-            .filter(|key| key.as_str() != "name")
+            // Neither is a setting of the sandbox: a name, and where the
+            // settings came from.
+            .filter(|key| !matches!(key.as_str(), "name" | "extends"))
             .filter_map(|key| {
                 let from = old.get(key).cloned().unwrap_or(serde_json::Value::Null);
                 let to = new.get(key).cloned().unwrap_or(serde_json::Value::Null);
@@ -291,6 +296,7 @@ impl Profile {
             rootfs: None,
             image: None,
             settings: Vec::new(),
+            extends: None,
         }
     }
 }
@@ -1002,6 +1008,7 @@ impl<'t> Checker<'t> {
             for o in chain.iter().rev() {
                 o.apply(&mut profile);
             }
+            profile.extends = overrides[name].extends.as_ref().map(|(p, _)| p.clone());
             if profile.allow_network && !profile.allowed_hosts.is_empty() {
                 // Pointed at the nearest table that set either key; the
                 // profile's own header when both came from the defaults.

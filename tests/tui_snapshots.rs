@@ -1923,3 +1923,30 @@ fn a_sandbox_behind_its_profile_is_marked_and_u_updates_it() {
     assert_eq!(keys(&mut app, "u"), vec![]);
     assert!(app.overlay.is_none());
 }
+
+/// The Profiles screen shows every key, allow_shell, denied_patterns and
+/// extends included.
+#[test]
+fn profiles_screen_shows_every_key() {
+    let text = "[profiles.base]\ndenied_patterns = ['rm\\s+-rf']\nallow_shell = false\n\
+                [profiles.child]\nextends = \"base\"\n";
+    let config = Config::parse(text, Path::new("sandboxes.toml")).expect("valid");
+    let theme = Theme::load("default", None).expect("default theme");
+    let mut app = App::new(
+        theme,
+        1000,
+        Environment::default(),
+        ConfigView::from_config(&config),
+    );
+    keys(&mut app, "p");
+    keys(&mut app, "j"); // base, child, default: child
+    let shown = screen(&mut app, 100, 40);
+    for line in [
+        "allow_shell       no",
+        "denied_patterns   rm\\s+-rf",
+        "extends           base",
+        "root              the host's (read-only binds)",
+    ] {
+        assert!(shown.contains(line), "{line}:\n{shown}");
+    }
+}

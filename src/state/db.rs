@@ -1246,6 +1246,7 @@ mod tests {
             rootfs: None,
             image: None,
             settings: Vec::new(),
+            extends: None,
         }
     }
 
