@@ -9,7 +9,7 @@ class SandboxError(Exception):
     """The sandbox could not run the code, or it ended abnormally.
 
     ``result`` is the execution's result object (the CLI's ``--json``
-    schema, see the README) when there is one, else ``None``.
+    schema, see docs/cli.md) when there is one, else ``None``.
     """
 
     def __init__(self, message: str, result: Optional[Dict[str, Any]] = None) -> None:

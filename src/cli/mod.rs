@@ -83,7 +83,7 @@ pub struct Global {
     /// State directory (default: $SANDBOX_TUI_STATE_DIR, settings.state_dir, /var/lib/sandbox-tui as root)
     #[arg(long, global = true, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Machine-readable output (schemas in the README)
+    /// Machine-readable output (schemas in docs/cli.md)
     #[arg(long, global = true)]
     pub json: bool,
 }
