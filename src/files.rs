@@ -539,20 +539,6 @@ pub fn copy_in_as(
         let _ = unlinkat(dir.as_fd(), &tmp, UnlinkatFlags::NoRemoveDir);
         return Err(e);
     }
-    // Through the descriptor: the file made just now, whatever the name.
-    let owned = match owner {
-        Some(uid) => nix::unistd::fchown(
-            &file,
-            Some(nix::unistd::Uid::from_raw(uid)),
-            Some(nix::unistd::Gid::from_raw(uid)),
-        )
-        .map_err(errno_err("giving to the sandbox's uid", shown.clone())),
-        None => Ok(()),
-    };
-    if let Err(e) = owned {
-        let _ = unlinkat(dir.as_fd(), &tmp, UnlinkatFlags::NoRemoveDir);
-        return Err(e);
-    }
     let outcome = copy_capped(&mut source, &mut file, limit_mb)
         .map_err(io_err("copying to", shown.clone()))
         .and_then(|copied| {
