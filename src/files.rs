@@ -33,6 +33,7 @@ pub const VIEW_HEAD_BYTES: usize = 64 * 1024;
 // From linux/openat2.h; libc does not export them on every target.
 const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 const RESOLVE_BENEATH: u64 = 0x08;
+const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// `struct open_how` of openat2(2).
 #[repr(C)]
@@ -182,12 +183,32 @@ fn c_path(path: &Path) -> Result<CString, Errno> {
 
 /// openat2(2) confined beneath `dir`, without magic links (/proc/PID/fd/...).
 fn openat2_beneath(dir: BorrowedFd<'_>, path: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
+    openat2(dir, path, flags, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
+}
+
+/// openat2(2) with every path resolved as if `dir` were `/` (`..` and
+/// absolute symlinks stay inside), without magic links: for unpacking an
+/// image as it will see itself.
+pub(crate) fn openat2_in_root(
+    dir: BorrowedFd<'_>,
+    path: &Path,
+    flags: OFlag,
+) -> Result<OwnedFd, Errno> {
+    openat2(
+        dir,
+        path,
+        flags | OFlag::O_CLOEXEC,
+        RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+fn openat2(dir: BorrowedFd<'_>, path: &Path, flags: OFlag, resolve: u64) -> Result<OwnedFd, Errno> {
     let path = c_path(path)?;
     let how = OpenHow {
         // The flag bits are non-negative, so the widening keeps them as they are.
         flags: flags.bits() as u64,
         mode: 0,
-        resolve: RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+        resolve,
     };
     // SAFETY: `path` is a NUL-terminated string and `how` a properly laid out
     // `struct open_how`; both outlive the call, which only reads them.

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -30,9 +30,6 @@ pub const MAX_IMAGE_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 const MAX_ENTRIES: u64 = 1_000_000;
 /// Largest JSON document (index, manifest) read from an archive.
 const MAX_JSON_BYTES: u64 = 4 * 1024 * 1024;
-
-const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-const RESOLVE_IN_ROOT: u64 = 0x10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -620,39 +617,6 @@ fn c_name(name: &OsStr) -> Result<CString, Errno> {
     CString::new(name.as_bytes()).map_err(|_| Errno::EINVAL)
 }
 
-/// openat2(2) with every path resolved as if `dir` were `/`: `..` and
-/// absolute symlinks stay inside.
-fn open_in_root(dir: BorrowedFd<'_>, path: &Path, flags: OFlag) -> Result<OwnedFd, Errno> {
-    #[repr(C)]
-    struct OpenHow {
-        flags: u64,
-        mode: u64,
-        resolve: u64,
-    }
-    let c_path = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)?;
-    let how = OpenHow {
-        flags: (flags | OFlag::O_CLOEXEC).bits() as u64,
-        mode: 0,
-        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-    };
-    // SAFETY: openat2 with a valid descriptor, a NUL-terminated path and an
-    // open_how of the size passed; the kernel only reads them.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            c_path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    };
-    if fd < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel returned a fresh descriptor that we now own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
 /// An entry's name made safe, or why not: relative, no `..`, `./` dropped.
 fn clean_path(raw: &Path) -> Result<Option<PathBuf>, String> {
     let mut out = PathBuf::new();
@@ -691,7 +655,7 @@ impl Unpacker {
         let parent = path.parent().unwrap_or(Path::new(""));
         // Every prefix is resolved from the root, so an absolute symlink
         // on the way means what it will mean inside the sandbox.
-        match open_in_root(
+        match crate::files::openat2_in_root(
             self.root.as_fd(),
             &Path::new(".").join(parent),
             OFlag::O_DIRECTORY | OFlag::O_RDONLY,
@@ -707,7 +671,7 @@ impl Unpacker {
                 continue;
             };
             prefix.push(part);
-            dir = match open_in_root(
+            dir = match crate::files::openat2_in_root(
                 self.root.as_fd(),
                 &prefix,
                 OFlag::O_DIRECTORY | OFlag::O_RDONLY,
@@ -721,7 +685,7 @@ impl Unpacker {
                         }
                         e => entry_err(path, e),
                     })?;
-                    open_in_root(
+                    crate::files::openat2_in_root(
                         dir.as_fd(),
                         Path::new(part),
                         OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_NOFOLLOW,
@@ -735,7 +699,7 @@ impl Unpacker {
     }
 
     fn open_dir(&self, path: &Path) -> Result<OwnedFd, ImageError> {
-        open_in_root(
+        crate::files::openat2_in_root(
             self.root.as_fd(),
             path,
             OFlag::O_DIRECTORY | OFlag::O_RDONLY,
@@ -825,7 +789,7 @@ impl Unpacker {
         match kind {
             EntryType::Directory => {
                 let (fd, leaf) = self.parent_of(&path)?;
-                match open_in_root(
+                match crate::files::openat2_in_root(
                     fd.as_fd(),
                     Path::new(leaf),
                     OFlag::O_DIRECTORY | OFlag::O_RDONLY | OFlag::O_NOFOLLOW,
