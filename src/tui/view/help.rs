@@ -40,6 +40,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("space +/-", "fold, expand, collapse a tree node"),
     ("f", "follow logs on/off"),
+    ("W  ←/→", "in logs: wrap long lines on/off; scroll sideways"),
     ("p", "profiles (e edit in $EDITOR, r reload)"),
     ("mouse", "click selects, wheel scrolls"),
     ("?", "this help"),
