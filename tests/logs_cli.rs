@@ -61,6 +61,7 @@ fn stdout_and_stderr_come_in_the_order_they_were_written() {
     assert_eq!(j["data"], "a\nb\nc\n", "{j}");
     // Following an ended execution shows the same.
     assert_eq!(text(&ok(&env, &["logs", "-f", id])), "a\nb\nc\n");
+    assert_eq!(text(&ok(&env, &["logs", "-f", "--stderr", id])), "b\n");
 }
 
 #[test]

@@ -446,12 +446,7 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
     } else {
         None
     };
-    let read = || -> anyhow::Result<Vec<Piece>> {
-        let pieces = files
-            .read(None)
-            .with_context(|| format!("reading {}", exec.stdout_log.display()))?;
-        Ok(logfile::only(pieces, stream))
-    };
+    let context = || format!("reading {}", exec.stdout_log.display());
     if global.json {
         let final_exec = if args.follow {
             manager.wait(&exec.id, &mut |_| true)?
@@ -460,7 +455,8 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
         };
         let mut data = Vec::new();
         let mut at_line_start = true;
-        write_pieces(&mut data, &read()?, None, &mut at_line_start)?;
+        let pieces = logfile::only(files.read(None).with_context(context)?, stream);
+        write_pieces(&mut data, &pieces, None, &mut at_line_start)?;
         let (text, encoding) = match String::from_utf8(data) {
             Ok(t) => (t, "utf-8"),
             Err(e) => {
@@ -489,7 +485,7 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
     let mut follower = Follower::default();
     let mut at_line_start = true;
     let mut show = |end: bool| -> anyhow::Result<()> {
-        let pieces = follower.new_pieces(read()?);
+        let pieces = follower.read(&files, stream).with_context(context)?;
         let written = write_pieces(&mut out, &pieces, escape.as_mut(), &mut at_line_start)
             .and_then(|()| match (&mut escape, end) {
                 (Some(escape), true) => out.write_all(&escape.finish()),

@@ -345,6 +345,12 @@ impl LogFiles {
     /// bytes of the beginning and as many of the end, the rest one
     /// [`Piece::Cut`]; `None` reads all (the files are capped).
     pub fn read(&self, budget: Option<u64>) -> io::Result<Vec<Piece>> {
+        self.read_after(budget, [0, 0])
+    }
+
+    /// [`LogFiles::read`] without the bytes of each stream before
+    /// `after[stream]` (shown already): what [`Follower`] reads.
+    fn read_after(&self, budget: Option<u64>, after: [u64; 2]) -> io::Result<Vec<Piece>> {
         let plan = self.plan();
         let total: u64 = plan.iter().map(|(_, s)| s.len()).sum();
         let (keep_head, keep_tail) = match budget {
@@ -408,6 +414,12 @@ impl LogFiles {
                     }
                     Source::Gap { .. } => continue,
                 };
+                // Shown already: not read again.
+                let seen = after[stream.index()].saturating_sub(offset).min(n);
+                let (file_at, offset, n) = (file_at + seen, offset + seen, n - seen);
+                if n == 0 {
+                    continue;
+                }
                 let bytes = read_at(file, file_at, n)?;
                 push_data(&mut pieces, stream, offset, bytes);
             }
@@ -437,7 +449,18 @@ pub struct Follower {
 }
 
 impl Follower {
-    pub fn new_pieces(&mut self, pieces: Vec<Piece>) -> Vec<Piece> {
+    /// What `files` hold now that was not shown yet, of `stream` or both.
+    pub fn read(&mut self, files: &LogFiles, stream: Option<LogStream>) -> io::Result<Vec<Piece>> {
+        let mut after = self.shown;
+        if let Some(keep) = stream {
+            // The other stream is not read at all.
+            after[1 - keep.index()] = u64::MAX;
+        }
+        let pieces = only(files.read_after(None, after)?, stream);
+        Ok(self.new_pieces(pieces))
+    }
+
+    fn new_pieces(&mut self, pieces: Vec<Piece>) -> Vec<Piece> {
         let mut out = Vec::new();
         for piece in pieces {
             match piece {
@@ -700,21 +723,18 @@ mod tests {
         let f = Fixture::new();
         let mut follow = Follower::default();
         std::fs::write(f.out(), "a").unwrap();
-        assert_eq!(
-            text(&follow.new_pieces(f.files().read(None).unwrap())),
-            "o:a|"
-        );
+        assert_eq!(text(&follow.read(&f.files(), None).unwrap()), "o:a|");
         std::fs::write(f.out(), "ab").unwrap();
         std::fs::write(f.err(), "E").unwrap();
         std::fs::write(order_path(&f.out()), "1 1\n2 1\n1 5\n").unwrap();
         assert_eq!(
-            text(&follow.new_pieces(f.files().read(None).unwrap())),
+            text(&follow.read(&f.files(), None).unwrap()),
             "e:E|o:b|[… stdout past its first 2 bytes: its tail is kept when the execution ends …]|"
         );
-        assert_eq!(text(&follow.new_pieces(f.files().read(None).unwrap())), "");
+        assert_eq!(text(&follow.read(&f.files(), None).unwrap()), "");
         write_tail(&f.out(), 4, b"yz").unwrap();
         assert_eq!(
-            text(&follow.new_pieces(f.files().read(None).unwrap())),
+            text(&follow.read(&f.files(), None).unwrap()),
             "[… 2 bytes of stdout not kept …]|o:yz|"
         );
     }
