@@ -2014,6 +2014,18 @@ fn logs_interleaved_coloured_with_head_and_tail() {
         "{shown}"
     );
     assert!(shown.contains("clipboard?"), "{shown}");
+    // R: every escape shown as text, nothing coloured.
+    keys(&mut app, "R");
+    let terminal = render(&mut app, 100, 30);
+    let raw = format!("{}", terminal.backend());
+    insta::assert_snapshot!("logs_raw_escapes", raw);
+    assert!(
+        raw.contains("\\x1b[31mRED") && raw.contains("\\x1b]52;c;"),
+        "{raw}"
+    );
+    assert!(find_text(&terminal, "RED")
+        .is_some_and(|(x, y)| terminal.backend().buffer()[(x, y)].fg != Color::Red));
+    keys(&mut app, "R");
     // Following: the real last lines of the flood, then stderr's last.
     keys(&mut app, "G");
     let shown = screen(&mut app, 100, 30);

@@ -517,6 +517,8 @@ pub struct App {
     pub log_wrap: bool,
     /// Columns of the log lines scrolled out on the left, when not wrapping.
     pub log_left: usize,
+    /// Escape sequences shown as text (`\x1b[31m`) instead of as colours.
+    pub log_raw: bool,
     pub detail_scroll: usize,
     /// The Files tab; `None` until it is first shown.
     pub files: Option<FilesPane>,
@@ -571,6 +573,7 @@ impl App {
             log_scroll: None,
             log_wrap: false,
             log_left: 0,
+            log_raw: false,
             detail_scroll: 0,
             files: None,
             refusals: None,

@@ -563,6 +563,15 @@ fn on_main_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             let state = if app.log_wrap { "on" } else { "off" };
             status(app, format!("wrap {state}"), false);
         }
+        KeyCode::Char('R') if logs_focused => {
+            app.log_raw = !app.log_raw;
+            let state = if app.log_raw {
+                "escapes shown"
+            } else {
+                "colours"
+            };
+            status(app, format!("logs: {state}"), false);
+        }
         KeyCode::Left if logs_focused && !app.log_wrap => {
             app.log_left = app.log_left.saturating_sub(LOG_SCROLL_COLUMNS)
         }

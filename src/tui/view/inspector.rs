@@ -558,7 +558,11 @@ fn logs(frame: &mut Frame, app: &App, area: Rect) {
             LineKind::Stderr => theme.warning(),
             LineKind::Note => theme.muted(),
         };
-        let mut segments = ansi::segments(&line.text, base);
+        let mut segments = if app.log_raw {
+            vec![(clean_line(&line.text), base)]
+        } else {
+            ansi::segments(&line.text, base)
+        };
         if needle.as_ref().is_some_and(|n| {
             segments
                 .iter()
@@ -617,6 +621,9 @@ fn logs(frame: &mut Frame, app: &App, area: Rect) {
             Span::styled(format!("line {}/{} ", top + 1, lines.len()), theme.accent())
         },
     ];
+    if app.log_raw {
+        info.push(Span::styled("raw ", theme.accent()));
+    }
     if app.log_wrap {
         info.push(Span::styled("wrap ", theme.accent()));
     } else if app.log_left > 0 {
