@@ -117,6 +117,7 @@ fn a_flood_keeps_its_real_last_lines_and_counts_the_supervisor_cpu() {
         id,
         &logs.join(format!("{id}.stdout")),
         &logs.join(format!("{id}.stderr")),
+        true,
     );
     let lines: Vec<&str> = tail.lines.iter().map(|l| l.text.as_str()).collect();
     assert_eq!(lines[..2], ["first", "flood"]);

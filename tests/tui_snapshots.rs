@@ -1974,7 +1974,7 @@ fn with_real_logs(app: &mut App, dir: &Path) {
     let mut snap = snapshot(NOW + 1000, 13_000);
     snap.subject = Subject::Execution("0a0b0c".into());
     snap.processes.clear();
-    snap.logs = Some(sandbox_tui::tui::read_log_tail("0a0b0c", &out, &err));
+    snap.logs = Some(sandbox_tui::tui::read_log_tail("0a0b0c", &out, &err, false));
     update(app, Action::Snapshot(Box::new(snap)));
 }
 

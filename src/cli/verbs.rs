@@ -455,6 +455,7 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
         };
         let mut data = Vec::new();
         let mut at_line_start = true;
+        let files = files.ended(final_exec.status.is_final());
         let pieces = logfile::only(files.read(None).with_context(context)?, stream);
         write_pieces(&mut data, &pieces, None, &mut at_line_start)?;
         let (text, encoding) = match String::from_utf8(data) {
@@ -484,10 +485,12 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
     let mut escape = super::stdout_is_terminal().then(TerminalStream::new);
     let mut follower = Follower::default();
     let mut at_line_start = true;
-    let mut show = |end: bool| -> anyhow::Result<()> {
+    // `last`: nothing is shown after this; `ended`: the execution has ended.
+    let mut show = |last: bool, ended: bool| -> anyhow::Result<()> {
+        let files = files.clone().ended(ended);
         let pieces = follower.read(&files, stream).with_context(context)?;
         let written = write_pieces(&mut out, &pieces, escape.as_mut(), &mut at_line_start)
-            .and_then(|()| match (&mut escape, end) {
+            .and_then(|()| match (&mut escape, last) {
                 (Some(escape), true) => out.write_all(&escape.finish()),
                 _ => Ok(()),
             })
@@ -499,12 +502,12 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
         }
     };
     if !args.follow {
-        show(true)?;
+        show(true, exec.status.is_final())?;
         return Ok(0);
     }
     let mut failed = None;
     manager.wait(&exec.id, &mut |_| {
-        if let Err(e) = show(false) {
+        if let Err(e) = show(false, false) {
             failed = Some(e);
             return false;
         }
@@ -513,7 +516,7 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
     if let Some(e) = failed {
         return Err(e);
     }
-    show(true)?;
+    show(true, true)?;
     Ok(0)
 }
 

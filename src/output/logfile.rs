@@ -171,11 +171,13 @@ pub enum Piece {
         bytes: Vec<u8>,
     },
     /// Bytes of a stream that are not kept: `Some(n)` once the execution
-    /// ended, `None` while it runs (its tail is written at its end).
+    /// ended, `None` while it runs (its tail is written at its end) or
+    /// when it ended without writing one (its supervisor was killed).
     Gap {
         stream: LogStream,
         offset: u64,
         bytes: Option<u64>,
+        ended: bool,
     },
     /// Left out by [`LogFiles::read`]'s budget (of both streams).
     Cut { bytes: u64 },
@@ -195,7 +197,16 @@ impl Piece {
                 stream,
                 offset,
                 bytes: None,
-                ..
+                ended: true,
+            } => Some(format!(
+                "[… {} past its first {offset} bytes not kept …]",
+                stream.name()
+            )),
+            Piece::Gap {
+                stream,
+                offset,
+                bytes: None,
+                ended: false,
             } => Some(format!(
                 "[… {} past its first {offset} bytes: its tail is kept when the execution ends …]",
                 stream.name()
@@ -296,13 +307,21 @@ impl Extent {
 #[derive(Debug, Clone)]
 pub struct LogFiles {
     logs: [PathBuf; 2],
+    ended: bool,
 }
 
 impl LogFiles {
     pub fn new(stdout_log: &Path, stderr_log: &Path) -> LogFiles {
         LogFiles {
             logs: [stdout_log.to_path_buf(), stderr_log.to_path_buf()],
+            ended: false,
         }
+    }
+
+    /// The execution has ended: a gap without a tail is not waiting for one.
+    pub fn ended(mut self, ended: bool) -> LogFiles {
+        self.ended = ended;
+        self
     }
 
     fn extent(&self, stream: LogStream) -> Extent {
@@ -383,6 +402,7 @@ impl LogFiles {
                         stream,
                         offset,
                         bytes,
+                        ended: self.ended,
                     });
                 }
                 continue;
@@ -482,8 +502,14 @@ impl Follower {
                         bytes: bytes[skip..].to_vec(),
                     });
                 }
-                Piece::Gap { stream, bytes, .. } => {
-                    let seen = &mut self.gaps[stream.index()][usize::from(bytes.is_some())];
+                Piece::Gap {
+                    stream,
+                    bytes,
+                    ended,
+                    ..
+                } => {
+                    let known = bytes.is_some() || ended;
+                    let seen = &mut self.gaps[stream.index()][usize::from(known)];
                     if !*seen {
                         *seen = true;
                         out.push(piece);
@@ -689,6 +715,19 @@ mod tests {
         assert_eq!(
             text(&f.files().read(None).unwrap()),
             "o:012|[… 4 bytes of stdout not kept …]|e:E|o:789|"
+        );
+    }
+
+    #[test]
+    fn an_ended_execution_without_a_tail_says_so() {
+        let f = Fixture::new();
+        std::fs::write(f.out(), "012").unwrap();
+        std::fs::write(f.err(), "E").unwrap();
+        std::fs::write(order_path(&f.out()), "1 9\n2 1\n").unwrap();
+        let pieces = f.files().ended(true).read(None).unwrap();
+        assert_eq!(
+            text(&pieces),
+            "o:012|[… stdout past its first 3 bytes not kept …]|e:E|"
         );
     }
 

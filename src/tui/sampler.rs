@@ -103,11 +103,8 @@ impl Sampler {
         let host = self.monitor.host();
         let logs = request.logs_of.as_ref().and_then(|id| {
             let e = executions.iter().find(|e| &e.record.id == id)?;
-            Some(read_log_tail(
-                id,
-                &e.record.stdout_log,
-                &e.record.stderr_log,
-            ))
+            let (out, err) = (&e.record.stdout_log, &e.record.stderr_log);
+            Some(read_log_tail(id, out, err, e.record.status.is_final()))
         });
         Ok(Snapshot {
             taken_at_ms: now_ms(),
@@ -215,8 +212,10 @@ fn cut_string(text: &mut String, max: usize) {
 
 /// An execution's logs as the Logs tab shows them, read through the one
 /// log reader `logs` uses too: the beginning and the end of long ones.
-pub fn read_log_tail(id: &str, stdout_log: &Path, stderr_log: &Path) -> LogTail {
+/// `ended`: the execution has ended (a gap without a tail is final).
+pub fn read_log_tail(id: &str, stdout_log: &Path, stderr_log: &Path, ended: bool) -> LogTail {
     let pieces = LogFiles::new(stdout_log, stderr_log)
+        .ended(ended)
         .read(Some(LOG_TAIL_BYTES))
         .unwrap_or_default();
     let mut lines: Vec<LogLine> = Vec::new();
@@ -321,7 +320,7 @@ mod tests {
         std::fs::write(&err, "b\n").expect("write");
         std::fs::write(order_path(&out), "1 2\n2 2\n1 100\n").expect("write");
         write_tail(&out, 98, b"end\nz\n").expect("write");
-        let tail = read_log_tail("e", &out, &err);
+        let tail = read_log_tail("e", &out, &err, true);
         let shown: Vec<(LineKind, &str)> = tail
             .lines
             .iter()
@@ -344,12 +343,17 @@ mod tests {
         std::fs::remove_file(crate::output::logfile::tail_path(&out)).expect("rm");
         let big: String = (0..100_000).map(|i| format!("{i}\n")).collect();
         std::fs::write(&out, big).expect("write");
-        let tail = read_log_tail("e", &out, &dir.path().join("missing"));
+        let tail = read_log_tail("e", &out, &dir.path().join("missing"), true);
         assert!(tail.truncated);
         assert_eq!(tail.lines.len(), LOG_MAX_LINES + 1);
         assert_eq!(tail.lines[0].text, "0");
         assert_eq!(tail.lines.last().map(|l| l.text.as_str()), Some("99999"));
-        let empty = read_log_tail("e", &dir.path().join("none"), &dir.path().join("missing"));
+        let empty = read_log_tail(
+            "e",
+            &dir.path().join("none"),
+            &dir.path().join("missing"),
+            false,
+        );
         assert!(empty.lines.is_empty() && !empty.truncated);
     }
 }
