@@ -681,8 +681,7 @@ impl Manager {
         self.release(&sandbox)?;
         if !keep_history {
             for exec in self.store.execution_summaries_of(name)? {
-                let _ = std::fs::remove_file(&exec.stdout_log);
-                let _ = std::fs::remove_file(&exec.stderr_log);
+                remove_logs(&exec.stdout_log, &exec.stderr_log);
             }
         }
         self.store.delete_sandbox(name, keep_history)?;
@@ -717,8 +716,7 @@ impl Manager {
             }
         }
         for exec in self.store.prune_executions(before)? {
-            let _ = std::fs::remove_file(&exec.stdout_log);
-            let _ = std::fs::remove_file(&exec.stderr_log);
+            remove_logs(&exec.stdout_log, &exec.stderr_log);
             report.executions.push(exec.id);
         }
         report.spare_network_namespaces = crate::isolation::netns::discard_all(
@@ -908,6 +906,17 @@ fn discard_job(state_dir: &Path, id: &str) {
     let dir = python::job_dir(state_dir, id);
     if dir.exists() {
         let _ = remove_tree(&dir);
+    }
+}
+
+/// An execution's logs and the files that go with them.
+fn remove_logs(stdout_log: &Path, stderr_log: &Path) {
+    let companions = crate::output::logfile::companion_paths(stdout_log, stderr_log);
+    for path in [stdout_log, stderr_log]
+        .into_iter()
+        .chain(companions.iter().map(PathBuf::as_path))
+    {
+        let _ = std::fs::remove_file(path);
     }
 }
 

@@ -8,6 +8,7 @@
 //! at most `cap` bytes.
 
 pub mod forward;
+pub mod logfile;
 
 /// Keeps the first `cap / 2` and the last `cap - cap / 2` bytes of a stream.
 #[derive(Debug, Clone)]
@@ -118,6 +119,19 @@ impl CappedCapture {
         out.extend_from_slice(&self.tail[self.tail_start..]);
         out.extend_from_slice(&self.tail[..self.tail_start]);
         out
+    }
+
+    /// The bytes of the tail ring from stream offset `from` on (or from
+    /// the ring's oldest byte if that is later), with their offset.
+    pub fn tail_from(&self, from: u64) -> (u64, Vec<u8>) {
+        let tail_at = self.total - self.tail.len() as u64;
+        let start = from.max(tail_at).min(self.total);
+        let mut ordered = Vec::with_capacity(self.tail.len());
+        ordered.extend_from_slice(&self.tail[self.tail_start..]);
+        ordered.extend_from_slice(&self.tail[..self.tail_start]);
+        let skip = ((start - tail_at) as usize).min(ordered.len());
+        ordered.drain(..skip);
+        (start, ordered)
     }
 
     pub fn into_bytes(self) -> Vec<u8> {
@@ -263,6 +277,21 @@ mod tests {
         let mut small = CappedCapture::new(512);
         small.push(&[0xff, 0x00, 0xfe, b'\n', 0xc3]);
         assert_eq!(small.into_bytes(), vec![0xff, 0x00, 0xfe, b'\n', 0xc3]);
+    }
+
+    #[test]
+    fn the_tail_from_an_offset() {
+        let data = pattern(1000);
+        let mut c = CappedCapture::new(100);
+        for chunk in data.chunks(33) {
+            c.push(chunk);
+        }
+        assert_eq!(c.tail_from(0), (950, data[950..].to_vec()));
+        assert_eq!(c.tail_from(990), (990, data[990..].to_vec()));
+        assert_eq!(c.tail_from(5000), (1000, Vec::new()));
+        let mut small = CappedCapture::new(100);
+        small.push(b"abc");
+        assert_eq!(small.tail_from(100), (3, Vec::new()));
     }
 
     #[test]

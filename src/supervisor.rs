@@ -27,6 +27,7 @@ use crate::netproxy::{self, NetworkRefusal, ProxyOptions, RunningProxy};
 use crate::output::forward::{
     self, Endpoint, Forward, ForwardState, FORWARD_BUFFER, PIPE_MAX, READER_STALL_LIMIT,
 };
+use crate::output::logfile::{self, LogStream, OrderWriter};
 use crate::output::CappedCapture;
 use crate::profile::Profile;
 
@@ -124,6 +125,10 @@ pub struct ExecResult {
     pub signal: Option<i32>,
     pub duration_ms: u64,
     pub cpu_ms: u64,
+    /// CPU time the supervisor spent on the execution while it ran,
+    /// mostly draining its output.
+    #[serde(default)]
+    pub supervisor_cpu_ms: u64,
     pub peak_memory_bytes: u64,
     pub stdout: String,
     pub stderr: String,
@@ -386,6 +391,7 @@ impl ExecResult {
             signal: None,
             duration_ms: 0,
             cpu_ms: 0,
+            supervisor_cpu_ms: 0,
             peak_memory_bytes: 0,
             stdout: String::new(),
             stderr: String::new(),
@@ -650,6 +656,7 @@ struct Stream {
     reader_gone: bool,
     log_written: u64,
     log_cap: u64,
+    kind: LogStream,
 }
 
 impl Stream {
@@ -672,8 +679,9 @@ impl Stream {
     }
 
     /// Read what is there (once the sandbox has ended, all of it, else as
-    /// much as the live stream can hold); returns false at EOF.
-    fn drain(&mut self, buf: &mut [u8], ended: bool) -> bool {
+    /// much as the live stream can hold), noting it in the order of the
+    /// logs; returns false at EOF.
+    fn drain(&mut self, buf: &mut [u8], ended: bool, order: &mut OrderWriter) -> bool {
         loop {
             let Some(fd) = &self.fd else { return false };
             // What the live stream may still hold: a dead sandbox's pipe
@@ -720,6 +728,7 @@ impl Stream {
                             }
                         }
                     }
+                    order.note(self.kind, n);
                 }
                 Err(nix::errno::Errno::EAGAIN) => return true,
                 Err(nix::errno::Errno::EINTR) => continue,
@@ -1049,6 +1058,11 @@ fn run_sandbox(
     };
 
     let cap = (req.profile.max_output_kb.saturating_mul(1024)) as usize;
+    let log_paths = [&sinks.stdout_log, &sinks.stderr_log].map(|sink| match sink {
+        LogSink::OnFirstWrite(path) => Some(path.clone()),
+        _ => None,
+    });
+    let mut order = OrderWriter::new(log_paths[0].as_deref().map(logfile::order_path), cap as u64);
     let mut streams = [
         Stream {
             fd: Some(out_read),
@@ -1059,6 +1073,7 @@ fn run_sandbox(
             reader_gone: false,
             log_written: 0,
             log_cap: cap as u64,
+            kind: LogStream::Stdout,
         },
         Stream {
             fd: Some(err_read),
@@ -1069,6 +1084,7 @@ fn run_sandbox(
             reader_gone: false,
             log_written: 0,
             log_cap: cap as u64,
+            kind: LogStream::Stderr,
         },
     ];
     let mut status_reader = io::BufReader::new(child.status);
@@ -1103,6 +1119,9 @@ fn run_sandbox(
     // command ends before the first reading (the final one, after the loop,
     // still sees an OOM kill).
     let mut next_watch = started + WATCH_INTERVAL;
+    // What this thread spends from here on is draining the output (and
+    // watching): shown against the sandbox as the supervisor's CPU.
+    let drain_cpu = thread_cpu_ms();
 
     loop {
         let now = Instant::now();
@@ -1198,7 +1217,7 @@ fn run_sandbox(
         for w in ready {
             match w {
                 0 | 1 => {
-                    streams[w as usize].drain(&mut buf, init_done);
+                    streams[w as usize].drain(&mut buf, init_done, &mut order);
                 }
                 2 => {
                     status_open = read_status(&mut status_reader, &mut outcome);
@@ -1280,6 +1299,17 @@ fn run_sandbox(
     let _ = mask.thread_unblock();
 
     let mut result = base_result(req);
+    order.finish();
+    // The logs keep their heads; what the capture kept past them is their tail.
+    for (stream, path) in streams.iter().zip(&log_paths) {
+        if let Some(path) = path {
+            if stream.capture.total_bytes() > stream.log_written {
+                let (offset, bytes) = stream.capture.tail_from(stream.log_written);
+                let _ = logfile::write_tail(path, offset, &bytes);
+            }
+        }
+    }
+    result.supervisor_cpu_ms = thread_cpu_ms().saturating_sub(drain_cpu);
     let [mut out, mut err] = streams;
     // What their readers have not taken yet is forwarded after the result
     // is recorded: the end of the execution never waits for a reader.
@@ -1351,6 +1381,18 @@ fn kill_everything(cgroup: Option<&Cgroup>, init_pid: Pid) {
     if let Some(cg) = cgroup {
         let _ = cg.kill_all();
     }
+}
+
+/// The CPU time (user and system) this thread has used, in ms.
+fn thread_cpu_ms() -> u64 {
+    // SAFETY: rusage is plain data; getrusage fills it in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid out-pointer; RUSAGE_THREAD only reads the caller.
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
+        return 0;
+    }
+    let ms = |tv: libc::timeval| tv.tv_sec as u64 * 1000 + tv.tv_usec as u64 / 1000;
+    ms(usage.ru_utime) + ms(usage.ru_stime)
 }
 
 fn wait4(pid: Pid, flags: libc::c_int) -> Option<libc::rusage> {

@@ -21,7 +21,8 @@ use sandbox_tui::python::PythonJob;
 use sandbox_tui::state::db::ExecutionRecord;
 use sandbox_tui::supervisor::{ErrorInfo, ExecResult, Status};
 use sandbox_tui::tui::action::{
-    Action, ConfigOutcome, Effect, LogTail, Outcome, SignalChoice, Snapshot, Subject,
+    Action, ConfigOutcome, Effect, LineKind, LogLine, LogTail, Outcome, SignalChoice, Snapshot,
+    Subject,
 };
 use sandbox_tui::tui::app::{
     App, ConfigView, Environment, FileView, FilesPane, KillTarget, LaunchField, Overlay, Pane,
@@ -73,6 +74,7 @@ fn execution(id: &str, sandbox: &str, seq: i64, status: Status, command: &[&str]
         signal: None,
         duration_ms: 4_200,
         cpu_ms: 310,
+        supervisor_cpu_ms: 0,
         peak_memory_bytes: 12 * MIB,
         stdout: "hello from the sandbox\nsecond line\n".into(),
         stderr: String::new(),
@@ -321,8 +323,10 @@ fn with_logs(app: &mut App) {
     snap.processes.clear();
     snap.logs = Some(LogTail {
         id: "0a0b0c".into(),
-        stdout: (1..=40).map(|i| format!("tick {i}")).collect(),
-        stderr: vec!["warning: spinning".into()],
+        lines: (1..=40)
+            .map(|i| LogLine::new(LineKind::Stdout, format!("tick {i}")))
+            .chain([LogLine::new(LineKind::Stderr, "warning: spinning")])
+            .collect(),
         truncated: false,
     });
     update(app, Action::Snapshot(Box::new(snap)));
@@ -1949,4 +1953,182 @@ fn profiles_screen_shows_every_key() {
     ] {
         assert!(shown.contains(line), "{line}:\n{shown}");
     }
+}
+
+/// The logs of the runaway loop, read by the dashboard's reader from real
+/// files: stdout and stderr interleaved, a colour, a hostile escape, and a
+/// flood whose head and tail are kept around a marker.
+fn with_real_logs(app: &mut App, dir: &Path) {
+    use sandbox_tui::output::logfile::{write_tail, LogStream, OrderWriter};
+    let out = dir.join("0a0b0c.stdout");
+    let err = dir.join("0a0b0c.stderr");
+    let mut order = OrderWriter::new(
+        Some(sandbox_tui::output::logfile::order_path(&out)),
+        1 << 20,
+    );
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let mut write = |stream: LogStream, text: &str| {
+        order.note(stream, text.len());
+        match stream {
+            LogStream::Stdout => stdout.extend_from_slice(text.as_bytes()),
+            LogStream::Stderr => stderr.extend_from_slice(text.as_bytes()),
+        }
+    };
+    write(LogStream::Stdout, "a\n");
+    write(LogStream::Stderr, "b\n");
+    write(
+        LogStream::Stdout,
+        "c \x1b[31mRED\x1b[0m plain \x1b[1;38;5;33mblue\x1b[0m\n",
+    );
+    write(
+        LogStream::Stderr,
+        "\x1b[2J\x1b]52;c;aGk=\x07clipboard?\x1b[H\n",
+    );
+    for i in 1..=2000 {
+        write(LogStream::Stdout, &format!("flood {i}\n"));
+    }
+    write(LogStream::Stderr, "done\n");
+    order.finish();
+    // The log keeps the first 64 bytes of stdout, the tail its last 40.
+    std::fs::write(&out, &stdout[..64]).expect("write");
+    std::fs::write(&err, &stderr).expect("write");
+    let tail_at = stdout.len() - 40;
+    write_tail(&out, tail_at as u64, &stdout[tail_at..]).expect("tail");
+
+    select_runaway(app);
+    keys(app, "l");
+    let mut snap = snapshot(NOW + 1000, 13_000);
+    snap.subject = Subject::Execution("0a0b0c".into());
+    snap.processes.clear();
+    snap.logs = Some(sandbox_tui::tui::read_log_tail("0a0b0c", &out, &err, false));
+    update(app, Action::Snapshot(Box::new(snap)));
+}
+
+/// Where `text` starts on the screen.
+fn find_text(terminal: &Terminal<TestBackend>, text: &str) -> Option<(u16, u16)> {
+    let buffer = terminal.backend().buffer();
+    let area = buffer.area;
+    for y in 0..area.height {
+        let row: String = (0..area.width)
+            .map(|x| buffer[(x, y)].symbol().chars().next().unwrap_or(' '))
+            .collect();
+        if let Some(i) = row.find(text) {
+            return Some((row[..i].chars().count() as u16, y));
+        }
+    }
+    None
+}
+
+#[test]
+fn logs_interleaved_coloured_with_head_and_tail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut app = base_app();
+    with_real_logs(&mut app, dir.path());
+    keys(&mut app, "g");
+    let terminal = render(&mut app, 100, 30);
+    let shown = format!("{}", terminal.backend());
+    insta::assert_snapshot!("logs_interleaved_head_and_tail", shown);
+    // Coloured, not escaped; the other escapes gone.
+    let (x, y) = find_text(&terminal, "RED").expect("RED shown");
+    assert_eq!(terminal.backend().buffer()[(x, y)].fg, Color::Red);
+    let (x, y) = find_text(&terminal, "blue").expect("blue shown");
+    assert_eq!(terminal.backend().buffer()[(x, y)].fg, Color::Indexed(33));
+    let (x, y) = find_text(&terminal, "plain").expect("plain shown");
+    assert_ne!(terminal.backend().buffer()[(x, y)].fg, Color::Red);
+    assert!(
+        !shown.contains("[31m") && !shown.contains("52;c"),
+        "{shown}"
+    );
+    assert!(shown.contains("clipboard?"), "{shown}");
+    // R: every escape shown as text, nothing coloured.
+    keys(&mut app, "R");
+    let terminal = render(&mut app, 100, 30);
+    let raw = format!("{}", terminal.backend());
+    insta::assert_snapshot!("logs_raw_escapes", raw);
+    assert!(
+        raw.contains("\\x1b[31mRED") && raw.contains("\\x1b]52;c;"),
+        "{raw}"
+    );
+    assert!(find_text(&terminal, "RED")
+        .is_some_and(|(x, y)| terminal.backend().buffer()[(x, y)].fg != Color::Red));
+    keys(&mut app, "R");
+    // Following: the real last lines of the flood, then stderr's last.
+    keys(&mut app, "G");
+    let shown = screen(&mut app, 100, 30);
+    insta::assert_snapshot!("logs_interleaved_tail_following", shown);
+    let flood_end = shown.find("flood 2000").expect("the real last line");
+    assert!(
+        flood_end < shown.find("2│done").expect("stderr's last"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn logs_scroll_sideways_and_wrap() {
+    let mut app = base_app();
+    with_logs(&mut app);
+    let mut snap = snapshot(NOW + 2000, 13_000);
+    snap.subject = Subject::Execution("0a0b0c".into());
+    snap.processes.clear();
+    let long: String = (0..30).map(|i| format!("col{i:02} ")).collect();
+    snap.logs = Some(LogTail {
+        id: "0a0b0c".into(),
+        lines: vec![
+            LogLine::new(LineKind::Stdout, "short"),
+            LogLine::new(LineKind::Stdout, format!("\x1b[32m{long}\x1b[0m")),
+            LogLine::new(LineKind::Stderr, "after"),
+        ],
+        truncated: false,
+    });
+    update(&mut app, Action::Snapshot(Box::new(snap)));
+    insta::assert_snapshot!("logs_long_line_cut", screen(&mut app, 80, 24));
+    press(&mut app, KeyCode::Right);
+    press(&mut app, KeyCode::Right);
+    assert_eq!(app.log_left, 16);
+    insta::assert_snapshot!("logs_scrolled_sideways", screen(&mut app, 80, 24));
+    press(&mut app, KeyCode::Left);
+    assert_eq!(app.log_left, 8);
+    keys(&mut app, "W");
+    assert!(app.log_wrap);
+    let terminal = render(&mut app, 80, 24);
+    insta::assert_snapshot!("logs_wrapped", format!("{}", terminal.backend()));
+    let (x, y) = find_text(&terminal, "col29").expect("the end of the line, wrapped");
+    assert_eq!(terminal.backend().buffer()[(x, y)].fg, Color::Green);
+}
+
+#[test]
+fn execution_detail_shows_head_tail_and_supervisor_cpu() {
+    let mut app = base_app();
+    let mut snap = snapshot(NOW + 1000, 13_000);
+    for e in &mut snap.executions {
+        if let Some(result) = e.record.result.as_mut() {
+            result.stdout = (1..=60).map(|i| format!("out {i}\n")).collect();
+            result.stdout_truncated = true;
+            result.stderr = "\x1b[33mwarn\x1b[0m once\n".into();
+            result.supervisor_cpu_ms = 1_250;
+        }
+    }
+    update(&mut app, Action::Snapshot(Box::new(snap)));
+    keys(&mut app, "jjj"); // web
+    press(&mut app, KeyCode::Enter);
+    keys(&mut app, "jjj"); // the completed one
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.tab, Tab::Detail);
+    let terminal = render(&mut app, 100, 64);
+    let shown = format!("{}", terminal.backend());
+    insta::assert_snapshot!(shown);
+    for want in [
+        "out 1 ",
+        "out 6 ",
+        "48 more lines",
+        "out 55",
+        "out 60",
+        "supervisor 1.2",
+    ] {
+        assert!(shown.contains(want), "{want}: {shown}");
+    }
+    assert!(!shown.contains("out 7 "), "{shown}");
+    let (x, y) = find_text(&terminal, "warn").expect("stderr shown");
+    assert_eq!(terminal.backend().buffer()[(x, y)].fg, Color::Yellow);
 }

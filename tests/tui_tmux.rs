@@ -294,3 +294,57 @@ fn dashboard_opens_with_an_invalid_profile() {
     });
     tmux.quit();
 }
+
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn logs_tab_shows_both_streams_in_order_and_in_colour() {
+    if !can_run() {
+        return;
+    }
+    let env = TestEnv::new("");
+    assert!(env.run(&["create", "colours"]).status.success());
+    // The pauses let the supervisor read each write before the next.
+    let out = env.run(&[
+        "exec",
+        "colours",
+        "--",
+        "sh",
+        "-c",
+        "echo first-out; sleep 0.5; printf '\\033[31mred-err\\033[0m\\033[2J\\n' >&2; sleep 0.5; echo last-out",
+    ]);
+    assert!(out.status.success(), "exec: {out:?}");
+
+    let tmux = Tmux::start("logs", &env, (120, 40), "--refresh 300");
+    tmux.wait_for("the sandbox", |s| s.contains("colours"));
+    // The only execution is selected in the executions pane.
+    tmux.keys(&["Tab"]);
+    tmux.keys(&["l"]);
+    let screen = tmux.wait_for("the logs", |s| s.contains("last-out"));
+    let at = |needle: &str| {
+        screen
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle} not shown:\n{screen}"))
+    };
+    assert!(at("1│first-out") < at("2│red-err"), "{screen}");
+    assert!(at("2│red-err") < at("1│last-out"), "{screen}");
+    // The colour reaches the terminal as a colour; the screen clear does not.
+    let styled =
+        String::from_utf8_lossy(&tmux.cmd(&["capture-pane", "-e", "-p", "-t", "dash"]).stdout)
+            .into_owned();
+    let line = styled
+        .lines()
+        .find(|l| l.contains("red-err"))
+        .unwrap_or_else(|| panic!("no red-err line:\n{styled}"));
+    let before = &line[..line.find("red-err").unwrap_or(0)];
+    assert!(
+        before.ends_with("31m") || before.ends_with("38;5;1m") || before.ends_with(";31m"),
+        "not red: {line:?}"
+    );
+    assert!(
+        !screen.contains("[2J") && !screen.contains("\\x1b"),
+        "{screen}"
+    );
+    tmux.keys(&["W"]);
+    tmux.wait_for("wrapping on", |s| s.contains("wrap on"));
+    tmux.quit();
+}

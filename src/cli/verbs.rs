@@ -2,7 +2,6 @@
 //! kill, rm, prune. Each is a thin call into `manager` plus output.
 
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
@@ -16,6 +15,7 @@ use crate::escape::TerminalStream;
 use crate::manager::{ExecOptions, Manager, RemoveFailure};
 use crate::monitor::{self, Monitor};
 use crate::output::forward::{self, Forward, ForwardState, FORWARD_BUFFER, READER_STALL_LIMIT};
+use crate::output::logfile::{self, Follower, LogFiles, LogStream, Piece};
 use crate::state::db::{now_ms, ExecutionRecord};
 use crate::supervisor::ExecResult;
 
@@ -427,7 +427,10 @@ pub struct LogsArgs {
     /// Follow until the execution ends
     #[arg(short, long)]
     pub follow: bool,
-    /// Show stderr instead of stdout
+    /// Show only stdout (default: stdout and stderr in the order they were written)
+    #[arg(long, conflicts_with = "stderr")]
+    pub stdout: bool,
+    /// Show only stderr
     #[arg(long)]
     pub stderr: bool,
 }
@@ -435,18 +438,26 @@ pub struct LogsArgs {
 pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
     let manager = open_manager(global)?;
     let exec = manager.execution(&args.id)?;
-    let path = if args.stderr {
-        exec.stderr_log.clone()
+    let files = LogFiles::new(&exec.stdout_log, &exec.stderr_log);
+    let stream = if args.stderr {
+        Some(LogStream::Stderr)
+    } else if args.stdout {
+        Some(LogStream::Stdout)
     } else {
-        exec.stdout_log.clone()
+        None
     };
+    let context = || format!("reading {}", exec.stdout_log.display());
     if global.json {
         let final_exec = if args.follow {
             manager.wait(&exec.id, &mut |_| true)?
         } else {
-            exec
+            exec.clone()
         };
-        let data = read_file(&path)?;
+        let mut data = Vec::new();
+        let mut at_line_start = true;
+        let files = files.ended(final_exec.status.is_final());
+        let pieces = logfile::only(files.read(None).with_context(context)?, stream);
+        write_pieces(&mut data, &pieces, None, &mut at_line_start)?;
         let (text, encoding) = match String::from_utf8(data) {
             Ok(t) => (t, "utf-8"),
             Err(e) => {
@@ -461,7 +472,7 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
             "{}",
             serde_json::json!({
                 "id": final_exec.id,
-                "stream": if args.stderr { "stderr" } else { "stdout" },
+                "stream": stream.map_or("both", LogStream::name),
                 "status": final_exec.status,
                 "data": text,
                 "encoding": encoding,
@@ -469,33 +480,34 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
         );
         return Ok(0);
     }
-    let mut offset = 0u64;
     let mut out = std::io::stdout();
     // To a terminal the log is escaped; to a pipe or a file it stays byte-exact.
     let mut escape = super::stdout_is_terminal().then(TerminalStream::new);
-    let mut copy = |offset: &mut u64, end: bool| -> anyhow::Result<()> {
-        if let Ok(mut file) = std::fs::File::open(&path) {
-            file.seek(SeekFrom::Start(*offset))?;
-            let copied = match &mut escape {
-                None => std::io::copy(&mut file, &mut out),
-                Some(escape) => copy_escaped(&mut file, &mut out, escape, end),
-            };
-            let n = match copied.and_then(|n| out.flush().map(|()| n)) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => super::stdout_failed(&e),
-                Err(e) => return Err(e.into()),
-            };
-            *offset += n;
+    let mut follower = Follower::default();
+    let mut at_line_start = true;
+    // `last`: nothing is shown after this; `ended`: the execution has ended.
+    let mut show = |last: bool, ended: bool| -> anyhow::Result<()> {
+        let files = files.clone().ended(ended);
+        let pieces = follower.read(&files, stream).with_context(context)?;
+        let written = write_pieces(&mut out, &pieces, escape.as_mut(), &mut at_line_start)
+            .and_then(|()| match (&mut escape, last) {
+                (Some(escape), true) => out.write_all(&escape.finish()),
+                _ => Ok(()),
+            })
+            .and_then(|()| out.flush());
+        match written {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => super::stdout_failed(&e),
+            Err(e) => Err(e.into()),
         }
-        Ok(())
     };
     if !args.follow {
-        copy(&mut offset, true)?;
+        show(true, exec.status.is_final())?;
         return Ok(0);
     }
     let mut failed = None;
     manager.wait(&exec.id, &mut |_| {
-        if let Err(e) = copy(&mut offset, false) {
+        if let Err(e) = show(false, false) {
             failed = Some(e);
             return false;
         }
@@ -504,41 +516,41 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
     if let Some(e) = failed {
         return Err(e);
     }
-    copy(&mut offset, true)?;
+    show(true, true)?;
     Ok(0)
 }
 
-/// `io::copy` through `escape`; `end`: the stream ends with this copy.
-fn copy_escaped(
-    from: &mut std::fs::File,
+/// The pieces' bytes as they are (through `escape` for a terminal), each
+/// gap's marker on a line of its own.
+fn write_pieces(
     to: &mut impl Write,
-    escape: &mut TerminalStream,
-    end: bool,
-) -> std::io::Result<u64> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut total = 0u64;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        to.write_all(&escape.push(&buf[..n]))?;
-        total += n as u64;
+    pieces: &[Piece],
+    mut escape: Option<&mut TerminalStream>,
+    at_line_start: &mut bool,
+) -> std::io::Result<()> {
+    for piece in pieces {
+        if let Piece::Data { bytes, .. } = piece {
+            if bytes.is_empty() {
+                continue;
+            }
+            match escape.as_deref_mut() {
+                Some(escape) => to.write_all(&escape.push(bytes))?,
+                None => to.write_all(bytes)?,
+            }
+            *at_line_start = bytes.ends_with(b"\n");
+        } else if let Some(marker) = piece.marker() {
+            if let Some(escape) = escape.as_deref_mut() {
+                to.write_all(&escape.finish())?;
+            }
+            if !*at_line_start {
+                to.write_all(b"\n")?;
+            }
+            to.write_all(marker.as_bytes())?;
+            to.write_all(b"\n")?;
+            *at_line_start = true;
+        }
     }
-    if end {
-        to.write_all(&escape.finish())?;
-    }
-    Ok(total)
-}
-
-fn read_file(path: &Path) -> anyhow::Result<Vec<u8>> {
-    match std::fs::read(path) {
-        Ok(data) => Ok(data),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
-    }
+    Ok(())
 }
 
 #[derive(Debug, clap::Args)]

@@ -1261,6 +1261,7 @@ mod tests {
             signal: None,
             duration_ms: 12,
             cpu_ms: 7,
+            supervisor_cpu_ms: 0,
             peak_memory_bytes: 4096,
             stdout: "hi\n".into(),
             stderr: "AAEC".into(),

@@ -36,14 +36,39 @@ pub struct SampleRequest {
     pub detail_of: Option<String>,
 }
 
-/// The end of an execution's log files.
+/// An execution's logs as the Logs tab shows them: stdout and stderr in
+/// the order they were read, the beginning and the end of long ones.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogTail {
     pub id: String,
-    pub stdout: Vec<String>,
-    pub stderr: Vec<String>,
-    /// The files were longer than what was read.
+    pub lines: Vec<LogLine>,
+    /// Part of the output is not shown (not kept, or left out here).
     pub truncated: bool,
+}
+
+/// One line of the logs; its text as written (escape sequences included:
+/// the view styles or drops them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub kind: LineKind,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    Stdout,
+    Stderr,
+    /// Says what is not shown.
+    Note,
+}
+
+impl LogLine {
+    pub fn new(kind: LineKind, text: impl Into<String>) -> LogLine {
+        LogLine {
+            kind,
+            text: text.into(),
+        }
+    }
 }
 
 /// One sampling round, as plain data: nothing in it refers back to I/O.

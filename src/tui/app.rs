@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use ratatui_textarea::TextArea;
 
-use super::action::{LogTail, SampleRequest, SignalChoice, Subject};
+use super::action::{LogLine, LogTail, SampleRequest, SignalChoice, Subject};
 use super::format::clean_line;
 use super::theme::Theme;
 use crate::files::{FileEntry, FileHead};
@@ -513,6 +513,12 @@ pub struct App {
     pub log_search: Option<String>,
     /// First displayed log line; `None` follows the end.
     pub log_scroll: Option<usize>,
+    /// Long log lines wrap (else they are cut, scrolled by `log_left`).
+    pub log_wrap: bool,
+    /// Columns of the log lines scrolled out on the left, when not wrapping.
+    pub log_left: usize,
+    /// Escape sequences shown as text (`\x1b[31m`) instead of as colours.
+    pub log_raw: bool,
     pub detail_scroll: usize,
     /// The Files tab; `None` until it is first shown.
     pub files: Option<FilesPane>,
@@ -565,6 +571,9 @@ impl App {
             input_buffer: String::new(),
             log_search: None,
             log_scroll: None,
+            log_wrap: false,
+            log_left: 0,
+            log_raw: false,
             detail_scroll: 0,
             files: None,
             refusals: None,
@@ -814,16 +823,9 @@ impl App {
             .position(|r| self.processes[r.index].pid == pid)
     }
 
-    /// Lines of the logs pane: stdout, then stderr, each flagged.
-    pub fn log_lines(&self) -> Vec<(bool, &str)> {
-        let Some(logs) = &self.logs else {
-            return Vec::new();
-        };
-        logs.stdout
-            .iter()
-            .map(|l| (false, l.as_str()))
-            .chain(logs.stderr.iter().map(|l| (true, l.as_str())))
-            .collect()
+    /// Lines of the logs pane: stdout and stderr in the order they were read.
+    pub fn log_lines(&self) -> &[LogLine] {
+        self.logs.as_ref().map_or(&[], |l| l.lines.as_slice())
     }
 
     pub fn running_and_queued(&self) -> (u64, u64) {

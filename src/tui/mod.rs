@@ -6,10 +6,12 @@
 //! and the terminal.
 
 pub mod action;
+pub mod ansi;
 pub mod app;
 mod effects;
 pub mod format;
 mod sampler;
+pub use sampler::read_log_tail;
 pub mod theme;
 pub mod update;
 pub mod view;

@@ -2,18 +2,16 @@
 //! (through its own `Manager`), the cgroups, `/proc` and log files. Runs off
 //! the UI thread and returns plain data.
 
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::action::{LogTail, SampleRequest, Snapshot, Subject};
-use super::format::clean_line;
+use super::action::{LineKind, LogLine, LogTail, SampleRequest, Snapshot, Subject};
 use crate::manager::{ExecutionView, Manager};
 use crate::monitor::Monitor;
+use crate::output::logfile::{LogFiles, LogStream, Piece};
 use crate::state::db::now_ms;
 
-/// How much of the end of each log file to read per sample.
+/// How much of the beginning and of the end of the logs to read per sample.
 const LOG_TAIL_BYTES: u64 = 128 * 1024;
 const LOG_MAX_LINES: usize = 5000;
 
@@ -105,14 +103,8 @@ impl Sampler {
         let host = self.monitor.host();
         let logs = request.logs_of.as_ref().and_then(|id| {
             let e = executions.iter().find(|e| &e.record.id == id)?;
-            let (stdout, t1) = tail_lines(&e.record.stdout_log);
-            let (stderr, t2) = tail_lines(&e.record.stderr_log);
-            Some(LogTail {
-                id: id.clone(),
-                stdout,
-                stderr,
-                truncated: t1 || t2,
-            })
+            let (out, err) = (&e.record.stdout_log, &e.record.stderr_log);
+            Some(read_log_tail(id, out, err, e.record.status.is_final()))
         });
         Ok(Snapshot {
             taken_at_ms: now_ms(),
@@ -135,7 +127,7 @@ fn trim_for_detail(view: &mut ExecutionView) {
         return;
     };
     for text in [&mut result.stdout, &mut result.stderr] {
-        cut_string(text, DETAIL_TEXT_BYTES);
+        cut_middle(text, DETAIL_TEXT_BYTES);
     }
     if let Some(value) = result.result.as_mut() {
         let mut budget = DETAIL_VALUE_BYTES;
@@ -185,6 +177,26 @@ fn trim_value(value: &mut serde_json::Value, budget: &mut usize) {
     }
 }
 
+/// Keep the first and the last `max / 2` bytes of `text` (on character
+/// boundaries and, where there is one near, line boundaries), with a line
+/// "…" between: the detail shows a stream's head and tail.
+fn cut_middle(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut head = max / 2;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - max / 2;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    let head = text[..head].rfind('\n').unwrap_or(head);
+    let tail = text[tail..].find('\n').map_or(tail, |i| tail + i + 1);
+    *text = format!("{}\n…\n{}", &text[..head], &text[tail..]);
+}
+
 /// Keep at most `max` bytes of `text` (on a character boundary), marking a cut.
 fn cut_string(text: &mut String, max: usize) {
     if text.len() <= max {
@@ -198,38 +210,76 @@ fn cut_string(text: &mut String, max: usize) {
     text.push('…');
 }
 
-/// The last lines of a file (a missing file has none). Returns whether the
-/// beginning was left out.
-pub fn tail_lines(path: &Path) -> (Vec<String>, bool) {
-    let Ok(mut file) = File::open(path) else {
-        return (Vec::new(), false);
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = len.saturating_sub(LOG_TAIL_BYTES);
-    if file.seek(SeekFrom::Start(start)).is_err() {
-        return (Vec::new(), false);
-    }
-    let mut bytes = Vec::new();
-    if file.take(LOG_TAIL_BYTES).read_to_end(&mut bytes).is_err() {
-        return (Vec::new(), false);
-    }
-    let text = String::from_utf8_lossy(&bytes);
-    let mut lines: Vec<String> = text.lines().map(clean_line).collect();
-    let mut truncated = start > 0;
-    if start > 0 && !lines.is_empty() {
-        // The first line was cut in the middle.
-        lines.remove(0);
+/// An execution's logs as the Logs tab shows them, read through the one
+/// log reader `logs` uses too: the beginning and the end of long ones.
+/// `ended`: the execution has ended (a gap without a tail is final).
+pub fn read_log_tail(id: &str, stdout_log: &Path, stderr_log: &Path, ended: bool) -> LogTail {
+    let pieces = LogFiles::new(stdout_log, stderr_log)
+        .ended(ended)
+        .read(Some(LOG_TAIL_BYTES))
+        .unwrap_or_default();
+    let mut lines: Vec<LogLine> = Vec::new();
+    let mut truncated = false;
+    // The last line is unfinished: the next bytes of its stream continue it.
+    let mut open = false;
+    for piece in pieces {
+        let Piece::Data { stream, bytes, .. } = &piece else {
+            truncated = true;
+            lines.push(LogLine::new(
+                LineKind::Note,
+                piece.marker().unwrap_or_default(),
+            ));
+            open = false;
+            continue;
+        };
+        let kind = match stream {
+            LogStream::Stdout => LineKind::Stdout,
+            LogStream::Stderr => LineKind::Stderr,
+        };
+        let text = String::from_utf8_lossy(bytes);
+        let body = text.strip_suffix('\n').unwrap_or(&text);
+        for (i, part) in body.split('\n').enumerate() {
+            match lines.last_mut() {
+                Some(last) if i == 0 && open && last.kind == kind => last.text.push_str(part),
+                _ => lines.push(LogLine::new(kind, part)),
+            }
+        }
+        open = !text.ends_with('\n');
     }
     if lines.len() > LOG_MAX_LINES {
-        lines.drain(..lines.len() - LOG_MAX_LINES);
+        // The first and the last lines, as of the bytes.
+        let half = LOG_MAX_LINES / 2;
+        let dropped = lines.len() - 2 * half;
+        lines.drain(half..lines.len() - half);
+        lines.insert(
+            half,
+            LogLine::new(
+                LineKind::Note,
+                format!("[… {dropped} lines not shown here …]"),
+            ),
+        );
         truncated = true;
     }
-    (lines, truncated)
+    LogTail {
+        id: id.to_string(),
+        lines,
+        truncated,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_stream_keeps_its_head_and_tail_for_the_detail() {
+        let mut text: String = (1..=5000).map(|i| format!("line {i}\n")).collect();
+        cut_middle(&mut text, 1000);
+        assert!(text.len() <= 1010, "{}", text.len());
+        assert!(text.starts_with("line 1\nline 2\n"), "{text}");
+        assert!(text.contains("\n…\n"), "{text}");
+        assert!(text.ends_with("line 4999\nline 5000\n"), "{text}");
+    }
 
     #[test]
     fn a_large_value_is_cut_to_its_beginning_for_the_detail() {
@@ -262,21 +312,48 @@ mod tests {
     }
 
     #[test]
-    fn tails_files_and_cleans_control_characters() {
+    fn reads_both_streams_in_order_with_head_and_tail() {
+        use crate::output::logfile::{order_path, write_tail};
         let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("out");
-        std::fs::write(&path, "a\n\x1b[31mred\tx\n").expect("write");
-        let (lines, truncated) = tail_lines(&path);
+        let (out, err) = (dir.path().join("e.stdout"), dir.path().join("e.stderr"));
+        std::fs::write(&out, "a\npart").expect("write");
+        std::fs::write(&err, "b\n").expect("write");
+        std::fs::write(order_path(&out), "1 2\n2 2\n1 100\n").expect("write");
+        write_tail(&out, 98, b"end\nz\n").expect("write");
+        let tail = read_log_tail("e", &out, &err, true);
+        let shown: Vec<(LineKind, &str)> = tail
+            .lines
+            .iter()
+            .map(|l| (l.kind, l.text.as_str()))
+            .collect();
         assert_eq!(
-            lines,
-            vec!["a".to_string(), "\\x1b[31mred    x".to_string()]
+            shown,
+            vec![
+                (LineKind::Stdout, "a"),
+                (LineKind::Stderr, "b"),
+                (LineKind::Stdout, "part"),
+                (LineKind::Note, "[… 92 bytes of stdout not kept …]"),
+                (LineKind::Stdout, "end"),
+                (LineKind::Stdout, "z"),
+            ]
         );
-        assert!(!truncated);
-        let big = "line\n".repeat(100_000);
-        std::fs::write(&path, big).expect("write");
-        let (lines, truncated) = tail_lines(&path);
-        assert!(truncated);
-        assert_eq!(lines.len(), LOG_MAX_LINES);
-        assert_eq!(tail_lines(&dir.path().join("missing")), (Vec::new(), false));
+        assert!(tail.truncated);
+        // Many lines: the first and the last.
+        std::fs::remove_file(order_path(&out)).expect("rm");
+        std::fs::remove_file(crate::output::logfile::tail_path(&out)).expect("rm");
+        let big: String = (0..100_000).map(|i| format!("{i}\n")).collect();
+        std::fs::write(&out, big).expect("write");
+        let tail = read_log_tail("e", &out, &dir.path().join("missing"), true);
+        assert!(tail.truncated);
+        assert_eq!(tail.lines.len(), LOG_MAX_LINES + 1);
+        assert_eq!(tail.lines[0].text, "0");
+        assert_eq!(tail.lines.last().map(|l| l.text.as_str()), Some("99999"));
+        let empty = read_log_tail(
+            "e",
+            &dir.path().join("none"),
+            &dir.path().join("missing"),
+            false,
+        );
+        assert!(empty.lines.is_empty() && !empty.truncated);
     }
 }

@@ -576,6 +576,32 @@ fn on_main_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Char('N') if logs_focused && app.log_search.is_some() => {
             search_logs(app, false, false)
         }
+        KeyCode::Char('W') if logs_focused => {
+            app.log_wrap = !app.log_wrap;
+            let state = if app.log_wrap { "on" } else { "off" };
+            status(app, format!("wrap {state}"), false);
+        }
+        KeyCode::Char('R') if logs_focused => {
+            app.log_raw = !app.log_raw;
+            let state = if app.log_raw {
+                "escapes shown"
+            } else {
+                "colours"
+            };
+            status(app, format!("logs: {state}"), false);
+        }
+        KeyCode::Left if logs_focused && !app.log_wrap => {
+            app.log_left = app.log_left.saturating_sub(LOG_SCROLL_COLUMNS)
+        }
+        KeyCode::Right if logs_focused && !app.log_wrap => {
+            let longest = app
+                .log_lines()
+                .iter()
+                .map(|l| crate::tui::ansi::plain(&l.text).chars().count())
+                .max()
+                .unwrap_or(0);
+            app.log_left = (app.log_left + LOG_SCROLL_COLUMNS).min(longest.saturating_sub(1));
+        }
         KeyCode::Char('n') => open_create(app, false),
         KeyCode::Char('s') => sort_focused(app, None),
         KeyCode::Char('S') => reverse_focused(app),
@@ -906,6 +932,7 @@ fn select_sandbox(app: &mut App, name: Option<String>) {
         .map(|e| e.record.id.clone());
     app.selected_pid = None;
     app.log_scroll = None;
+    app.log_left = 0;
 }
 
 fn step(cursor: usize, delta: i64, len: usize) -> usize {
@@ -939,6 +966,7 @@ fn move_cursor(app: &mut App, delta: i64) {
                 app.selected_execution = id;
                 app.selected_pid = None;
                 app.log_scroll = None;
+                app.log_left = 0;
             }
             app.exec_context = app.selected_execution.is_some();
         }
@@ -967,6 +995,9 @@ fn move_cursor(app: &mut App, delta: i64) {
     }
 }
 
+/// How far ←/→ move the logs sideways.
+const LOG_SCROLL_COLUMNS: usize = 8;
+
 /// Lines of log text that fit in the inspector.
 fn log_height(app: &App) -> usize {
     let layout = view::main_layout(Rect::new(0, 0, app.size.0, app.size.1), app.focus);
@@ -987,7 +1018,11 @@ fn search_logs(app: &mut App, forward: bool, from_current: bool) {
     let top = app
         .log_scroll
         .unwrap_or(lines.len().saturating_sub(log_height(app)));
-    let matches = |i: &usize| lines[*i].1.to_lowercase().contains(&needle);
+    let matches = |i: &usize| {
+        crate::tui::ansi::plain(&lines[*i].text)
+            .to_lowercase()
+            .contains(&needle)
+    };
     let found = if forward {
         let start = if from_current { top } else { top + 1 };
         (start..lines.len())

@@ -39,7 +39,10 @@ pub const KEYS: &[(&str, &str)] = &[
         "workspace: Enter open or view, d delete, r reload, ⌫ up",
     ),
     ("space +/-", "fold, expand, collapse a tree node"),
-    ("f", "follow logs on/off"),
+    (
+        "f W R ←/→",
+        "in logs: follow, wrap, escapes as text (on/off); sideways",
+    ),
     ("p", "profiles (e edit in $EDITOR, r reload)"),
     ("mouse", "click selects, wheel scrolls"),
     ("?", "this help"),

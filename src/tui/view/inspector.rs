@@ -10,7 +10,8 @@ use super::executions::{duration_ms, exit_text};
 use super::{inner_rows, pane_block};
 use crate::netproxy::NetworkRefusal;
 use crate::profile::{NetworkAccess, Profile};
-use crate::tui::action::Subject;
+use crate::tui::action::{LineKind, LogLine, Subject};
+use crate::tui::ansi;
 use crate::tui::app::{scroll_offset, App, Pane, Tab, UsageSort};
 use crate::tui::format::{age, bytes, clean_line, command_line, millis};
 
@@ -250,7 +251,17 @@ fn detail(frame: &mut Frame, app: &App, area: Rect) {
                         .unwrap_or_else(|| "-".into()),
                 ));
                 lines.push(kv(app, "exit", exit_text(e)));
-                lines.push(kv(app, "cpu", millis(r.cpu_ms.unwrap_or(e.live_cpu_ms))));
+                let cpu = millis(r.cpu_ms.unwrap_or(e.live_cpu_ms));
+                lines.push(kv(
+                    app,
+                    "cpu",
+                    match r.result.as_ref().map(|res| res.supervisor_cpu_ms) {
+                        Some(ms) if ms > 0 => {
+                            format!("{cpu}, supervisor {} draining output", millis(ms))
+                        }
+                        _ => cpu,
+                    },
+                ));
                 lines.push(kv(app, "memory (peak)", bytes(e.memory_bytes)));
                 lines.push(kv(app, "timeout", millis(r.timeout_ms)));
                 let limits = app
@@ -330,8 +341,25 @@ fn detail(frame: &mut Frame, app: &App, area: Rect) {
                             format!("{name}{more}"),
                             theme.title(),
                         )));
-                        for l in text.lines().take(12) {
-                            lines.push(Line::from(Span::styled(l.to_string(), style)));
+                        // The head and the tail of the stream.
+                        let all: Vec<&str> = text.lines().collect();
+                        let shown = |l: &str| Line::from(ansi_spans(l, style));
+                        if all.len() <= DETAIL_STREAM_LINES * 2 {
+                            lines.extend(all.iter().map(|l| shown(l)));
+                        } else {
+                            lines.extend(all[..DETAIL_STREAM_LINES].iter().map(|l| shown(l)));
+                            lines.push(Line::from(Span::styled(
+                                format!(
+                                    "… {} more lines (l: logs) …",
+                                    all.len() - 2 * DETAIL_STREAM_LINES
+                                ),
+                                theme.muted(),
+                            )));
+                            lines.extend(
+                                all[all.len() - DETAIL_STREAM_LINES..]
+                                    .iter()
+                                    .map(|l| shown(l)),
+                            );
                         }
                     }
                 }
@@ -346,6 +374,18 @@ fn detail(frame: &mut Frame, app: &App, area: Rect) {
             .scroll((scroll, 0)),
         area,
     );
+}
+
+/// The detail shows this many lines of the beginning of a stream, and as
+/// many of its end.
+const DETAIL_STREAM_LINES: usize = 6;
+
+/// A line of output, styled as its colour sequences say, nothing else of them kept.
+fn ansi_spans(line: &str, base: ratatui::style::Style) -> Vec<Span<'static>> {
+    ansi::segments(line, base)
+        .into_iter()
+        .map(|(text, style)| Span::styled(text, style))
+        .collect()
 }
 
 /// Beyond this many, a count: the result keeps up to a thousand.
@@ -521,16 +561,74 @@ fn logs(frame: &mut Frame, app: &App, area: Rect) {
     };
     let lines = app.log_lines();
     let height = (area.height as usize).saturating_sub(1);
-    let max_top = lines.len().saturating_sub(height);
+    // Each line starts with "1│", "2│" (its stream) or " │" (a note).
+    let width = (area.width as usize).saturating_sub(2).max(1);
+    let needle = app
+        .log_search
+        .as_ref()
+        .map(|s| s.to_lowercase())
+        .filter(|n| !n.is_empty());
+    // The rows one line takes: one, or as many as it wraps to.
+    let rows_of = |line: &LogLine| -> Vec<Vec<Span<'static>>> {
+        let base = match line.kind {
+            LineKind::Stdout => theme.text(),
+            LineKind::Stderr => theme.warning(),
+            LineKind::Note => theme.muted(),
+        };
+        let mut segments = if app.log_raw {
+            vec![(clean_line(&line.text), base)]
+        } else {
+            ansi::segments(&line.text, base)
+        };
+        if needle.as_ref().is_some_and(|n| {
+            segments
+                .iter()
+                .map(|(t, _)| t.as_str())
+                .collect::<String>()
+                .to_lowercase()
+                .contains(n)
+        }) {
+            for (_, style) in &mut segments {
+                *style = theme.selected();
+            }
+        }
+        let len: usize = segments.iter().map(|(t, _)| t.chars().count()).sum();
+        if app.log_wrap {
+            (0..len.div_ceil(width).max(1))
+                .map(|row| slice_segments(&segments, row * width, width))
+                .collect()
+        } else {
+            vec![slice_segments(&segments, app.log_left, width)]
+        }
+    };
+    // The first line such that the rest fills the pane: where following shows.
+    let mut max_top = lines.len();
+    let mut filled = 0;
+    while max_top > 0 {
+        let rows = if app.log_wrap {
+            rows_of(&lines[max_top - 1]).len()
+        } else {
+            1
+        };
+        if filled + rows > height {
+            break;
+        }
+        filled += rows;
+        max_top -= 1;
+    }
     let top = app.log_scroll.unwrap_or(max_top).min(max_top);
-    let needle = app.log_search.as_ref().map(|s| s.to_lowercase());
+    let count = |kind| lines.iter().filter(|l| l.kind == kind).count();
     let mut info = vec![
         Span::styled(
             format!(
                 "{id}: {} stdout, {} stderr lines{} ",
-                logs.stdout.len(),
-                logs.stderr.len(),
-                if logs.truncated { " (tail)" } else { "" }
+                count(LineKind::Stdout),
+                count(LineKind::Stderr),
+                if logs.truncated {
+                    " (head and tail)"
+                } else {
+                    ""
+                }
             ),
             theme.muted(),
         ),
@@ -540,30 +638,57 @@ fn logs(frame: &mut Frame, app: &App, area: Rect) {
             Span::styled(format!("line {}/{} ", top + 1, lines.len()), theme.accent())
         },
     ];
+    if app.log_raw {
+        info.push(Span::styled("raw ", theme.accent()));
+    }
+    if app.log_wrap {
+        info.push(Span::styled("wrap ", theme.accent()));
+    } else if app.log_left > 0 {
+        info.push(Span::styled(format!("→{} ", app.log_left), theme.accent()));
+    }
     if let Some(n) = &app.log_search {
         info.push(Span::styled(format!("search: {n} (n/N)"), theme.accent()));
     }
     let mut out = vec![Line::from(info)];
-    for (is_err, text) in lines.iter().skip(top).take(height) {
-        let mut style = if *is_err {
-            theme.warning()
-        } else {
-            theme.text()
+    'lines: for line in lines.iter().skip(top) {
+        let prefix = match line.kind {
+            LineKind::Stdout => "1│",
+            LineKind::Stderr => "2│",
+            LineKind::Note => " │",
         };
-        if needle
-            .as_ref()
-            .is_some_and(|n| !n.is_empty() && text.to_lowercase().contains(n))
-        {
-            style = theme.selected();
+        for (i, row) in rows_of(line).into_iter().enumerate() {
+            if out.len() > height {
+                break 'lines;
+            }
+            let mut spans = vec![Span::styled(
+                if i == 0 { prefix } else { " ┆" },
+                theme.muted(),
+            )];
+            spans.extend(row);
+            out.push(Line::from(spans));
         }
-        let prefix = if *is_err { "2│" } else { "1│" };
-        out.push(Line::from(vec![
-            Span::styled(prefix, theme.muted()),
-            Span::styled(text.to_string(), style),
-        ]));
     }
     if lines.is_empty() {
         out.push(Line::from(Span::styled("(no output yet)", theme.muted())));
     }
     frame.render_widget(Paragraph::new(out), area);
+}
+
+/// The characters `[skip, skip + take)` of styled text, as spans.
+fn slice_segments(segments: &ansi::Segments, skip: usize, take: usize) -> Vec<Span<'static>> {
+    let mut spans = Vec::new();
+    let mut at = 0;
+    for (text, style) in segments {
+        let len = text.chars().count();
+        let (from, to) = (skip.max(at), (skip + take).min(at + len));
+        if from < to {
+            let part: String = text.chars().skip(from - at).take(to - from).collect();
+            spans.push(Span::styled(part, *style));
+        }
+        at += len;
+        if at >= skip + take {
+            break;
+        }
+    }
+    spans
 }

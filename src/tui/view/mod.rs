@@ -236,7 +236,7 @@ pub fn hints(app: &App) -> &'static str {
                 "↑↓ select  Enter open  v view  d delete  r reload  ⌫/Esc up  i/t/l/c tab  q quit"
             }
             (_, Pane::Inspector, Tab::Logs) => {
-                "↑↓ scroll  f follow  / search  n/N next/prev  g/G top/end  Esc back  q quit"
+                "↑↓ scroll  ←→ side  W wrap  f follow  / search  n/N match  g/G top/end  Esc back"
             }
             (_, Pane::Inspector, _) => "↑↓ scroll  i/t/l/c/w tab  K kill  x launch  Esc back  ? help  q quit",
         },
