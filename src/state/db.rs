@@ -1243,6 +1243,7 @@ mod tests {
             max_result_mb: 16,
             denied_patterns: vec![],
             allow_shell: true,
+            warm: 0,
         }
     }
 
