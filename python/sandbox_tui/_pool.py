@@ -319,7 +319,10 @@ class _Warm:
     def remove_value_dir(self) -> None:
         # Once nothing in the sandbox runs any more; rmtree follows no symlink.
         if self.value_dir is not None:
-            shutil.rmtree(self.value_dir, ignore_errors=True)
+            try:
+                shutil.rmtree(self.value_dir, ignore_errors=True)
+            except RecursionError:
+                pass  # a tree nested beyond Python's recursion limit stays
 
     def stop(self) -> threading.Thread:
         # The CLI ends its execution when it is terminated.
@@ -538,7 +541,14 @@ class WarmPool:
             kind = _EXIT_ERRORS.get(code_, SandboxError)
             raise kind("the execution ended without a value (exit code %d): %s"
                        % (code_, warm.stderr_text(wait=True) or "no message"))
-        self._retire(warm.finish_in_background())
+        try:
+            return self._answer(warm, line)
+        finally:
+            # Only now: the execution's end takes its value directory with it.
+            self._retire(warm.finish_in_background())
+
+    def _answer(self, warm: _Warm, line: bytes) -> Any:
+        """The value (or the exception) of the loader's line."""
         try:
             frame = json.loads(line)
         except (ValueError, RecursionError) as e:
