@@ -285,6 +285,11 @@ def execute_code(
     checked like the file (a bad one raises :class:`SandboxError` naming
     the key). ``config`` is the profiles file, ``state_dir`` the state
     directory (default: the CLI's own discovery).
+
+    A profile with ``warm = N`` serves the call from this process's pool of
+    N started sandboxes (each used for one call, never reused; see
+    :class:`WarmPool`), where a large bytes, str or numpy array comes back
+    as a raw file instead of JSON.
     """
     options = _Options(profile, timeout, config, state_dir, memory_mb, cpu_seconds, settings)
     return _pair(lambda: _launch(options, code))

@@ -98,7 +98,7 @@ def as_file(value):
         if len(value) < 65536:
             return None
         data, header, name = value.encode("utf-8", "surrogatepass"), b"", "str"
-    elif numpy is not None and kind is numpy.ndarray and value.dtype != object and value.nbytes >= 65536:
+    elif numpy is not None and kind is numpy.ndarray and not value.dtype.hasobject and value.nbytes >= 65536:
         import io
         buf = io.BytesIO()
         numpy.lib.format.write_array_header_2_0(buf, numpy.lib.format.header_data_from_array_1_0(value))
@@ -602,6 +602,9 @@ class WarmPool:
                 warm.proc.kill()
                 warm.proc.wait()
             warm.remove_value_dir()
+        with self._cond:
+            # A sandbox still starting is ended as soon as it is ready.
+            self._cond.wait_for(lambda: self._starting == 0, timeout=330)
         with self._ending_lock:
             ending, self._ending = self._ending, []
         for thread in ending:
