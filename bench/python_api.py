@@ -12,11 +12,14 @@ Run it with the Python of a venv where the package is installed
 - fork: a forked multiprocessing child (no isolation) that runs the code and
   hands the pickled value back through multiprocessing.shared_memory;
 - subprocess: `python3 -c` per call (no isolation), the value as JSON on stdout;
-- sandbox_tui.WarmPool(size=2).execute_code: a sandbox started ahead (and
-  replaced in the background after each call), the same isolation as
-  execute_code.
+- sandbox_tui.execute_code with a `warm = 2` profile: a sandbox started
+  ahead (and replaced in the background after each call, each used once),
+  the same isolation as execute_code; a large value comes back as a file
+  (docs/python.md).
 
-Small: `return 2 + 2`. Big: a 50 MB str returned (max_result_mb raised for it).
+Small: `return 2 + 2`. Big: a 50 MB str, then 50 MB of bytes, returned
+(max_result_mb raised for it). The load average is printed before and after:
+the figures mean little on a loaded machine.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import sandbox_tui
 
 SMALL = "return 2 + 2"
 BIG = "return 'x' * (50 * 1000 * 1000)"
+BIG_BYTES = "return b'x' * (50 * 1000 * 1000)"
 RUNNER = (
     "import json, sys\n"
     "ns = {}\n"
@@ -90,13 +94,6 @@ def run_sandbox(code: str, config: str, **kw):
     return value
 
 
-def run_pool(pool, code: str):
-    value, error = pool.execute_code(code)
-    if error is not None:
-        raise error
-    return value
-
-
 def measure(executors, rounds):
     times = {name: [] for name in executors}
     for _ in range(rounds):
@@ -120,38 +117,48 @@ def main() -> None:
             config = os.path.join(tmp, "sandboxes.toml")
             with open(config, "w") as f:
                 f.write('[settings]\ncgroup_root = "sandbox-tui-bench-py"\nstate_dir = "%s/state"\n'
-                        "[profiles.default]\n" % tmp)
+                        "[profiles.default]\n"
+                        "[profiles.warm]\nwarm = 2\n"
+                        "[profiles.warm_big]\nwarm = 1\nmax_result_mb = 64\n" % tmp)
         assert run_sandbox(SMALL, config) == 4 == run_fork(SMALL, 1 << 16) == run_subprocess(SMALL)
 
         print("binary: %s" % sandbox_tui.find_binary())
-        pool = sandbox_tui.WarmPool(size=2, config=config)
-        assert run_pool(pool, SMALL) == 4
+        print("load average before: %.2f %.2f %.2f" % os.getloadavg())
+        assert run_sandbox(SMALL, config, profile="warm") == 4
         print("small value (%s), %d interleaved rounds, median per call:" % (SMALL, args.rounds))
         small = measure({
-            "WarmPool.execute_code": lambda: run_pool(pool, SMALL),
+            "execute_code, warm = 2": lambda: run_sandbox(SMALL, config, profile="warm"),
             "sandbox_tui.execute_code": lambda: run_sandbox(SMALL, config),
             "fork + shared memory": lambda: run_fork(SMALL, 1 << 16),
             "subprocess per call": lambda: run_subprocess(SMALL),
         }, args.rounds)
         for name, t in small.items():
             print("  %-26s %8.2f ms" % (name, t * 1000))
-        print("  ratio WarmPool / fork:           %.2fx" % (small["WarmPool.execute_code"] / small["fork + shared memory"]))
+        print("  ratio warm / fork:               %.2fx" % (small["execute_code, warm = 2"] / small["fork + shared memory"]))
         print("  ratio execute_code / fork:       %.2fx" % (small["sandbox_tui.execute_code"] / small["fork + shared memory"]))
         print("  ratio execute_code / subprocess: %.2fx" % (small["sandbox_tui.execute_code"] / small["subprocess per call"]))
 
+        assert len(run_sandbox(BIG, config, profile="warm_big")) == 50 * 1000 * 1000
         print("50 MB str value, %d interleaved rounds, median per call:" % args.big_rounds)
-        big_pool = sandbox_tui.WarmPool(size=1, config=config, settings={"max_result_mb": 64})
         big = measure({
-            "WarmPool.execute_code": lambda: run_pool(big_pool, BIG),
+            "execute_code, warm = 1": lambda: run_sandbox(BIG, config, profile="warm_big"),
             "sandbox_tui.execute_code": lambda: run_sandbox(BIG, config, settings={"max_result_mb": 64}),
             "fork + shared memory": lambda: run_fork(BIG, 64 << 20),
         }, args.big_rounds)
         for name, t in big.items():
             print("  %-26s %8.2f ms" % (name, t * 1000))
-        print("  ratio WarmPool / shared memory:     %.2fx" % (big["WarmPool.execute_code"] / big["fork + shared memory"]))
+        print("  ratio warm / shared memory:         %.2fx" % (big["execute_code, warm = 1"] / big["fork + shared memory"]))
         print("  ratio execute_code / shared memory: %.2fx" % (big["sandbox_tui.execute_code"] / big["fork + shared memory"]))
-        pool.close()
-        big_pool.close()
+        print("50 MB bytes value, %d interleaved rounds, median per call:" % args.big_rounds)
+        big = measure({
+            "execute_code, warm = 1": lambda: run_sandbox(BIG_BYTES, config, profile="warm_big"),
+            "fork + shared memory": lambda: run_fork(BIG_BYTES, 64 << 20),
+        }, args.big_rounds)
+        for name, t in big.items():
+            print("  %-26s %8.2f ms" % (name, t * 1000))
+        print("  ratio warm / shared memory:         %.2fx" % (big["execute_code, warm = 1"] / big["fork + shared memory"]))
+        print("load average after: %.2f %.2f %.2f" % os.getloadavg())
+        sandbox_tui._api._close_pools()
         subprocess.run([sandbox_tui.find_binary(), "--config", config, "prune"], stdout=subprocess.DEVNULL)
 
 

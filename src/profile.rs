@@ -39,6 +39,8 @@ const MAX_PROCESSES: u64 = 4_194_304;
 /// Linux's ceiling for fs.nr_open.
 const MAX_OPEN_FILES: u64 = 1 << 30;
 const MAX_CONCURRENT: u64 = 1024;
+/// Warm sandboxes are started processes that wait: a few are enough.
+const MAX_WARM: u64 = 64;
 const MAX_CPU_QUOTA: f64 = 1024.0;
 const MAX_PROFILE_NAME_LEN: usize = 64;
 const MAX_HOSTNAME_LEN: usize = 63;
@@ -89,6 +91,7 @@ const PROFILE_KEYS: &[&str] = &[
     "allow_shell",
     "rootfs",
     "image",
+    "warm",
 ];
 
 /// A fully resolved profile: every key has a value, `extends` is applied.
@@ -138,6 +141,10 @@ pub struct Profile {
     /// The profile this one extends, as the file says (for display).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extends: Option<String>,
+    /// Sandboxes the Python package keeps started ahead for this profile
+    /// (each used for one call). The CLI itself does not use it.
+    #[serde(default)]
+    pub warm: u64,
 }
 
 fn default_allow_shell() -> bool {
@@ -297,6 +304,7 @@ impl Profile {
             image: None,
             settings: Vec::new(),
             extends: None,
+            warm: 0,
         }
     }
 }
@@ -636,6 +644,7 @@ struct Overrides {
     image: Option<String>,
     /// Where `rootfs` and `image` were set, to point at a conflict.
     root_spans: Vec<(String, Range<usize>)>,
+    warm: Option<u64>,
     /// Where `allow_network` and `allowed_hosts` were set, to point at a conflict.
     network_spans: Vec<(String, Range<usize>)>,
 }
@@ -670,6 +679,7 @@ impl Overrides {
             max_result_mb,
             denied_patterns,
             allow_shell,
+            warm,
         );
         if let Some(quota) = self.cpu_quota {
             profile.cpu_quota = Some(quota);
@@ -903,6 +913,7 @@ impl<'t> Checker<'t> {
                         o.root_spans.push((dotted.clone(), value.span()));
                     }
                 }
+                "warm" => o.warm = self.int(value, key_ref, 0, MAX_WARM),
                 _ => self.unknown_key(key, key_ref, PROFILE_KEYS),
             }
         }
@@ -1551,6 +1562,7 @@ mod tests {
         assert_eq!(p.max_concurrent, 4);
         assert_eq!(p.python, "python3");
         assert_eq!(p.max_result_mb, 16);
+        assert_eq!(p.warm, 0);
         let s = Settings::default();
         assert_eq!(s.cgroup_root, "sandbox-tui");
         assert_eq!(s.state_dir, None);
@@ -1587,6 +1599,7 @@ require_isolation = false
 max_concurrent = 3
 python = "/usr/bin/python3.12"
 max_result_mb = 8
+warm = 64
 "#,
         )
         .unwrap();
@@ -1600,6 +1613,7 @@ max_result_mb = 8
         assert_eq!(p.max_memory_mb, 1024);
         assert_eq!(p.max_cpu_seconds, 16);
         assert_eq!(p.max_open_files, 4);
+        assert_eq!(p.warm, 64);
         assert!(p.allow_network);
         assert_eq!(p.allowed_commands, vec!["python3", "sh"]);
         assert_eq!(p.cpu_quota, Some(1.0));
@@ -1738,6 +1752,12 @@ C = "leaf"
 
         let (_, _, _, msg) = one_error("[profiles.x]\nmax_open_files = 3\n");
         assert_eq!(msg, "must be at least 4 (got 3)");
+
+        let (_, _, key, msg) = one_error("[profiles.x]\nwarm = 65\n");
+        assert_eq!(key, "profiles.x.warm");
+        assert_eq!(msg, "must be at most 64 (got 65)");
+        let (_, _, _, msg) = one_error("[profiles.x]\nwarm = -1\n");
+        assert_eq!(msg, "must be at least 0 (got -1)");
 
         let (_, _, _, msg) = one_error("[profiles.x]\ntimeout_seconds = 99999999999999999999\n");
         assert_eq!(msg, "must be at most 31622400 (got 99999999999999999999)");

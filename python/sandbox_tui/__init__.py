@@ -6,8 +6,9 @@ installs (found in the environment's scripts directory, then on ``PATH``;
 of that binary, so it shows in the dashboard and in ``sandbox-tui ps``.
 
 Values come back from a sandbox as JSON (exact integers), numpy arrays as
-``.npy`` read with ``allow_pickle=False``: nothing a sandbox produces is
-ever unpickled on the host.
+``.npy`` read with ``allow_pickle=False``, and a large bytes, str or array
+from a warm sandbox (``warm = N`` in the profile) as a raw file checked
+before it is read: nothing a sandbox produces is ever unpickled on the host.
 """
 
 from ._api import (

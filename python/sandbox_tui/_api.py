@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import base64
 import builtins
 import concurrent.futures
 import functools
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import (
     Any, Awaitable, Callable, Dict, Generic, Iterable, List, Mapping, NamedTuple,
@@ -189,12 +191,65 @@ async def _apair(run: Callable[[], Awaitable[Any]]) -> Tuple[Any, Optional[BaseE
         return None, e
 
 
+# ---------------------------------------------------------------- warm = N
+
+_POOLS: Dict[Any, Any] = {}  # key -> WarmPool, or None: the profile has no warm
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool_key(options: _Options) -> Any:
+    settings = tuple(sorted((str(k), repr(v)) for k, v in (options.settings or {}).items()))
+    return (options.binary, options.config, options.state_dir, options.profile,
+            options.memory_mb, options.cpu_seconds, settings)
+
+
+def _warm_pool(options: _Options) -> Any:
+    """The process's warm pool for this profile and these overrides, made at
+    first use when the profile has ``warm = N`` (N > 0); None otherwise
+    (the call then starts its own sandbox). A profile with
+    ``denied_patterns`` is never pooled: its policy reads the code, which a
+    warm sandbox gets only after it started."""
+    key = _pool_key(options)
+    with _POOLS_LOCK:
+        if key in _POOLS:
+            return _POOLS[key]
+        pool = None
+        profile = next((p for p in options.cli().checked(["profiles"]) if p.get("name") == options.profile), None)
+        if profile is not None:
+            merged = dict(profile)
+            merged.update(options.settings or {})
+            size = merged.get("warm") or 0
+            if isinstance(size, int) and size > 0 and not merged.get("denied_patterns"):
+                from ._pool import WarmPool
+                pool = WarmPool(size, options.profile, options.config, state_dir=options.state_dir,
+                                memory_mb=options.memory_mb, cpu_seconds=options.cpu_seconds,
+                                settings=options.settings, binary=options.binary)
+        _POOLS[key] = pool
+        return pool
+
+
+@atexit.register
+def _close_pools() -> None:
+    with _POOLS_LOCK:
+        pools = [p for p in _POOLS.values() if p is not None]
+        _POOLS.clear()
+    for pool in pools:
+        pool.close()
+
+
 def _launch(options: _Options, code: str, call: Optional[str] = None) -> Any:
+    pool = _warm_pool(options)
+    if pool is not None:
+        return pool._call(code, options.timeout, call)
     code_, result = options.cli().run(options.run_args(call), stdin=code.encode("utf-8"))
     return _raise_for(result)
 
 
 async def _alaunch(options: _Options, code: str, call: Optional[str] = None) -> Any:
+    loop = asyncio.get_running_loop()
+    pool = await loop.run_in_executor(None, _warm_pool, options)
+    if pool is not None:
+        return await loop.run_in_executor(None, pool._call, code, options.timeout, call)
     code_, result = await options.cli().arun(options.run_args(call), stdin=code.encode("utf-8"))
     return _raise_for(result)
 
@@ -230,6 +285,11 @@ def execute_code(
     checked like the file (a bad one raises :class:`SandboxError` naming
     the key). ``config`` is the profiles file, ``state_dir`` the state
     directory (default: the CLI's own discovery).
+
+    A profile with ``warm = N`` serves the call from this process's pool of
+    N started sandboxes (each used for one call, never reused; see
+    :class:`WarmPool`), where a large bytes, str or numpy array comes back
+    as a raw file instead of JSON.
     """
     options = _Options(profile, timeout, config, state_dir, memory_mb, cpu_seconds, settings)
     return _pair(lambda: _launch(options, code))

@@ -17,7 +17,10 @@ import collections
 import json
 import os
 import select
+import shutil
+import stat
 import subprocess
+import tempfile
 import threading
 import time
 from typing import Any, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -34,17 +37,23 @@ LOADER = r'''
 import _ast, json, linecache, os, sys, traceback
 out = os.fdopen(os.dup(1), "w", encoding="utf-8")
 os.dup2(2, 1)
-for name in sys.argv[1:]:
+value_dir, limit = sys.argv[1], int(sys.argv[2])
+for name in sys.argv[3:]:
     try:
         __import__(name)
     except Exception as e:
         print("sandbox-tui pool: preloading %%s: %%r" %% (name, e), file=sys.stderr)
-out.write("ready\n")
+out.write("ready %%d\n" %% os.getuid())
 out.flush()
 line = sys.stdin.readline()
 if not line:
     sys.exit(0)
-code = json.loads(line)
+message = json.loads(line)
+call = None
+if isinstance(message, dict):
+    code, call = message["code"], message["call"]
+else:
+    code = message
 linecache.cache["<snippet>"] = (len(code), None, code.splitlines(True), "<snippet>")
 
 def encode(value, depth=0):
@@ -64,7 +73,58 @@ def encode(value, depth=0):
             return value.item()
     return value
 
+def too_large(size):
+    return json.dumps({"ok": False, "error": {
+        "type": "ResultTooLarge", "traceback": "",
+        "message": "the result is %%.1f MB, over max_result_mb = %%.0f MB" %% (size / 1048576, limit / 1048576)}})
+
+def write_all(fd, data):
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[os.write(fd, view):]
+
+def as_file(value):
+    # A top-level bytes, str or array of 64 KB or more travels as raw bytes
+    # in a file of the host's value directory, not as JSON.
+    if value_dir == "-":
+        return None
+    kind = type(value)
+    numpy = sys.modules.get("numpy")
+    if kind in (bytes, bytearray):
+        if len(value) < 65536:
+            return None
+        data, header, name = value, b"", "bytes"
+    elif kind is str:
+        if len(value) < 65536:
+            return None
+        data, header, name = value.encode("utf-8", "surrogatepass"), b"", "str"
+    elif numpy is not None and kind is numpy.ndarray and not value.dtype.hasobject and value.nbytes >= 65536:
+        import io
+        buf = io.BytesIO()
+        numpy.lib.format.write_array_header_2_0(buf, numpy.lib.format.header_data_from_array_1_0(value))
+        header, name = buf.getvalue(), "ndarray"
+        data = value if value.flags.c_contiguous or value.flags.f_contiguous else numpy.ascontiguousarray(value)
+        data = data.reshape(-1, order="F" if data.flags.f_contiguous and not data.flags.c_contiguous else "C").view(numpy.uint8)
+    else:
+        return None
+    size = len(header) + len(data)
+    if size > limit:
+        return too_large(size)
+    fd = os.open(os.path.join(value_dir, "value"), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        write_all(fd, header)
+        write_all(fd, data)
+    finally:
+        os.close(fd)
+    return json.dumps({"ok": True, "file": {"type": name, "size": size}})
+
 def frame(value):
+    try:
+        text = as_file(value)
+        if text is not None:
+            return text
+    except OSError as e:
+        print("sandbox-tui pool: the value file: %%r" %% (e,), file=sys.stderr)
     try:
         return json.dumps({"ok": True, "result": encode(value)}, allow_nan=False, ensure_ascii=False)
     except (TypeError, ValueError, OverflowError, RecursionError):
@@ -76,22 +136,32 @@ def frame(value):
                            "result": {"repr": text, "type": type(value).__name__}})
 
 try:
-    tree = compile(code, "<snippet>", "exec", _ast.PyCF_ONLY_AST)
-    body = tree.body or [_ast.Pass(lineno=1, col_offset=0)]
-    func = _ast.FunctionDef(name="__snippet__", args=_ast.arguments(
-        posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
-        defaults=[]), body=body, decorator_list=[], returns=None, lineno=1, col_offset=0)
-    if "type_params" in _ast.FunctionDef._fields:
-        func.type_params = []
-    ns = {"__name__": "__main__", "__builtins__": __builtins__}
-    exec(compile(_ast.Module(body=[func], type_ignores=[]), "<snippet>", "exec"), ns)
-    text = frame(ns["__snippet__"]())
+    if call is None:
+        tree = compile(code, "<snippet>", "exec", _ast.PyCF_ONLY_AST)
+        body = tree.body or [_ast.Pass(lineno=1, col_offset=0)]
+        func = _ast.FunctionDef(name="__snippet__", args=_ast.arguments(
+            posonlyargs=[], args=[], vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+            defaults=[]), body=body, decorator_list=[], returns=None, lineno=1, col_offset=0)
+        if "type_params" in _ast.FunctionDef._fields:
+            func.type_params = []
+        ns = {"__name__": "__main__", "__builtins__": __builtins__}
+        exec(compile(_ast.Module(body=[func], type_ignores=[]), "<snippet>", "exec"), ns)
+        value = ns["__snippet__"]()
+    else:
+        # The code of a sandbox_run function or a SandboxExecutor method:
+        # its entry hands back the value itself, for the file path above.
+        ns = {"__name__": "__main__", "__builtins__": __builtins__, "_stui_raw": True}
+        exec(compile(code, "<snippet>", "exec"), ns)
+        value = ns[call]()
+    text = frame(value)
 except BaseException as exc:
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<snippet>"]
     tb = "".join(["Traceback (most recent call last):\n"] + traceback.format_list(frames)
                  + traceback.format_exception_only(type(exc), exc))
     text = json.dumps({"ok": False, "error": {"type": type(exc).__name__, "message": str(exc),
                                               "traceback": tb}})
+if len(text) > limit + 4096:
+    text = too_large(len(text))
 sys.stdout.flush()
 sys.stderr.flush()
 out.write(text + "\n")
@@ -102,10 +172,97 @@ out.flush()
 _EXIT_ERRORS = {124: SandboxTimeout, 126: SandboxDenied, 137: SandboxMemoryLimit, 152: SandboxCpuLimit}
 
 
-class _Warm:
-    """One started sandbox: its CLI process and what it wrote so far."""
+def _value_dir_parent() -> str:
+    # A tmpfs: the value file is then pages of memory, as shared memory is.
+    return "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
 
-    def __init__(self, argv: List[str]) -> None:
+
+def read_value_file(directory: str, size: int, limit: int) -> bytes:
+    """The value file a sandbox wrote into ``directory``, read as the host
+    reads anything a sandbox left: no symlink followed (the directory's nor
+    the file's), a regular file only (a FIFO or a device is refused without
+    blocking on it), its size checked against ``limit`` and against what the
+    sandbox announced before a byte is read, and read with ``pread`` into
+    memory, never mapped (a process still in the sandbox could truncate a
+    mapping under the host, which would then die of SIGBUS)."""
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        raise SandboxError("cannot open the value directory: %s" % e) from None
+    try:
+        try:
+            fd = os.open("value", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+        except OSError as e:
+            raise SandboxError("the sandbox's value file cannot be read safely: %s" % e) from None
+    finally:
+        os.close(dir_fd)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise SandboxError("the sandbox's value file is not a regular file")
+        if st.st_size > limit:
+            raise SandboxError("ResultTooLarge: the result is %.1f MB, over max_result_mb = %.0f MB"
+                               % (st.st_size / 1048576, limit / 1048576))
+        if st.st_size != size:
+            raise SandboxError("the sandbox's value file has %d bytes, not the %d it announced"
+                               % (st.st_size, size))
+        data = bytearray(size)
+        view = memoryview(data)
+        done = 0
+        while done < size:
+            n = os.preadv(fd, [view[done:]], done)
+            if n <= 0:
+                raise SandboxError("the sandbox's value file shrank while it was read")
+            done += n
+        return data
+    finally:
+        os.close(fd)
+
+
+def decode_value_file(kind: Any, data: bytearray) -> Any:
+    """bytes, str or a numpy array (an .npy file, read without pickle)."""
+    if kind == "bytes":
+        return bytes(data)
+    if kind == "str":
+        try:
+            return data.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError as e:
+            raise SandboxError("the sandbox returned a malformed str: %s" % e) from None
+    if kind == "ndarray":
+        try:
+            import numpy
+        except ImportError:
+            return bytes(data)  # the .npy file itself
+        import io
+        try:
+            header = io.BytesIO(bytes(memoryview(data)[:65536]))
+            version = numpy.lib.format.read_magic(header)
+            if version == (1, 0):
+                shape, fortran, dtype = numpy.lib.format.read_array_header_1_0(header)
+            else:
+                shape, fortran, dtype = numpy.lib.format.read_array_header_2_0(header)
+            if dtype.hasobject:
+                raise ValueError("an array of objects")
+            count = 1
+            for n in shape:
+                count *= n
+            offset = header.tell()
+            if offset + count * dtype.itemsize != len(data):
+                raise ValueError("its size does not match its header")
+            # Backed by the bytearray just read: the host's own, writable copy.
+            array = numpy.frombuffer(data, dtype=dtype, count=count, offset=offset)
+            return array.reshape(shape, order="F" if fortran else "C")
+        except (ValueError, OSError, EOFError, TypeError) as e:
+            raise SandboxError("the sandbox returned a malformed array: %s" % e) from None
+    raise SandboxError("the sandbox returned a value file of unknown type %r" % (kind,))
+
+
+class _Warm:
+    """One started sandbox: its CLI process, its value directory and what it
+    wrote so far."""
+
+    def __init__(self, argv: List[str], value_dir: Optional[str]) -> None:
+        self.value_dir = value_dir
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE)
         self.buffer = b""
@@ -142,9 +299,9 @@ class _Warm:
         line, _, self.buffer = b"".join(chunks).partition(b"\n")
         return line
 
-    def finish_in_background(self) -> None:
+    def finish_in_background(self) -> threading.Thread:
         """Let the execution end on its own: keep reading its output (a closed
-        pipe would kill it) and reap the CLI."""
+        pipe would kill it), reap the CLI and remove the value directory."""
         def drain() -> None:
             assert self.proc.stdout is not None
             try:
@@ -154,13 +311,24 @@ class _Warm:
                 pass
             self.proc.wait()
             self.proc.stdout.close()
-        threading.Thread(target=drain, daemon=True).start()
+            self.remove_value_dir()
+        thread = threading.Thread(target=drain, daemon=True)
+        thread.start()
+        return thread
 
-    def stop(self) -> None:
+    def remove_value_dir(self) -> None:
+        # Once nothing in the sandbox runs any more; rmtree follows no symlink.
+        if self.value_dir is not None:
+            try:
+                shutil.rmtree(self.value_dir, ignore_errors=True)
+            except RecursionError:
+                pass  # a tree nested beyond Python's recursion limit stays
+
+    def stop(self) -> threading.Thread:
         # The CLI ends its execution when it is terminated.
         if self.proc.poll() is None:
             self.proc.terminate()
-        self.finish_in_background()
+        return self.finish_in_background()
 
     def stderr_text(self, wait: bool = False) -> str:
         """The tail of the CLI's stderr (``wait``: all of it, once it ended)."""
@@ -221,10 +389,11 @@ class WarmPool:
         # The value travels on stdout: let the capture hold it.
         overrides.setdefault("max_output_kb", (self._limit >> 10) + 64)
         self._timeout = float(resolved.get("timeout_seconds", 60))
-        run_args = ["run", "-p", profile] + settings_args(overrides) + [
+        self._run_args = ["run", "-p", profile] + settings_args(overrides) + [
             "--timeout", str(idle_seconds + self._timeout)]
-        argv = self._cli.argv(run_args + ["--", resolved.get("python", "python3"), "-I", "-c", LOADER])
-        self._argv = [a for a in argv if a != "--json"] + list(preload)
+        self._writable = list(resolved.get("writable_paths") or [])
+        self._python = resolved.get("python", "python3")
+        self._preload = list(preload)
         self._ready: Deque[_Warm] = collections.deque()
         self._starting = 0
         self._in_use = 0
@@ -232,6 +401,9 @@ class WarmPool:
         self._closed = False
         self._cond = threading.Condition()
         self._failures: Deque[str] = collections.deque(maxlen=1)
+        # The used sandboxes still ending, which close() waits for.
+        self._ending: List[threading.Thread] = []
+        self._ending_lock = threading.Lock()
         threading.Thread(target=self._refill, daemon=True).start()
 
     def _resolve(self, profile: str, overrides: Mapping[str, Any]) -> Dict[str, Any]:
@@ -259,19 +431,41 @@ class WarmPool:
                 self._starting += 1
             self._warm_up()
 
+    def _start(self) -> _Warm:
+        """A sandbox with its own value directory: a fresh, private directory
+        of the host bound writable into it (``writable_paths``), which the
+        sandbox's uid gets once the sandbox says which it is."""
+        value_dir = tempfile.mkdtemp(prefix="sandbox-tui-value.", dir=_value_dir_parent())
+        try:
+            writable = settings_args({"writable_paths": self._writable + [value_dir]})
+            argv = self._cli.argv(self._run_args + writable + [
+                "--", self._python, "-I", "-c", LOADER, value_dir, str(self._limit)] + self._preload)
+            return _Warm([a for a in argv if a != "--json"], value_dir)
+        except BaseException:
+            shutil.rmtree(value_dir, ignore_errors=True)
+            raise
+
     def _warm_up(self) -> None:
         warm = None
         try:
-            warm = _Warm(self._argv)
+            warm = self._start()
             line = warm.readline(1024, time.monotonic() + 300)
-            if line != b"ready":
+            words = (line or b"").split()
+            if len(words) != 2 or words[0] != b"ready" or not words[1].isdigit():
                 if line is None:
                     warm.proc.wait()
                 raise SandboxError("a warm sandbox did not start: %s"
                                    % (warm.stderr_text(wait=line is None) or repr(line)))
+            try:
+                # Ours, made just now with mkdtemp: lchown follows no link.
+                # The uid is the sandbox's word, and only this directory,
+                # which holds nothing of the host's, is given to it.
+                os.lchown(warm.value_dir, int(words[1]), int(words[1]))
+            except OSError:
+                pass  # not root: the value then travels as JSON
         except (OSError, SandboxError, TimeoutError) as e:
             if warm is not None:
-                warm.stop()
+                self._retire(warm.stop())
             with self._cond:
                 self._starting -= 1
                 self._paused = True
@@ -281,10 +475,15 @@ class WarmPool:
         with self._cond:
             self._starting -= 1
             if self._closed:
-                warm.stop()
+                self._retire(warm.stop())
             else:
                 self._ready.append(warm)
             self._cond.notify_all()
+
+    def _retire(self, thread: threading.Thread) -> None:
+        with self._ending_lock:
+            self._ending = [t for t in self._ending if t.is_alive()]
+            self._ending.append(thread)
 
     def _take(self) -> _Warm:
         with self._cond:
@@ -297,7 +496,7 @@ class WarmPool:
                     if candidate.proc.poll() is None:
                         warm = candidate
                     else:
-                        candidate.finish_in_background()  # ended while idle (idle_seconds)
+                        self._retire(candidate.finish_in_background())  # ended while idle (idle_seconds)
                 if warm is not None:
                     self._in_use += 1
                     return warm
@@ -309,45 +508,59 @@ class WarmPool:
                 self._cond.notify_all()
                 self._cond.wait()
 
-    def _call(self, code: str, timeout: Optional[float]) -> Any:
+    def _call(self, code: str, timeout: Optional[float], call: Optional[str] = None) -> Any:
         warm = self._take()
         try:
-            return self._call_in(warm, code, timeout)
+            return self._call_in(warm, code, timeout, call)
         finally:
             with self._cond:
                 self._in_use -= 1
                 self._cond.notify_all()
 
-    def _call_in(self, warm: _Warm, code: str, timeout: Optional[float]) -> Any:
+    def _call_in(self, warm: _Warm, code: str, timeout: Optional[float], call: Optional[str]) -> Any:
         limit = self._limit + 4096
         deadline = time.monotonic() + (self._timeout if timeout is None else timeout)
         assert warm.proc.stdin is not None
+        message = code if call is None else {"code": code, "call": call}
         try:
-            warm.proc.stdin.write(json.dumps(code).encode("utf-8") + b"\n")
+            warm.proc.stdin.write(json.dumps(message).encode("utf-8") + b"\n")
             warm.proc.stdin.close()
         except OSError:
             pass  # it ended meanwhile: its exit code says why, below
         try:
             line = warm.readline(limit, deadline)
         except TimeoutError:
-            warm.stop()
+            self._retire(warm.stop())
             raise SandboxTimeout("wall-clock timeout after %s s" % (timeout or self._timeout)) from None
         except SandboxError:
-            warm.stop()
+            self._retire(warm.stop())
             raise
         if line is None:
             code_ = warm.proc.wait()
-            warm.finish_in_background()
+            self._retire(warm.finish_in_background())
             kind = _EXIT_ERRORS.get(code_, SandboxError)
             raise kind("the execution ended without a value (exit code %d): %s"
                        % (code_, warm.stderr_text(wait=True) or "no message"))
-        warm.finish_in_background()
+        try:
+            return self._answer(warm, line)
+        finally:
+            # Only now: the execution's end takes its value directory with it.
+            self._retire(warm.finish_in_background())
+
+    def _answer(self, warm: _Warm, line: bytes) -> Any:
+        """The value (or the exception) of the loader's line."""
         try:
             frame = json.loads(line)
         except (ValueError, RecursionError) as e:
             raise SandboxError("the sandbox wrote a value that is not JSON: %s" % e) from None
         if not isinstance(frame, dict):
             raise SandboxError("the sandbox wrote a malformed value")
+        if frame.get("ok") and isinstance(frame.get("file"), dict) and warm.value_dir is not None:
+            size = frame["file"].get("size")
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise SandboxError("the sandbox wrote a malformed value")
+            data = read_value_file(warm.value_dir, size, self._limit)
+            return decode_value_file(frame["file"].get("type"), data)
         if frame.get("ok"):
             value = frame.get("result")
             if frame.get("non_json") and isinstance(value, dict):
@@ -357,6 +570,8 @@ class WarmPool:
         error = frame.get("error")
         if not isinstance(error, dict):
             raise SandboxError("the sandbox wrote a malformed error")
+        if error.get("type") == "ResultTooLarge":
+            raise SandboxError("ResultTooLarge: %s" % error.get("message", ""))
         raise RemoteError(str(error.get("type", "Exception")), str(error.get("message", "")),
                           str(error.get("traceback", "")))
 
@@ -385,6 +600,15 @@ class WarmPool:
                 warm.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 warm.proc.kill()
+                warm.proc.wait()
+            warm.remove_value_dir()
+        with self._cond:
+            # A sandbox still starting is ended as soon as it is ready.
+            self._cond.wait_for(lambda: self._starting == 0, timeout=330)
+        with self._ending_lock:
+            ending, self._ending = self._ending, []
+        for thread in ending:
+            thread.join(timeout=60)
 
     def __enter__(self) -> "WarmPool":
         return self

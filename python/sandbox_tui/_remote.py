@@ -87,7 +87,9 @@ def %s():
         func = getattr(target, payload["name"])
     else:
         func = globals()[payload["name"]]
-    return _stui_encode(func(*payload["args"], **payload["kwargs"]))
+    value = func(*payload["args"], **payload["kwargs"])
+    # A warm pool's loader encodes the value itself (a large one as a file).
+    return value if globals().get("_stui_raw") else _stui_encode(value)
 ''' % ENTRY
 ENTRY_FUNCTION = ENTRY_FUNCTION % ENTRY_SOURCE
 

@@ -1247,6 +1247,7 @@ mod tests {
             image: None,
             settings: Vec::new(),
             extends: None,
+            warm: 0,
         }
     }
 
