@@ -1103,6 +1103,21 @@ pub fn supervise_main(args: &[std::ffi::OsString]) -> i32 {
         Ok(nix::unistd::ForkResult::Child) => {}
         Err(_) => return 1,
     }
+    // A `kill` may come at any moment from now on: its signal waits,
+    // blocked, until the supervisor reads it and records `killed`, instead
+    // of ending the supervisor before it can record anything. Before the
+    // thread below, which inherits the mask.
+    let mut stops = nix::sys::signal::SigSet::empty();
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGPIPE,
+    ] {
+        stops.add(sig);
+    }
+    let _ = stops.thread_block();
     // Detected beside the state's opening and the admission, which do not
     // need it (0.3 ms off the launch).
     let cgroup_root = cgroup_root.to_string_lossy().into_owned();

@@ -466,7 +466,21 @@ pub fn execute(
             final_usage = outcome.final_usage.take();
             result
         }
-        Err(message) => refused(req, Status::Error, message),
+        // A `kill` (or Ctrl-C) that raced the launch ended the init before
+        // it could start: that is a kill, not a failure of the sandbox.
+        Err(message) => match pending_stop_signal() {
+            Some(sig) => {
+                let mut result = refused(
+                    req,
+                    Status::Killed,
+                    format!("killed while the sandbox was starting ({message})"),
+                );
+                result.signal = Some(sig);
+                result.exit_code = Some(128 + sig);
+                result
+            }
+            None => refused(req, Status::Error, message),
+        },
     };
     result.duration_ms = started.elapsed().as_millis() as u64;
     if let Some(cg) = &cgroup {
@@ -481,6 +495,23 @@ pub fn execute(
     }
     result.degraded = degraded;
     result
+}
+
+/// A stop signal from outside still pending: the supervisor blocks them
+/// (to read them from its signalfd), so one that came before the loop is
+/// still there when the launch fails.
+fn pending_stop_signal() -> Option<i32> {
+    let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+    // SAFETY: sigpending fills the set it is given and nothing else.
+    if unsafe { libc::sigpending(set.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: sigpending returned 0, so it initialised the set.
+    let set = unsafe { set.assume_init() };
+    [libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGQUIT]
+        .into_iter()
+        // SAFETY: sigismember only reads the set.
+        .find(|sig| unsafe { libc::sigismember(&set, *sig) } == 1)
 }
 
 fn create_cgroups(

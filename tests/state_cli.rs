@@ -1089,3 +1089,25 @@ fn update_applies_the_profile_as_the_file_has_it_now() {
     assert_eq!(v["changes"], serde_json::json!([]));
     assert!(env.run(&["rm", "box"]).status.success());
 }
+
+/// A `kill` that races the launch of a detached execution ends it as
+/// `killed`, never `lost` (the supervisor ended before it recorded
+/// anything) or `error` (the init killed before it got its spec).
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn a_kill_right_after_a_detached_exec_is_recorded_killed() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    assert!(env.run(&["create", "racy"]).status.success());
+    for round in 0..8 {
+        let out = env.run(&["exec", "racy", "--detach", "--", "sleep", "30"]);
+        assert!(out.status.success(), "round {round}: {out:?}");
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let (v, _) = env.json(&["kill", &id]);
+        let status = v[0]["status"].as_str().unwrap_or_default().to_string();
+        assert_eq!(status, "killed", "round {round}: {v}");
+    }
+    assert!(env.run(&["rm", "--force", "racy"]).status.success());
+}
