@@ -97,6 +97,12 @@ def plain_json(value):
 def encode_value(value):
     """The value as UTF-8 JSON, or a flagged repr when JSON cannot hold it
     (a string with a lone surrogate is not UTF-8, so JSON cannot either)."""
+    # The value is the snippet's, whole: an int of any size comes back
+    # exact (Python 3.11+ refuses to write one over 4300 digits unless told;
+    # the snippet has ended, so lifting that guard here costs it nothing,
+    # and max_result_mb bounds what is sent).
+    if hasattr(sys, "set_int_max_str_digits"):
+        sys.set_int_max_str_digits(0)
     try:
         if needs_repr(value):
             raise ValueError("NaN, infinity or too deep")
