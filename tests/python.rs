@@ -638,10 +638,33 @@ fn integers_of_any_size_stay_exact() {
     let out = env.run(&["run", "--python", "return 10**5000"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
+    // As --call's arguments too; the snippet keeps Python's own guard.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let code = dir.path().join("code.py");
+    std::fs::write(
+        &code,
+        "import sys\ndef f(n):\n    guard = getattr(sys, 'get_int_max_str_digits', lambda: 4300)()\n    return [n + 1, guard]\n",
+    )
+    .expect("code");
+    let (v, exit) = env.json(&[
+        "run",
+        "--python",
+        code.to_str().expect("utf-8"),
+        "--call",
+        "f",
+        "--args",
+        &format!("[{want}]"),
+    ]);
+    assert_eq!(exit, 0, "{v}");
+    assert_eq!(
+        v["result"][0].to_string(),
+        format!("1{}1", "0".repeat(4999))
+    );
+    assert_eq!(v["result"][1], 4300, "{v}");
     // Over the cap: refused, not sent.
     let (v, exit) = python(
         &env,
-        "return 10**1200000",
+        "return [10**4400] * 300",
         &["--set", "max_result_mb=1", "--timeout", "300"],
     );
     assert_eq!(exit, 1, "{v}");

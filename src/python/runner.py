@@ -186,8 +186,15 @@ def main():
     call = {}
     if os.path.exists(sys.argv[4]):
         import json
+        # Arguments are the caller's: an int of any size, exact. The guard
+        # (Python 3.11+: 4300 digits) is back on before the snippet runs.
+        guard = getattr(sys, "get_int_max_str_digits", lambda: None)()
+        if guard is not None:
+            sys.set_int_max_str_digits(0)
         with open(sys.argv[4], encoding="utf-8") as f:
             call = json.load(f)
+        if guard is not None:
+            sys.set_int_max_str_digits(guard)
     with open(code_file, encoding="utf-8") as f:
         source = f.read()
     # The code runs in a real `__main__` module, as a script does, so that
