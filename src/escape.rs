@@ -79,11 +79,18 @@ const MAX_SGR: usize = 48;
 /// `ls --color` still shows colours; every other control byte, C1 control,
 /// invisible format character and byte that is not UTF-8 becomes a visible
 /// escape. A sequence or character cut between two chunks is held back
-/// until the next one.
+/// until the next one. A stream that ends with colours still set resets
+/// them, so that what the sandbox left (hidden text, black on black) never
+/// hides sandbox-tui's own lines after it, nor the shell's prompt.
 #[derive(Debug, Default)]
 pub struct TerminalStream {
     pending: Vec<u8>,
+    /// Whether a colour sequence passed since the last full reset.
+    styled: bool,
 }
+
+/// What resets every colour and attribute.
+const SGR_RESET: &[u8] = b"\x1b[0m";
 
 enum Step {
     /// Copy this many bytes as they are.
@@ -173,9 +180,14 @@ impl TerminalStream {
         self.run(false)
     }
 
-    /// What is still held back, at the end of the stream.
+    /// What is still held back, at the end of the stream, then a reset
+    /// when colours are still set.
     pub fn finish(&mut self) -> Vec<u8> {
-        self.run(true)
+        let mut out = self.run(true);
+        if std::mem::take(&mut self.styled) {
+            out.extend_from_slice(SGR_RESET);
+        }
+        out
     }
 
     fn run(&mut self, end: bool) -> Vec<u8> {
@@ -186,7 +198,12 @@ impl TerminalStream {
         while i < buf.len() {
             match step(&buf[i..], end) {
                 Step::Raw(n) => {
-                    out.extend_from_slice(&buf[i..i + n]);
+                    let raw = &buf[i..i + n];
+                    if raw.first() == Some(&0x1b) {
+                        // `ESC [ m` and `ESC [ 0 m` reset all; any other sets something.
+                        self.styled = !matches!(raw, b"\x1b[m" | b"\x1b[0m");
+                    }
+                    out.extend_from_slice(raw);
                     i += n;
                 }
                 Step::Escape(c, n) => {
@@ -263,9 +280,17 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_left_styled_is_reset_at_its_end() {
+        assert_eq!(stream(&[b"\x1b[8mhidden"]), "\x1b[8mhidden\x1b[0m");
+        assert_eq!(stream(&[b"\x1b[30;40mx\x1b[0m\n"]), "\x1b[30;40mx\x1b[0m\n");
+        assert_eq!(stream(&[b"\x1b[1mx\x1b[m"]), "\x1b[1mx\x1b[m");
+        assert_eq!(stream(&[b"plain\n"]), "plain\n");
+    }
+
+    #[test]
     fn streams_join_what_a_chunk_boundary_cuts() {
         // A colour sequence and a character split in two.
-        assert_eq!(stream(&[b"a\x1b[3", b"1mb"]), "a\x1b[31mb");
+        assert_eq!(stream(&[b"a\x1b[3", b"1mb"]), "a\x1b[31mb\x1b[0m");
         assert_eq!(stream(&[b"a\x1b", b"[2J"]), "a\\x1b[2J");
         assert_eq!(stream(&[b"caf\xc3", b"\xa9"]), "café");
         assert_eq!(

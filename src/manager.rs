@@ -325,7 +325,21 @@ impl Manager {
         }
         if let Some(h) = self.hierarchy() {
             h.create(&sandbox.cgroup_rel, &supervisor::sandbox_limits(&profile))
-                .map_err(|e| ManagerError::Invalid(format!("cgroup of {name}: {e}")))?;
+                .map_err(|e| match &e {
+                    // cgroup v1 refuses a memory limit below what its
+                    // processes hold (v2 reclaims, or kills them).
+                    crate::cgroup::CgroupError::Io { path, source }
+                        if source.raw_os_error() == Some(libc::EBUSY)
+                            && path.to_string_lossy().contains("memory") =>
+                    {
+                        ManagerError::Invalid(format!(
+                            "{name} holds more memory than max_memory_mb = {} MB allows; \
+                             nothing changed: try again when its executions end, or kill them",
+                            profile.max_memory_mb
+                        ))
+                    }
+                    _ => ManagerError::Invalid(format!("cgroup of {name}: {e}")),
+                })?;
         }
         self.store.set_sandbox_profile(name, &profile)?;
         Ok(changes)

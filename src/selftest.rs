@@ -703,10 +703,25 @@ pub struct CaseReport {
     pub duration_ms: u64,
 }
 
-fn program_present(name: &str) -> bool {
-    ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+/// Whether `name` is in the bin directories of `root` (the host's `/`, or
+/// the profile's image root, where the sandbox will look for it). An entry,
+/// a symlink included, is enough: this only tells "skipped" from a run.
+fn program_present(root: &Path, name: &str) -> bool {
+    ["usr/bin", "bin", "usr/sbin", "sbin"]
         .iter()
-        .any(|dir| Path::new(dir).join(name).exists())
+        .any(|dir| root.join(dir).join(name).symlink_metadata().is_ok())
+}
+
+/// Where the sandbox's programs come from: the profile's `rootfs`, its
+/// image's unpacked root, or the host's `/` (an image that cannot be found
+/// makes the run itself fail, and say why).
+fn programs_root(profile: &Profile, state_dir: &Path) -> PathBuf {
+    if let Some(reference) = &profile.image {
+        if let Ok(info) = crate::image::find(state_dir, reference) {
+            return crate::image::root_dir(state_dir, &info.digest);
+        }
+    }
+    profile.rootfs.clone().unwrap_or_else(|| PathBuf::from("/"))
 }
 
 fn random_marker() -> String {
@@ -722,9 +737,15 @@ pub fn run_case(case: &Case, config: &Config, base: &Profile, state_dir: &Path) 
         status,
         duration_ms,
     };
-    if let Some(missing) = case.needs.iter().find(|n| !program_present(n)) {
+    let root = programs_root(base, state_dir);
+    if let Some(missing) = case.needs.iter().find(|n| !program_present(&root, n)) {
+        let place = if root == Path::new("/") {
+            "on this host".to_string()
+        } else {
+            format!("in the profile's root {}", root.display())
+        };
         return report(
-            Verdict::Skipped(format!("{missing} is not installed on this host")),
+            Verdict::Skipped(format!("{missing} is not installed {place}")),
             None,
             0,
         );

@@ -671,3 +671,45 @@ fn an_image_symlink_never_places_mount_points_on_the_host() {
     assert_eq!(code, 125, "{value}");
     assert_eq!(std::fs::read_dir(&outside).expect("outside").count(), 0);
 }
+
+/// `selftest -p` of an image root judges the root the sandbox will have: a
+/// case whose programs the image lacks (bash here) is skipped, not "broken"
+/// (its probe found no bash) nor "held" (nothing ran, so nothing escaped).
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn selftest_of_an_image_root_skips_what_the_image_cannot_run() {
+    if !require_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    assemble_root(&root);
+    assert!(!root.join("usr/bin/bash").exists());
+    let env = TestEnv::new(&format!(
+        "[profiles.img]\nrootfs = \"{}\"\n",
+        root.display()
+    ));
+    let (value, _) = env.json(&["selftest", "-p", "img"]);
+    let cases = value.as_array().expect("an array of cases");
+    assert!(!cases.is_empty());
+    let verdict = |name: &str| {
+        cases
+            .iter()
+            .find(|c| c["case"] == name)
+            .unwrap_or_else(|| panic!("no case {name}: {value}"))
+    };
+    for name in ["no_network", "setsid_daemon", "fork_bomb", "host_paths"] {
+        let case = verdict(name);
+        assert_eq!(case["verdict"], "skipped", "{case}");
+        let detail = case["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("bash is not installed in the profile's root"),
+            "{case}"
+        );
+    }
+    // A Python case runs on the image's python3.
+    assert_eq!(verdict("result_channel")["verdict"], "held", "{value}");
+    for case in cases {
+        assert_ne!(case["verdict"], "broken", "{case}");
+    }
+}

@@ -615,3 +615,83 @@ fn only_the_runner_holds_the_result_pipe() {
     assert_eq!(exit, 0, "{v}");
     assert_eq!(v["result"], json!([true, "closed\n"]), "{v}");
 }
+
+/// An int of any size comes back exact, not as `<unrepresentable:
+/// ValueError>` (Python 3.11+ refuses to write an int over 4300 digits
+/// unless told), and over max_result_mb it is refused as any value is.
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn integers_of_any_size_stay_exact() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let want = format!("1{}", "0".repeat(5000));
+    let (v, exit) = python(&env, "return 10**5000", &[]);
+    assert_eq!(exit, 0, "{v}");
+    assert_eq!(v["result_non_json"], false, "{v}");
+    assert_eq!(v["result"].to_string(), want);
+    let (v, exit) = python(&env, "return [-(10**5000)]", &[]);
+    assert_eq!(exit, 0, "{v}");
+    assert_eq!(v["result"].to_string(), format!("[-{want}]"));
+    // Plain output too.
+    let out = env.run(&["run", "--python", "return 10**5000"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), want);
+    // As --call's arguments too; the snippet keeps Python's own guard.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let code = dir.path().join("code.py");
+    std::fs::write(
+        &code,
+        "import sys\ndef f(n):\n    guard = getattr(sys, 'get_int_max_str_digits', lambda: 4300)()\n    return [n + 1, guard]\n",
+    )
+    .expect("code");
+    let (v, exit) = env.json(&[
+        "run",
+        "--python",
+        code.to_str().expect("utf-8"),
+        "--call",
+        "f",
+        "--args",
+        &format!("[{want}]"),
+    ]);
+    assert_eq!(exit, 0, "{v}");
+    assert_eq!(
+        v["result"][0].to_string(),
+        format!("1{}1", "0".repeat(4999))
+    );
+    assert_eq!(v["result"][1], 4300, "{v}");
+    // Over the cap: refused, not sent.
+    let (v, exit) = python(
+        &env,
+        "return [10**4400] * 300",
+        &["--set", "max_result_mb=1", "--timeout", "300"],
+    );
+    assert_eq!(exit, 1, "{v}");
+    assert_eq!(v["error"]["type"], "ResultTooLarge", "{v}");
+}
+
+/// A failure without a traceback (the runner's own ResultTooLarge) still
+/// says why on stderr: the exit code alone said nothing.
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn a_result_too_large_says_so_on_stderr() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let out = env.run(&[
+        "run",
+        "--set",
+        "max_result_mb=1",
+        "--python",
+        "return 'x' * 3000000",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ResultTooLarge") && stderr.contains("max_result_mb = 1 MB"),
+        "{stderr:?}"
+    );
+    assert!(out.stdout.is_empty(), "{:?}", out.stdout);
+}

@@ -1111,3 +1111,92 @@ fn a_kill_right_after_a_detached_exec_is_recorded_killed() {
     }
     assert!(env.run(&["rm", "--force", "racy"]).status.success());
 }
+
+/// `update` lowering max_memory_mb below what a running execution holds:
+/// cgroup v1 refuses the limit, and `update` says so plainly, changes
+/// nothing (neither the cgroup's limits nor the stored profile) and works
+/// once the execution has ended; cgroup v2 takes the limit and the
+/// execution ends as memory_limit.
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn update_below_a_running_executions_memory_changes_nothing_or_binds_it() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("[profiles.mem]\nmax_memory_mb = 200\ntimeout_seconds = 300\n");
+    assert!(env.run(&["create", "box", "-p", "mem"]).status.success());
+    // Holds 80 MB until the file `go` appears in its workspace.
+    let out = env.run(&[
+        "exec",
+        "box",
+        "--detach",
+        "--python",
+        "import os, time\nb = bytearray(80 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\n\
+         while not os.path.exists('go'): time.sleep(0.05)\nreturn len(b)",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (v, _) = env.json(&["ls"]);
+        let used = v[0]["memory_bytes"].as_u64().unwrap_or(0);
+        if used > 80 << 20 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never used 80 MB: {v}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let text = std::fs::read_to_string(&env.config).expect("config");
+    let text = text.replace(
+        "max_memory_mb = 200\ntimeout_seconds = 300",
+        "max_memory_mb = 20\ntimeout_seconds = 300\nmax_process_count = 7",
+    );
+    std::fs::write(&env.config, text).expect("config");
+    let memory_limit = || {
+        let (v, _) = env.json(&["ls"]);
+        (
+            v[0]["memory_limit_bytes"].clone(),
+            v[0]["max_processes"].clone(),
+        )
+    };
+    let (v, code) = env.json(&["update", "box"]);
+    let go = env.state_dir.join("sandboxes/box/workspace/go");
+    if code == 0 {
+        // cgroup v2: bound at once.
+        let (v, _) = env.json(&["wait", &id]);
+        assert_eq!(v["status"], "memory_limit", "{v}");
+        return;
+    }
+    assert_eq!(code, 125, "{v}");
+    let error = v["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("max_memory_mb = 20 MB") && error.contains("nothing changed"),
+        "{v}"
+    );
+    assert_eq!(
+        memory_limit(),
+        (serde_json::json!(200 << 20), serde_json::json!(10)),
+        "limits changed by a refused update"
+    );
+    std::fs::write(&go, "").expect("go");
+    let (v, code) = env.json(&["wait", &id]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["result"], 80 << 20);
+    // Now it applies, the memory key among the changes.
+    let (v, code) = env.json(&["update", "box"]);
+    assert_eq!(code, 0, "{v}");
+    let keys: Vec<&str> = v["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter_map(|c| c["key"].as_str())
+        .collect();
+    assert_eq!(keys, ["max_memory_mb", "max_process_count"], "{v}");
+    assert_eq!(
+        memory_limit(),
+        (serde_json::json!(20 << 20), serde_json::json!(7))
+    );
+}

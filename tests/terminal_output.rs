@@ -228,3 +228,59 @@ fn errors_on_a_terminal_are_escaped() {
         String::from_utf8_lossy(&shown)
     );
 }
+
+/// A sandbox that leaves its text hidden (`ESC [ 8 m`) or black on black
+/// cannot hide what sandbox-tui says after it (the timeout, here) nor the
+/// shell's prompt: a stream that ends styled is reset, on every path that
+/// shows a sandbox's output on a terminal (run, attached exec, logs).
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn output_left_styled_is_reset_before_sandbox_tuis_own_lines() {
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let hide = r"printf '\033[8m\033[30;40mhidden' >&2; printf '\033[8m'; sleep 60";
+    let reset_after_last_style = |what: &str, shown: &[u8]| {
+        let text = String::from_utf8_lossy(shown);
+        let last_style = text.rfind("\u{1b}[30;40m").expect("the style passed");
+        let reset = text[last_style..]
+            .find("\u{1b}[0m")
+            .map(|i| i + last_style)
+            .unwrap_or_else(|| panic!("{what}: never reset: {text:?}"));
+        let verdict = text
+            .find("timeout")
+            .unwrap_or_else(|| panic!("{what}: no timeout line: {text:?}"));
+        assert!(reset < verdict, "{what}: the verdict is hidden: {text:?}");
+    };
+    let mut run = env.cmd();
+    run.args(["run", "--timeout", "2", "--", "sh", "-c", hide]);
+    let (shown, code) = on_terminal(run);
+    assert_eq!(code, 124, "{}", String::from_utf8_lossy(&shown));
+    reset_after_last_style("run", &shown);
+
+    ok(&env, &["create", "styled"]);
+    let mut exec = env.cmd();
+    exec.args(["exec", "styled", "--timeout", "2", "--", "sh", "-c", hide]);
+    let (shown, code) = on_terminal(exec);
+    assert_eq!(code, 124, "{}", String::from_utf8_lossy(&shown));
+    reset_after_last_style("exec", &shown);
+
+    // `logs` of it: the stream (stderr's log here) ends reset too.
+    let (list, _) = env.json(&["ps"]);
+    let id = list
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["sandbox"] == "styled"))
+        .and_then(|e| e["id"].as_str())
+        .expect("the exec's id")
+        .to_string();
+    let mut logs = env.cmd();
+    logs.args(["logs", "--stderr", &id]);
+    let (shown, code) = on_terminal(logs);
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&shown));
+    assert!(
+        String::from_utf8_lossy(&shown).ends_with("hidden\u{1b}[0m"),
+        "logs: {:?}",
+        String::from_utf8_lossy(&shown)
+    );
+}

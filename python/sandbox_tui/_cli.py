@@ -138,8 +138,23 @@ def check(code: int, value: Any, args: Sequence[str]) -> Any:
     return value
 
 
+def exact_int(text: str) -> int:
+    """An integer of any size, as json.loads reads it: int() refuses more
+    than 4300 digits (Python 3.11+, sys.set_int_max_str_digits), Decimal
+    does not, and changing the limit would change it for the whole process."""
+    try:
+        return int(text)
+    except ValueError:
+        import decimal
+        return int(decimal.Decimal(text))
+
+
+def loads(text: str) -> Any:
+    """JSON with integers exact, however large."""
+    return json.loads(text, parse_int=exact_int)
+
+
 def parse_output(code: int, out: bytes, err: bytes) -> Any:
-    # Python's json keeps integers exact, however large.
     text = out.decode("utf-8", "replace").strip()
     if not text:
         raise SandboxError(
@@ -147,6 +162,6 @@ def parse_output(code: int, out: bytes, err: bytes) -> Any:
             % (code, err.decode("utf-8", "replace").strip() or "no message")
         )
     try:
-        return json.loads(text)
+        return loads(text)
     except (ValueError, RecursionError) as e:
         raise SandboxError("sandbox-tui wrote output that is not JSON (%s): %.200r" % (e, text)) from None

@@ -78,6 +78,13 @@ def test_integers_come_back_exact(env):
     assert value == [2**200, -(3**99), {"n": 10**30 + 1}]
 
 
+def test_integers_over_4300_digits_come_back_exact(env):
+    # Python 3.11+ neither writes nor reads such an int unless told.
+    value, error = st.execute_code("return [10**5000, -(10**5000)]", **env.kw)
+    assert error is None
+    assert value == [10**5000, -(10**5000)]
+
+
 def test_values_json_cannot_hold_come_back_as_repr_never_as_objects(env, tmp_path):
     marker = tmp_path / "unpickled"
     # Were this value ever unpickled on the host, it would make the marker file.

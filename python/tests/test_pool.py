@@ -24,6 +24,7 @@ def test_pool_values_errors_and_exact_integers(env):
         value, error = pool.execute_code("raise KeyError('k')")
         assert type(error) is KeyError
         assert pool.execute_code("return {1, 2}") == (st.NonJSONValue(repr="{1, 2}", type="set"), None)
+        assert pool.execute_code("return -(10**5000)") == (-(10**5000), None)
 
 
 def test_pool_uses_each_sandbox_once(env):

@@ -350,7 +350,11 @@ impl Group {
             write_file(&mem, &value)
         } else {
             write_file(&mem, &value)?;
-            write_file(&memsw, &value)
+            // Refused (EBUSY: more than that in use, swap included): the
+            // limits stay as they were, not half lowered.
+            write_file(&memsw, &value).inspect_err(|_| {
+                let _ = write_file(&mem, &current.to_string());
+            })
         }
     }
 

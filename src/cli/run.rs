@@ -61,7 +61,13 @@ pub fn print_result(global: &Global, result: &ExecResult) -> anyhow::Result<()> 
     }
     let err_tty = super::stderr_is_terminal();
     let mut lines = String::new();
-    if let Some(ErrorInfo::Exception { traceback, .. }) = &result.error {
+    // An exception the runner raised itself (ResultTooLarge) has no
+    // traceback: its type and message make the line instead.
+    let traceback = match &result.error {
+        Some(ErrorInfo::Exception { traceback, .. }) if !traceback.is_empty() => Some(traceback),
+        _ => None,
+    };
+    if let Some(traceback) = traceback {
         lines.push_str(&super::shown(traceback, err_tty));
     } else if let Some(error) = &result.error {
         // Policy reasons already start with "denied by ...".

@@ -97,6 +97,12 @@ def plain_json(value):
 def encode_value(value):
     """The value as UTF-8 JSON, or a flagged repr when JSON cannot hold it
     (a string with a lone surrogate is not UTF-8, so JSON cannot either)."""
+    # The value is the snippet's, whole: an int of any size comes back
+    # exact (Python 3.11+ refuses to write one over 4300 digits unless told;
+    # the snippet has ended, so lifting that guard here costs it nothing,
+    # and max_result_mb bounds what is sent).
+    if hasattr(sys, "set_int_max_str_digits"):
+        sys.set_int_max_str_digits(0)
     try:
         if needs_repr(value):
             raise ValueError("NaN, infinity or too deep")
@@ -180,8 +186,15 @@ def main():
     call = {}
     if os.path.exists(sys.argv[4]):
         import json
+        # Arguments are the caller's: an int of any size, exact. The guard
+        # (Python 3.11+: 4300 digits) is back on before the snippet runs.
+        guard = getattr(sys, "get_int_max_str_digits", lambda: None)()
+        if guard is not None:
+            sys.set_int_max_str_digits(0)
         with open(sys.argv[4], encoding="utf-8") as f:
             call = json.load(f)
+        if guard is not None:
+            sys.set_int_max_str_digits(guard)
     with open(code_file, encoding="utf-8") as f:
         source = f.read()
     # The code runs in a real `__main__` module, as a script does, so that
