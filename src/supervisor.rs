@@ -28,7 +28,10 @@ use crate::output::forward::{
     self, Endpoint, Forward, ForwardState, FORWARD_BUFFER, PIPE_MAX, READER_STALL_LIMIT,
 };
 use crate::output::CappedCapture;
-use crate::profile::Profile;
+use crate::profile::{Backend, Profile};
+
+#[cfg(feature = "docker")]
+pub mod docker;
 
 /// How an execution ended (or where it is, for the state layer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -422,6 +425,16 @@ pub fn execute(
     // The launcher already checked a Python job's code; only the argv is here.
     if let Err(reason) = check_policy(&req.profile, &req.argv, None) {
         return refused(req, Status::Denied, reason);
+    }
+    if req.profile.backend == Backend::Docker {
+        #[cfg(feature = "docker")]
+        return docker::execute(req, sinks, on_event);
+        #[cfg(not(feature = "docker"))]
+        return refused(
+            req,
+            Status::Error,
+            "backend = \"docker\": this build has no Docker support (build with `--features docker`)".into(),
+        );
     }
     let require = req.profile.require_isolation || isolation_forced();
     let mut degraded = Vec::new();
