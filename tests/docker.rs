@@ -205,6 +205,17 @@ fn detached_exec_is_waited_for_and_killed() {
     poll("the container runs", Duration::from_secs(60), || {
         (!containers_of(&id).is_empty()).then_some(())
     });
+    // The container's processes are in the execution's cgroup, where `top`
+    // and the dashboard read them, with their figures.
+    let listed = poll(
+        "top lists the container's sleep",
+        Duration::from_secs(60),
+        || {
+            let (v, _) = env.json(&["top", "box", "--interval", "100"]);
+            v.to_string().contains("sleep").then_some(v)
+        },
+    );
+    assert!(listed.as_array().is_some_and(|a| !a.is_empty()), "{listed}");
     let (v, code) = env.json(&["kill", &id]);
     assert_eq!(code, 0, "{v}");
     let (v, _) = env.json(&["wait", &id]);

@@ -24,9 +24,10 @@ use futures_util::StreamExt;
 use nix::sys::signal::{SigSet, Signal};
 
 use super::{
-    base_result, classify, encode_stream, refused, Event, ExecRequest, ExecResult, Outcome,
-    OutputSinks, Status,
+    base_result, classify, create_cgroups, encode_stream, refused, Event, ExecRequest, ExecResult,
+    Outcome, OutputSinks, Status,
 };
+use crate::cgroup::{Cgroup, Reading};
 use crate::isolation::DEFAULT_PATH;
 use crate::output::CappedCapture;
 
@@ -99,8 +100,13 @@ pub fn execute(
     result
 }
 
-/// The container's settings from the profile.
-fn container_body(req: &ExecRequest, image: &str) -> Result<ContainerCreateBody, String> {
+/// The container's settings from the profile; `cgroup_parent`: the
+/// execution's own group, for the daemon to make the container's under.
+fn container_body(
+    req: &ExecRequest,
+    image: &str,
+    cgroup_parent: Option<String>,
+) -> Result<ContainerCreateBody, String> {
     let profile = &req.profile;
     let workspace = req
         .workspace
@@ -177,6 +183,7 @@ fn container_body(req: &ExecRequest, image: &str) -> Result<ContainerCreateBody,
             ulimit("core", 0, 0),
         ]),
         binds: Some(binds),
+        cgroup_parent,
         ..Default::default()
     };
     Ok(ContainerCreateBody {
@@ -239,19 +246,60 @@ async fn run(
         .negotiate_version()
         .await
         .map_err(|e| format!("connecting to the Docker daemon (DOCKER_HOST): {e}"))?;
-    let body = container_body(req, image)?;
+    // The container's cgroup goes under the execution's own, as a native
+    // sandbox's processes: the dashboard, `ps` and recovery find its
+    // processes and usage there, and the sandbox's limits hold over it.
+    // Only with the daemon's cgroupfs driver, which takes a path; the
+    // systemd driver wants a slice.
+    let mut degraded = Vec::new();
+    let cgroupfs = matches!(
+        docker.info().await.ok().and_then(|i| i.cgroup_driver),
+        Some(bollard::models::SystemInfoCgroupDriverEnum::CGROUPFS)
+    );
+    let group = match &req.cgroup {
+        Some(plan) if cgroupfs => match create_cgroups(plan, req) {
+            Ok(cg) => Some(ExecutionGroup::new(plan, cg)),
+            Err(e) => return Err(format!("cgroup: {e}")),
+        },
+        _ => {
+            degraded.push("docker: the container's cgroup is the daemon's own (no cgroupfs driver or no hierarchy): the dashboard does not see its processes".into());
+            None
+        }
+    };
+    let parent = group.as_ref().map(|g| g.parent.clone());
+    let body = match container_body(req, image, parent) {
+        Ok(body) => body,
+        Err(e) => {
+            if let Some(g) = &group {
+                g.remove();
+            }
+            return Err(e);
+        }
+    };
     let name = format!("sandbox-tui-{}", req.id);
     let options = CreateContainerOptionsBuilder::default().name(&name).build();
-    let created = docker
-        .create_container(Some(options), body)
-        .await
-        .map_err(|e| format!("creating the container from '{image}': {e}"))?;
+    let created = match docker.create_container(Some(options), body).await {
+        Ok(created) => created,
+        Err(e) => {
+            if let Some(g) = &group {
+                g.remove();
+            }
+            return Err(format!("creating the container from '{image}': {e}"));
+        }
+    };
     let id = created.id;
     let outcome = supervise(&docker, &id, req, sinks, on_event, &mut signals, started).await;
     // Nothing outlives its execution: the container goes whatever happened.
     let remove = RemoveContainerOptionsBuilder::default().force(true).build();
     let removed = docker.remove_container(&id, Some(remove)).await;
+    let final_usage = group
+        .as_ref()
+        .and_then(|g| g.cgroup.usage(Reading::Outcome).ok());
+    if let Some(g) = &group {
+        g.remove();
+    }
     let (mut result, mut outcome, usage) = outcome?;
+    outcome.degraded.splice(0..0, degraded);
     if let Err(e) = removed {
         outcome
             .degraded
@@ -259,6 +307,12 @@ async fn run(
     }
     result.cpu_ms = usage.cpu_ns / 1_000_000;
     result.peak_memory_bytes = usage.peak_memory_bytes;
+    if let Some(u) = final_usage {
+        // The execution's group counts its child's CPU time and peak
+        // memory (cgroup v1 charges every ancestor).
+        result.cpu_ms = result.cpu_ms.max(u.cpu_ns / 1_000_000);
+        result.peak_memory_bytes = result.peak_memory_bytes.max(u.peak_memory_bytes);
+    }
     classify(&mut result, &outcome, &req.profile, req.timeout);
     result.degraded = std::mem::take(&mut outcome.degraded);
     Ok(result)
@@ -414,6 +468,59 @@ async fn supervise(
     (result.stderr, result.stderr_encoding) = encode_stream(err.capture.into_bytes());
     result.cpu_ms = usage.cpu_ns / 1_000_000;
     Ok((result, outcome, usage))
+}
+
+/// The execution's cgroup that the container's is made under.
+struct ExecutionGroup {
+    cgroup: Cgroup,
+    /// Its path from the hierarchies' roots, as the daemon takes it.
+    parent: String,
+    /// The same group in v1 hierarchies this tool does not use, which the
+    /// daemon makes (blkio, devices, ...): removed here after the container.
+    foreign: Vec<std::path::PathBuf>,
+}
+
+impl ExecutionGroup {
+    fn new(plan: &super::CgroupPlan, cgroup: Cgroup) -> ExecutionGroup {
+        let rel = format!("{}/{}", plan.hierarchy.root(), plan.execution_rel);
+        let base = std::path::Path::new("/sys/fs/cgroup");
+        // v1 hierarchies are directories under /sys/fs/cgroup (co-mounted
+        // ones have symlinks too); ours already hold the group.
+        let foreign = std::fs::read_dir(base)
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .filter(|mount| mount.join("cgroup.procs").exists() && !mount.join(&rel).exists())
+            .collect();
+        ExecutionGroup {
+            cgroup,
+            parent: format!("/{rel}"),
+            foreign,
+        }
+    }
+
+    /// Kill what is left and remove the group; in the foreign hierarchies,
+    /// remove the empty groups bottom-up from the execution's to the
+    /// tool's root (one in use stops the walk).
+    fn remove(&self) {
+        let _ = self.cgroup.kill_and_remove();
+        let rel = self.parent.trim_start_matches('/');
+        for mount in &self.foreign {
+            let mut dir = mount.join(rel);
+            while dir.starts_with(mount) && dir != *mount {
+                if std::fs::remove_dir(&dir).is_err() {
+                    break;
+                }
+                match dir.parent() {
+                    Some(parent) => dir = parent.to_path_buf(),
+                    None => break,
+                }
+            }
+        }
+    }
 }
 
 /// The container's CPU time and peak memory, read from its cgroup while it
