@@ -27,9 +27,16 @@ fn image() -> Option<String> {
 }
 
 /// An env with a `d` profile on the docker backend, `extra` keys added.
+/// Room for runc's init, whose threads count against the pids limit while
+/// it starts the command, unless the test sets the limit itself.
 fn env(image: &str, extra: &str) -> TestEnv {
+    let pids = if extra.contains("max_process_count") {
+        ""
+    } else {
+        "max_process_count = 32\n"
+    };
     TestEnv::new(&format!(
-        "[profiles.d]\nbackend = \"docker\"\ndocker_image = \"{image}\"\n{extra}\n"
+        "[profiles.d]\nbackend = \"docker\"\ndocker_image = \"{image}\"\n{pids}{extra}\n"
     ))
 }
 
@@ -109,13 +116,13 @@ fn memory_limit_is_enforced_and_reported() {
 #[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn process_limit_is_enforced() {
     let Some(image) = image() else { return };
-    let env = env(&image, "max_process_count = 5\n");
+    let env = env(&image, "max_process_count = 24\n");
     let (v, _) = run(
         &env,
         &[
             "sh",
             "-c",
-            "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 5 & done; wait; echo all-forked",
+            "i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done; wait; echo all-forked",
         ],
     );
     assert_ne!(status(&v), "completed", "{v}");
@@ -228,8 +235,18 @@ fn detached_exec_is_waited_for_and_killed() {
         "{v}"
     );
     assert!(containers_of(&id).is_empty());
-    let out = env.run(&["rm", "box"]);
+    // `rm --force` of a sandbox with a running container ends and removes it.
+    let (v, code) = env.json(&["exec", "box", "--detach", "--", "sleep", "300"]);
+    assert_eq!(code, 0, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    poll("the container runs", Duration::from_secs(60), || {
+        (!containers_of(&id).is_empty()).then_some(())
+    });
+    let out = env.run(&["rm", "--force", "box"]);
     assert!(out.status.success(), "{out:?}");
+    poll("the container is removed", Duration::from_secs(60), || {
+        containers_of(&id).is_empty().then_some(())
+    });
 }
 
 #[test]
@@ -238,4 +255,30 @@ fn docker_profile_needs_an_image() {
     let out = env.run(&["profiles"]);
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("docker_image"), "{text}");
+}
+
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn ctrl_c_on_run_kills_the_container() {
+    let Some(image) = image() else { return };
+    let env = env(&image, "");
+    let child = env
+        .cmd()
+        .args(["--json", "run", "-p", "d", "--", "sleep", "300"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn run");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    // The run's record names its execution, whose container is labelled.
+    let running = poll("the run's container runs", Duration::from_secs(60), || {
+        let (v, _) = env.json(&["ps"]);
+        let id = v.as_array()?.first()?["id"].as_str()?.to_string();
+        (!containers_of(&id).is_empty()).then_some(id)
+    });
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let out = child.wait_with_output().expect("wait run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("result JSON");
+    assert_eq!(status(&v), "killed", "{v}");
+    assert_eq!(v["signal"], 2, "{v}");
+    assert!(containers_of(&running).is_empty(), "{v}");
 }

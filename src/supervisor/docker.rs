@@ -375,7 +375,7 @@ async fn supervise(
         .and_then(|s| s.pid)
         .and_then(|p| i32::try_from(p).ok())
         .filter(|p| *p > 0);
-    let groups = pid.map(CgroupFiles::of).unwrap_or_default();
+    let groups = pid.map(|p| CgroupFiles::of(p, id)).unwrap_or_default();
 
     let cap = (req.profile.max_output_kb.saturating_mul(1024)) as usize;
     let mut out = Stream {
@@ -572,7 +572,9 @@ struct CgroupFiles {
 }
 
 impl CgroupFiles {
-    fn of(pid: i32) -> CgroupFiles {
+    /// Only groups named after the container count: a pid that already
+    /// ended and was reused is not the container's.
+    fn of(pid: i32, container: &str) -> CgroupFiles {
         let mut files = CgroupFiles::default();
         let Ok(text) = read_capped(format!("/proc/{pid}/cgroup"), 64 * 1024) else {
             return files;
@@ -586,7 +588,7 @@ impl CgroupFiles {
                 continue;
             };
             let rel = path.trim_start_matches('/');
-            if rel.contains("..") {
+            if rel.contains("..") || !rel.contains(container) {
                 continue;
             }
             let controllers: Vec<&str> = controllers.split(',').collect();
