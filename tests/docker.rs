@@ -282,3 +282,16 @@ fn ctrl_c_on_run_kills_the_container() {
     assert_eq!(v["signal"], 2, "{v}");
     assert!(containers_of(&running).is_empty(), "{v}");
 }
+
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn timeout_holds_after_the_command_closes_its_output() {
+    let Some(image) = image() else { return };
+    let env = env(&image, "timeout_seconds = 2\n");
+    let (v, _) = run(&env, &["sh", "-c", "exec >&- 2>&-; sleep 300"]);
+    assert_eq!(status(&v), "timeout", "{v}");
+    assert!(
+        containers_of(v["id"].as_str().expect("id")).is_empty(),
+        "{v}"
+    );
+}

@@ -429,17 +429,34 @@ async fn supervise(
         }
     }
     usage.update(&groups);
-    // The output ends with the container's processes; its state says how.
-    let mut waits = docker.wait_container(id, None);
-    while let Some(item) = waits.next().await {
-        if let Err(bollard::errors::Error::DockerContainerWaitError { .. }) | Ok(_) = item {
-            break;
-        }
-        if let Err(e) = item {
-            outcome
-                .degraded
-                .push(format!("waiting for the container: {e}"));
-            break;
+    // The output ends with the container's processes, or earlier when they
+    // close their standard streams: the timeout and signals hold until the
+    // daemon says the container has ended, and its state says how.
+    let waits = docker.wait_container(id, None);
+    let mut waits = std::pin::pin!(waits);
+    loop {
+        tokio::select! {
+            item = waits.next() => match item {
+                Some(Ok(_)) | Some(Err(bollard::errors::Error::DockerContainerWaitError { .. })) | None => break,
+                Some(Err(e)) => {
+                    outcome.degraded.push(format!("waiting for the container: {e}"));
+                    kill().await;
+                    break;
+                }
+            },
+            _ = &mut deadline, if !killed => {
+                outcome.timed_out = true;
+                killed = true;
+                kill().await;
+            }
+            sig = signals.recv(), if !killed => {
+                if let Some(sig) = sig {
+                    outcome.external_signal = Some(sig);
+                    killed = true;
+                    kill().await;
+                }
+            }
+            _ = tick.tick() => usage.update(&groups),
         }
     }
     let state = docker
