@@ -492,6 +492,10 @@ impl Manager {
             } else {
                 Stdio::null()
             });
+        // The Docker backend's daemon, as the caller names it (docs/docker.md).
+        if let Some(host) = std::env::var_os("DOCKER_HOST") {
+            cmd.env("DOCKER_HOST", host);
+        }
         // SAFETY: setsid and close_range are async-signal-safe. A session
         // of its own: the supervisor survives the terminal, CLI or
         // dashboard that launched it, and holds none of their descriptors

@@ -26,6 +26,12 @@ const BUILTIN_TOML: &str = include_str!("../sandboxes.toml");
 
 const ROOT_CONFLICT: &str =
     "rootfs (an unpacked root directory) and image (an imported image) cannot be combined; pick one";
+const DOCKER_NEEDS_IMAGE: &str =
+    "backend = \"docker\" needs docker_image = \"NAME:TAG\" (the Docker image to run; see docs/docker.md)";
+const DOCKER_IMAGE_WITHOUT_BACKEND: &str =
+    "docker_image is only used with backend = \"docker\"; set backend too, or remove it";
+const DOCKER_CONFLICT: &str =
+    "backend = \"docker\" runs a Docker image: rootfs, image and allowed_hosts belong to the native backend and cannot be combined with it";
 const NETWORK_CONFLICT: &str = "allow_network = true (full host networking) cannot be combined with allowed_hosts (only the listed hosts, through a proxy); pick one";
 
 // Upper bounds keep later unit conversions (MB -> bytes, seconds -> deadlines)
@@ -92,7 +98,28 @@ const PROFILE_KEYS: &[&str] = &[
     "rootfs",
     "image",
     "warm",
+    "backend",
+    "docker_image",
 ];
+
+/// What runs an execution: this tool's own sandbox, or a Docker container
+/// (docs/docker.md; needs a build with `--features docker`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    #[default]
+    Native,
+    Docker,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Native => "native",
+            Backend::Docker => "docker",
+        }
+    }
+}
 
 /// A fully resolved profile: every key has a value, `extends` is applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,6 +161,13 @@ pub struct Profile {
     /// `crate::image`); a sandbox's stored profile has it as `sha256:HEX`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
+    /// Defaulted so profiles stored before the key existed still load.
+    #[serde(default)]
+    pub backend: Backend,
+    /// With `backend = "docker"`: the Docker image (`NAME:TAG`) to run.
+    /// Not `image`, which names this tool's own imported images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_image: Option<String>,
     /// The `--set KEY=VALUE` overrides applied on top of the file's profile
     /// (`create --set`), kept so that `update` applies them again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -149,6 +183,19 @@ pub struct Profile {
 
 fn default_allow_shell() -> bool {
     true
+}
+
+/// A Docker image reference as the Engine API takes it: `NAME[:TAG]` or
+/// `NAME@sha256:...`, no spaces or control characters.
+fn check_docker_image(s: &str) -> Result<(), String> {
+    let valid = |c: char| c.is_ascii_alphanumeric() || "._-/:@".contains(c);
+    if s.is_empty() || s.len() > 255 || !s.chars().all(valid) || s.starts_with(['-', ':', '@']) {
+        return Err(format!(
+            "'{}' is not a Docker image reference (NAME:TAG, e.g. \"debian:12\")",
+            s.escape_debug()
+        ));
+    }
+    Ok(())
 }
 
 /// One key whose value differs between two resolutions of a profile.
@@ -302,6 +349,8 @@ impl Profile {
             allow_shell: true,
             rootfs: None,
             image: None,
+            backend: Backend::Native,
+            docker_image: None,
             settings: Vec::new(),
             extends: None,
             warm: 0,
@@ -642,6 +691,10 @@ struct Overrides {
     allow_shell: Option<bool>,
     rootfs: Option<PathBuf>,
     image: Option<String>,
+    backend: Option<Backend>,
+    docker_image: Option<String>,
+    /// Where `backend` and `docker_image` were set, to point at a conflict.
+    docker_spans: Vec<(String, Range<usize>)>,
     /// Where `rootfs` and `image` were set, to point at a conflict.
     root_spans: Vec<(String, Range<usize>)>,
     warm: Option<u64>,
@@ -689,6 +742,12 @@ impl Overrides {
         }
         if let Some(image) = &self.image {
             profile.image = Some(image.clone());
+        }
+        if let Some(backend) = self.backend {
+            profile.backend = backend;
+        }
+        if let Some(image) = &self.docker_image {
+            profile.docker_image = Some(image.clone());
         }
         if let Some(env) = &self.env {
             profile
@@ -914,6 +973,31 @@ impl<'t> Checker<'t> {
                     }
                 }
                 "warm" => o.warm = self.int(value, key_ref, 0, MAX_WARM),
+                "backend" => {
+                    if let Some(s) = self.string(value, key_ref) {
+                        match s.as_str() {
+                            "native" => o.backend = Some(Backend::Native),
+                            "docker" => o.backend = Some(Backend::Docker),
+                            _ => self.error(
+                                value.span(),
+                                key_ref,
+                                format!(
+                                    "unknown backend '{s}' (expected \"native\" or \"docker\")"
+                                ),
+                            ),
+                        }
+                        o.docker_spans.push((dotted.clone(), value.span()));
+                    }
+                }
+                "docker_image" => {
+                    if let Some(s) = self.string(value, key_ref) {
+                        match check_docker_image(&s) {
+                            Ok(()) => o.docker_image = Some(s),
+                            Err(message) => self.error(value.span(), key_ref, message),
+                        }
+                        o.docker_spans.push((dotted.clone(), value.span()));
+                    }
+                }
                 _ => self.unknown_key(key, key_ref, PROFILE_KEYS),
             }
         }
@@ -1028,6 +1112,26 @@ impl<'t> Checker<'t> {
                     .find_map(|o| o.network_spans.last().cloned())
                     .unwrap_or_else(|| (format!("profiles.{}", key_segment(name)), 0..0));
                 self.error(span, &key, NETWORK_CONFLICT);
+                continue;
+            }
+            let docker_problem = match (profile.backend, &profile.docker_image) {
+                (Backend::Docker, None) => Some(DOCKER_NEEDS_IMAGE),
+                (Backend::Native, Some(_)) => Some(DOCKER_IMAGE_WITHOUT_BACKEND),
+                (Backend::Docker, Some(_))
+                    if profile.rootfs.is_some()
+                        || profile.image.is_some()
+                        || !profile.allowed_hosts.is_empty() =>
+                {
+                    Some(DOCKER_CONFLICT)
+                }
+                _ => None,
+            };
+            if let Some(message) = docker_problem {
+                let (key, span) = chain
+                    .iter()
+                    .find_map(|o| o.docker_spans.iter().max_by_key(|(_, s)| s.start).cloned())
+                    .unwrap_or_else(|| (format!("profiles.{}", key_segment(name)), 0..0));
+                self.error(span, &key, message);
                 continue;
             }
             if profile.rootfs.is_some() && profile.image.is_some() {
@@ -1932,6 +2036,44 @@ C = "leaf"
         p.allowed_hosts.clear();
         p.allow_network = true;
         assert_eq!(p.network_access(), NetworkAccess::Host);
+    }
+
+    #[test]
+    fn docker_backend_keys() {
+        let config =
+            parse("[profiles.d]\nbackend = \"docker\"\ndocker_image = \"debian:12\"\n").unwrap();
+        let d = config.profile("d").unwrap();
+        assert_eq!(d.backend, Backend::Docker);
+        assert_eq!(d.docker_image.as_deref(), Some("debian:12"));
+        assert_eq!(config.profile("default").unwrap().backend, Backend::Native);
+        // A profile stored before the keys existed loads as native.
+        let mut object = serde_json::to_value(d).unwrap();
+        let map = object.as_object_mut().unwrap();
+        map.remove("backend");
+        map.remove("docker_image");
+        let old: Profile = serde_json::from_value(object).unwrap();
+        assert_eq!((old.backend, old.docker_image), (Backend::Native, None));
+    }
+
+    #[test]
+    fn docker_backend_is_validated_with_its_position() {
+        let (line, col, key, msg) = one_error("[profiles.x]\nbackend = \"podman\"\n");
+        assert_eq!((line, col, key.as_str()), (2, 11, "profiles.x.backend"));
+        assert!(msg.contains("\"native\" or \"docker\""), "{msg}");
+        let (line, col, key, msg) = one_error("[profiles.x]\nbackend = \"docker\"\n");
+        assert_eq!((line, col, key.as_str()), (2, 11, "profiles.x.backend"));
+        assert!(msg.contains("needs docker_image"), "{msg}");
+        let (line, _, key, msg) = one_error("[profiles.x]\ndocker_image = \"debian:12\"\n");
+        assert_eq!((line, key.as_str()), (2, "profiles.x.docker_image"));
+        assert!(msg.contains("only used with backend"), "{msg}");
+        let (_, _, key, msg) = one_error("[profiles.x]\ndocker_image = \"a b\"\n");
+        assert_eq!(key, "profiles.x.docker_image");
+        assert!(msg.contains("not a Docker image reference"), "{msg}");
+        let (line, _, key, msg) = one_error(
+            "[profiles.x]\nimage = \"debian:12\"\nbackend = \"docker\"\ndocker_image = \"debian:12\"\n",
+        );
+        assert_eq!((line, key.as_str()), (4, "profiles.x.docker_image"));
+        assert!(msg.contains("cannot be combined"), "{msg}");
     }
 
     #[test]

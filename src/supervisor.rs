@@ -29,7 +29,10 @@ use crate::output::forward::{
 };
 use crate::output::logfile::{self, LogStream, OrderWriter};
 use crate::output::CappedCapture;
-use crate::profile::Profile;
+use crate::profile::{Backend, Profile};
+
+#[cfg(feature = "docker")]
+pub mod docker;
 
 /// How an execution ended (or where it is, for the state layer).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -428,6 +431,16 @@ pub fn execute(
     // The launcher already checked a Python job's code; only the argv is here.
     if let Err(reason) = check_policy(&req.profile, &req.argv, None) {
         return refused(req, Status::Denied, reason);
+    }
+    if req.profile.backend == Backend::Docker {
+        #[cfg(feature = "docker")]
+        return docker::execute(req, sinks, on_event);
+        #[cfg(not(feature = "docker"))]
+        return refused(
+            req,
+            Status::Error,
+            "backend = \"docker\": this build has no Docker support (build with `--features docker`)".into(),
+        );
     }
     let require = req.profile.require_isolation || isolation_forced();
     let mut degraded = Vec::new();

@@ -220,3 +220,21 @@ fn an_invalid_profile_blocks_only_itself() {
         "{names:?}"
     );
 }
+
+/// A build without the `docker` feature refuses a docker profile's run with
+/// status `error` and says why, starting nothing.
+#[cfg(not(feature = "docker"))]
+#[test]
+fn docker_backend_without_the_feature_is_an_error() {
+    let env = TestEnv::new("[profiles.d]\nbackend = \"docker\"\ndocker_image = \"debian:12\"\n");
+    let (v, code) = env.json(&["run", "-p", "d", "--", "true"]);
+    assert_eq!(v["status"], "error", "{v}");
+    assert_ne!(code, 0, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("--features docker"),
+        "{v}"
+    );
+}

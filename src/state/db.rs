@@ -1245,6 +1245,8 @@ mod tests {
             allow_shell: true,
             rootfs: None,
             image: None,
+            backend: crate::profile::Backend::Native,
+            docker_image: None,
             settings: Vec::new(),
             extends: None,
             warm: 0,

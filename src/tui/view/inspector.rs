@@ -174,6 +174,15 @@ pub fn profile_lines<'a>(app: &App, p: &Profile) -> Vec<Line<'a>> {
         ),
         kv(
             app,
+            "backend",
+            match &p.docker_image {
+                Some(image) => format!("{} ({image})", p.backend.as_str()),
+                None => p.backend.as_str().to_string(),
+            },
+        ),
+        kv(app, "warm", p.warm.to_string()),
+        kv(
+            app,
             "extends",
             p.extends.clone().unwrap_or_else(|| "-".into()),
         ),
