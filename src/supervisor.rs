@@ -527,6 +527,28 @@ fn pending_stop_signal() -> Option<i32> {
         .find(|sig| unsafe { libc::sigismember(&set, *sig) } == 1)
 }
 
+/// The command's environment, the same for every backend: a few fixed
+/// variables, then the profile's `env` and the request's own, each
+/// replacing one of the same name. The host's is never passed through.
+fn command_env(req: &ExecRequest) -> Vec<(String, String)> {
+    let profile = &req.profile;
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), DEFAULT_PATH.into()),
+        ("HOME".into(), profile.workdir.display().to_string()),
+        ("LANG".into(), "C.UTF-8".into()),
+        ("HOSTNAME".into(), profile.hostname.clone()),
+    ];
+    for (k, v) in profile
+        .env
+        .iter()
+        .chain(req.extra_env.iter().map(|(k, v)| (k, v)))
+    {
+        env.retain(|(existing, _)| existing != k);
+        env.push((k.clone(), v.clone()));
+    }
+    env
+}
+
 fn create_cgroups(
     plan: &CgroupPlan,
     req: &ExecRequest,
@@ -606,20 +628,7 @@ fn build_spec(req: &ExecRequest, require: bool, cgroup: bool) -> Result<SandboxS
             .collect()
     };
     let profile = &req.profile;
-    let mut env: Vec<(String, String)> = vec![
-        ("PATH".into(), DEFAULT_PATH.into()),
-        ("HOME".into(), profile.workdir.display().to_string()),
-        ("LANG".into(), "C.UTF-8".into()),
-        ("HOSTNAME".into(), profile.hostname.clone()),
-    ];
-    for (k, v) in profile
-        .env
-        .iter()
-        .chain(req.extra_env.iter().map(|(k, v)| (k, v)))
-    {
-        env.retain(|(existing, _)| existing != k);
-        env.push((k.clone(), v.clone()));
-    }
+    let env = command_env(req);
     let root = match &req.root {
         Some(root) => Some(checked_root(root)?),
         None => None,

@@ -28,7 +28,6 @@ use super::{
     Outcome, OutputSinks, Status,
 };
 use crate::cgroup::{Cgroup, Reading};
-use crate::isolation::DEFAULT_PATH;
 use crate::output::CappedCapture;
 
 /// How often the container's cgroup is read for CPU time and peak memory.
@@ -113,20 +112,7 @@ fn container_body(
         .canonicalize()
         .map_err(|e| format!("workspace {}: {e}", req.workspace.display()))?;
     let workdir = profile.workdir.display().to_string();
-    let mut env: Vec<(String, String)> = vec![
-        ("PATH".into(), DEFAULT_PATH.into()),
-        ("HOME".into(), workdir.clone()),
-        ("LANG".into(), "C.UTF-8".into()),
-        ("HOSTNAME".into(), profile.hostname.clone()),
-    ];
-    for (k, v) in profile
-        .env
-        .iter()
-        .chain(req.extra_env.iter().map(|(k, v)| (k, v)))
-    {
-        env.retain(|(existing, _)| existing != k);
-        env.push((k.clone(), v.clone()));
-    }
+    let env = super::command_env(req);
     let mb: i64 = 1024 * 1024;
     let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     let memory = clamp(profile.max_memory_mb).saturating_mul(mb);
