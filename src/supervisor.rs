@@ -362,6 +362,7 @@ pub fn sandbox_limits(profile: &Profile) -> Limits {
     }
 }
 
+#[derive(Default)]
 struct Outcome {
     setup_error: Option<String>,
     exec_error: Option<(String, i32)>,
@@ -1148,18 +1149,7 @@ fn run_sandbox(
     .map_err(|e| format!("fcntl: {e}"))?;
     let mut status_open = true;
 
-    let mut outcome = Outcome {
-        setup_error: None,
-        exec_error: None,
-        exited: None,
-        timed_out: false,
-        cpu_exceeded: false,
-        oom: false,
-        external_signal: None,
-        output_reader_gone: false,
-        degraded: Vec::new(),
-        final_usage: None,
-    };
+    let mut outcome = Outcome::default();
     let deadline = started + req.timeout;
     let cpu_budget_ns = req.profile.max_cpu_seconds.saturating_mul(1_000_000_000);
     let mut init_done = false;

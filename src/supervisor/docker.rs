@@ -304,21 +304,6 @@ async fn run(
     Ok(result)
 }
 
-fn blank_outcome() -> Outcome {
-    Outcome {
-        setup_error: None,
-        exec_error: None,
-        exited: None,
-        timed_out: false,
-        cpu_exceeded: false,
-        oom: false,
-        external_signal: None,
-        output_reader_gone: false,
-        degraded: Vec::new(),
-        final_usage: None,
-    }
-}
-
 async fn supervise(
     docker: &Docker,
     id: &str,
@@ -328,7 +313,7 @@ async fn supervise(
     signals: &mut tokio::sync::mpsc::UnboundedReceiver<i32>,
     started: Instant,
 ) -> Result<(ExecResult, Outcome, Usage), String> {
-    let mut outcome = blank_outcome();
+    let mut outcome = Outcome::default();
     let attach = AttachContainerOptionsBuilder::default()
         .stream(true)
         .stdout(true)
