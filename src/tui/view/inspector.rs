@@ -9,7 +9,7 @@ use ratatui::Frame;
 use super::executions::{duration_ms, exit_text};
 use super::{inner_rows, pane_block};
 use crate::netproxy::NetworkRefusal;
-use crate::profile::{NetworkAccess, Profile};
+use crate::profile::{Key, Kind, NetworkAccess, Profile, Value, KEYS};
 use crate::tui::action::{LineKind, LogLine, Subject};
 use crate::tui::ansi;
 use crate::tui::app::{scroll_offset, App, Pane, Tab, UsageSort};
@@ -116,88 +116,65 @@ pub fn network_line<'a>(app: &App, p: &Profile) -> Line<'a> {
     ])
 }
 
-/// Every resolved limit of a profile.
+/// Every key of a profile, in the order of `profile::KEYS`.
 pub fn profile_lines<'a>(app: &App, p: &Profile) -> Vec<Line<'a>> {
-    let paths = |v: &[std::path::PathBuf]| {
-        list(
-            &v.iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>(),
-        )
-    };
-    vec![
-        kv(app, "max_memory_mb", p.max_memory_mb.to_string()),
-        kv(app, "max_cpu_seconds", p.max_cpu_seconds.to_string()),
-        kv(
-            app,
-            "cpu_quota",
-            p.cpu_quota
-                .map(|q| format!("{q} cores ({:.0}%)", q * 100.0))
-                .unwrap_or_else(|| "none".into()),
-        ),
-        kv(app, "max_process_count", p.max_process_count.to_string()),
-        kv(app, "max_open_files", p.max_open_files.to_string()),
-        kv(app, "max_file_size_mb", p.max_file_size_mb.to_string()),
-        kv(app, "max_output_kb", p.max_output_kb.to_string()),
-        kv(app, "max_result_mb", p.max_result_mb.to_string()),
-        kv(app, "timeout_seconds", p.timeout_seconds.to_string()),
-        kv(app, "max_concurrent", p.max_concurrent.to_string()),
-        Line::from(vec![
-            Span::styled(format!("{:<18}", "allow_network"), app.theme.muted()),
-            Span::styled(
-                on_off(p.allow_network),
-                if p.allow_network {
-                    app.theme.warning()
-                } else {
-                    app.theme.text()
-                },
-            ),
-        ]),
-        kv(app, "allowed_hosts", list(&p.allowed_hosts)),
-        kv(app, "allowed_commands", list(&p.allowed_commands)),
-        kv(app, "allow_shell", on_off(p.allow_shell)),
-        kv(app, "denied_patterns", list(&p.denied_patterns)),
-        kv(app, "read_only_paths", paths(&p.read_only_paths)),
-        kv(app, "writable_paths", paths(&p.writable_paths)),
-        kv(app, "workdir", p.workdir.display().to_string()),
-        kv(app, "hostname", p.hostname.clone()),
-        kv(app, "require_isolation", on_off(p.require_isolation)),
-        kv(app, "python", p.python.clone()),
-        kv(
-            app,
-            "root",
-            match (&p.rootfs, &p.image) {
-                (Some(dir), _) => format!("rootfs {}", dir.display()),
-                (None, Some(image)) => format!("image {image}"),
-                (None, None) => "the host's (read-only binds)".into(),
-            },
-        ),
-        kv(
-            app,
-            "backend",
-            match &p.docker_image {
+    let mut lines = Vec::with_capacity(KEYS.len() + 1);
+    for key in KEYS {
+        let text = match key.name {
+            // One row says where the root comes from, one what runs it.
+            "image" | "docker_image" => continue,
+            "rootfs" => {
+                lines.push(kv(
+                    app,
+                    "root",
+                    match (&p.rootfs, &p.image) {
+                        (Some(dir), _) => format!("rootfs {}", dir.display()),
+                        (None, Some(image)) => format!("image {image}"),
+                        (None, None) => "the host's (read-only binds)".into(),
+                    },
+                ));
+                continue;
+            }
+            "backend" => match &p.docker_image {
                 Some(image) => format!("{} ({image})", p.backend.as_str()),
                 None => p.backend.as_str().to_string(),
             },
+            _ => shown(key, key.value_of(p)),
+        };
+        // Host networking is the one setting that opens the sandbox wide.
+        let style = if key.name == "allow_network" && p.allow_network {
+            app.theme.warning()
+        } else {
+            app.theme.text()
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!("{:<18}", key.name), app.theme.muted()),
+            Span::styled(text, style),
+        ]));
+    }
+    lines.push(kv(app, "--set", list(&p.settings)));
+    lines
+}
+
+/// A key's value in a row of the detail.
+fn shown(key: &Key, value: Value) -> String {
+    match value {
+        Value::Unset if matches!(key.kind, Kind::Cores { .. }) => "none".into(),
+        Value::Unset => "-".into(),
+        Value::Int(n) => n.to_string(),
+        Value::Bool(b) => on_off(b).into(),
+        Value::Number(q) => format!("{q} cores ({:.0}%)", q * 100.0),
+        Value::Text(s) => s,
+        Value::Path(path) => path.display().to_string(),
+        Value::List(items) => list(&items),
+        Value::Paths(paths) => list(&paths.iter().map(|p| p.display()).collect::<Vec<_>>()),
+        Value::Table(table) => list(
+            &table
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>(),
         ),
-        kv(app, "warm", p.warm.to_string()),
-        kv(
-            app,
-            "extends",
-            p.extends.clone().unwrap_or_else(|| "-".into()),
-        ),
-        kv(app, "--set", list(&p.settings)),
-        kv(
-            app,
-            "env",
-            list(
-                &p.env
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>(),
-            ),
-        ),
-    ]
+    }
 }
 
 fn detail(frame: &mut Frame, app: &App, area: Rect) {
