@@ -8,7 +8,9 @@
 //! [`KEYS`].
 //!
 //! Adding a key: a field on [`Profile`] (with `#[serde(default)]`, so the
-//! profiles stored before it still load) and one entry in [`KEYS`].
+//! profiles stored before it still load), one entry in [`KEYS`] where the
+//! dashboard should list it, then `UPDATE_DOCS=1 cargo test docs_table` to
+//! rewrite the table in docs/profiles.md.
 //!
 //! [`ProfileChange`]: super::ProfileChange
 
@@ -50,6 +52,8 @@ pub struct Key {
     pub doc: &'static str,
     /// `--set KEY=VALUE` may override it for one run or one sandbox.
     pub settable: bool,
+    /// When `update NAME` brings a sandbox's change of it into effect.
+    pub applies: Applies,
     field: Field,
 }
 
@@ -80,6 +84,24 @@ pub enum Kind {
     Env,
     /// The name of another profile (`extends`).
     Profile,
+}
+
+/// When `update NAME` brings a changed key into effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applies {
+    /// A limit of the sandbox's cgroup: its running executions too.
+    Now,
+    /// From the sandbox's next execution.
+    NextExecution,
+}
+
+impl Applies {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Applies::Now => "at once",
+            Applies::NextExecution => "next execution",
+        }
+    }
 }
 
 /// A key's value, parsed or read from a [`Profile`]. Serialized as the
@@ -170,16 +192,41 @@ trait Slot {
     fn put(&mut self, value: Value);
 }
 
-impl Slot for u64 {
-    fn get(&self) -> Value {
-        Value::Int(*self)
-    }
-    fn put(&mut self, value: Value) {
-        if let Value::Int(n) = value {
-            *self = n;
+/// A field that holds its value as one [`Value`] variant, and its
+/// `Option` for keys without a default.
+macro_rules! slot {
+    ($type:ty, $variant:ident) => {
+        impl Slot for $type {
+            fn get(&self) -> Value {
+                Value::$variant(<$type>::clone(self))
+            }
+            fn put(&mut self, value: Value) {
+                if let Value::$variant(v) = value {
+                    *self = v;
+                }
+            }
         }
-    }
+
+        impl Slot for Option<$type> {
+            fn get(&self) -> Value {
+                self.clone().map_or(Value::Unset, Value::$variant)
+            }
+            fn put(&mut self, value: Value) {
+                if let Value::$variant(v) = value {
+                    *self = Some(v);
+                }
+            }
+        }
+    };
 }
+
+slot!(u64, Int);
+slot!(bool, Bool);
+slot!(f64, Number);
+slot!(String, Text);
+slot!(PathBuf, Path);
+slot!(Vec<String>, List);
+slot!(Vec<PathBuf>, Paths);
 
 impl Slot for u32 {
     fn get(&self) -> Value {
@@ -190,94 +237,6 @@ impl Slot for u32 {
             if let Ok(n) = u32::try_from(n) {
                 *self = n;
             }
-        }
-    }
-}
-
-impl Slot for bool {
-    fn get(&self) -> Value {
-        Value::Bool(*self)
-    }
-    fn put(&mut self, value: Value) {
-        if let Value::Bool(b) = value {
-            *self = b;
-        }
-    }
-}
-
-impl Slot for Option<f64> {
-    fn get(&self) -> Value {
-        self.map_or(Value::Unset, Value::Number)
-    }
-    fn put(&mut self, value: Value) {
-        if let Value::Number(n) = value {
-            *self = Some(n);
-        }
-    }
-}
-
-impl Slot for String {
-    fn get(&self) -> Value {
-        Value::Text(self.clone())
-    }
-    fn put(&mut self, value: Value) {
-        if let Value::Text(s) = value {
-            *self = s;
-        }
-    }
-}
-
-impl Slot for Option<String> {
-    fn get(&self) -> Value {
-        self.clone().map_or(Value::Unset, Value::Text)
-    }
-    fn put(&mut self, value: Value) {
-        if let Value::Text(s) = value {
-            *self = Some(s);
-        }
-    }
-}
-
-impl Slot for PathBuf {
-    fn get(&self) -> Value {
-        Value::Path(self.clone())
-    }
-    fn put(&mut self, value: Value) {
-        if let Value::Path(p) = value {
-            *self = p;
-        }
-    }
-}
-
-impl Slot for Option<PathBuf> {
-    fn get(&self) -> Value {
-        self.clone().map_or(Value::Unset, Value::Path)
-    }
-    fn put(&mut self, value: Value) {
-        if let Value::Path(p) = value {
-            *self = Some(p);
-        }
-    }
-}
-
-impl Slot for Vec<String> {
-    fn get(&self) -> Value {
-        Value::List(self.clone())
-    }
-    fn put(&mut self, value: Value) {
-        if let Value::List(list) = value {
-            *self = list;
-        }
-    }
-}
-
-impl Slot for Vec<PathBuf> {
-    fn get(&self) -> Value {
-        Value::Paths(self.clone())
-    }
-    fn put(&mut self, value: Value) {
-        if let Value::Paths(paths) = value {
-            *self = paths;
         }
     }
 }
@@ -326,6 +285,7 @@ pub const KEYS: &[Key] = &[
         default: Some("512"),
         doc: "memory (swap included) of the sandbox, cgroup-enforced",
         settable: true,
+        applies: Applies::Now,
         field: field!(max_memory_mb),
     },
     Key {
@@ -334,6 +294,7 @@ pub const KEYS: &[Key] = &[
         default: Some("30"),
         doc: "CPU time of an execution (cgroup accounting) and of each process (RLIMIT_CPU)",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(max_cpu_seconds),
     },
     Key {
@@ -342,6 +303,7 @@ pub const KEYS: &[Key] = &[
         default: None,
         doc: "CPU bandwidth in cores (0.5 = half a core)",
         settable: true,
+        applies: Applies::Now,
         field: field!(cpu_quota),
     },
     Key {
@@ -350,6 +312,7 @@ pub const KEYS: &[Key] = &[
         default: Some("10"),
         doc: "processes and threads of an execution (cgroup pids)",
         settable: true,
+        applies: Applies::Now,
         field: field!(max_process_count),
     },
     Key {
@@ -360,6 +323,7 @@ pub const KEYS: &[Key] = &[
         default: Some("100"),
         doc: "file descriptors per process (RLIMIT_NOFILE)",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(max_open_files),
     },
     Key {
@@ -368,6 +332,7 @@ pub const KEYS: &[Key] = &[
         default: Some("100"),
         doc: "largest file a process may write (RLIMIT_FSIZE)",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(max_file_size_mb),
     },
     Key {
@@ -376,6 +341,7 @@ pub const KEYS: &[Key] = &[
         default: Some("1024"),
         doc: "kept per stream (head and tail; the middle is counted, not kept)",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(max_output_kb),
     },
     Key {
@@ -384,6 +350,7 @@ pub const KEYS: &[Key] = &[
         default: Some("16"),
         doc: "largest Python result",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(max_result_mb),
     },
     Key {
@@ -392,6 +359,7 @@ pub const KEYS: &[Key] = &[
         default: Some("60"),
         doc: "wall clock",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(timeout_seconds),
     },
     Key {
@@ -400,6 +368,7 @@ pub const KEYS: &[Key] = &[
         default: Some("4"),
         doc: "executions at once in one sandbox; the rest queue in order",
         settable: true,
+        applies: Applies::Now,
         field: field!(max_concurrent),
     },
     Key {
@@ -408,6 +377,7 @@ pub const KEYS: &[Key] = &[
         default: Some("false"),
         doc: "false: an empty network namespace (own loopback only); true: **full host networking**",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(allow_network),
     },
     Key {
@@ -416,6 +386,7 @@ pub const KEYS: &[Key] = &[
         default: Some("[]"),
         doc: "only these hosts, through a proxy (see [network.md](network.md)); needs `allow_network = false`",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(allowed_hosts),
     },
     Key {
@@ -424,6 +395,7 @@ pub const KEYS: &[Key] = &[
         default: Some("[]"),
         doc: "program names or absolute paths allowed as `argv[0]`; empty: any",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(allowed_commands),
     },
     Key {
@@ -432,6 +404,7 @@ pub const KEYS: &[Key] = &[
         default: Some("true"),
         doc: "false: deny a shell started with `-c` (sh, bash, dash, zsh, ksh, fish, csh, `busybox sh`, …) and any argument containing `` ; \\| & $ > < ` ( ) ``",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(allow_shell),
     },
     Key {
@@ -440,6 +413,7 @@ pub const KEYS: &[Key] = &[
         default: Some("[]"),
         doc: "regexes searched in the command line (argv joined with spaces) and a Python snippet's code; a match denies",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(denied_patterns),
     },
     Key {
@@ -448,6 +422,7 @@ pub const KEYS: &[Key] = &[
         default: Some("[]"),
         doc: "extra host directories bound read-only",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(read_only_paths),
     },
     Key {
@@ -456,6 +431,7 @@ pub const KEYS: &[Key] = &[
         default: Some("[]"),
         doc: "extra host directories bound read-write (as root the command writes as its sandbox's uid, which the directory must let in)",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(writable_paths),
     },
     Key {
@@ -464,6 +440,7 @@ pub const KEYS: &[Key] = &[
         default: Some("\"/workspace\""),
         doc: "where the workspace is mounted; the working directory",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(workdir),
     },
     Key {
@@ -472,6 +449,7 @@ pub const KEYS: &[Key] = &[
         default: Some("\"sandbox\""),
         doc: "the sandbox's host name: 1 to 63 of A-Z, a-z, 0-9 and `-`",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(hostname),
     },
     Key {
@@ -480,6 +458,7 @@ pub const KEYS: &[Key] = &[
         default: Some("true"),
         doc: "refuse to run with less isolation than asked",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(require_isolation),
     },
     Key {
@@ -488,6 +467,7 @@ pub const KEYS: &[Key] = &[
         default: Some("\"python3\""),
         doc: "interpreter for Python snippets",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(python),
     },
     Key {
@@ -496,6 +476,7 @@ pub const KEYS: &[Key] = &[
         default: None,
         doc: "the sandbox's read-only root: an unpacked root directory instead of the host's `/usr`, `/bin`, `/lib*` and `/etc` (see [images.md](images.md)); checked at launch",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(rootfs),
     },
     Key {
@@ -504,6 +485,7 @@ pub const KEYS: &[Key] = &[
         default: None,
         doc: "the same from an image: `oci:/dir[:tag]`, `docker-archive:/file.tar` (imported at the first launch), or an imported image's name or `sha256:` digest; not with `rootfs`",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(image),
     },
     Key {
@@ -512,6 +494,7 @@ pub const KEYS: &[Key] = &[
         default: Some("\"native\""),
         doc: "`\"native\"` (this tool's own sandbox) or `\"docker\"` (each execution is a Docker container; needs a build with `--features docker`, see [docker.md](docker.md))",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(backend),
     },
     Key {
@@ -520,6 +503,7 @@ pub const KEYS: &[Key] = &[
         default: None,
         doc: "with `backend = \"docker\"` only, and required there: the Docker image to run, `NAME[:TAG]` (e.g. `debian:12`); distinct from `image`, which names this tool's own image roots; not with `rootfs`, `image` or `allowed_hosts`",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(docker_image),
     },
     Key {
@@ -528,6 +512,7 @@ pub const KEYS: &[Key] = &[
         default: Some("0"),
         doc: "Python package only: sandboxes kept started per process for `execute_code` and friends, each used once ([python.md](python.md#warm--n-warm-sandboxes))",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(warm),
     },
     Key {
@@ -536,6 +521,7 @@ pub const KEYS: &[Key] = &[
         default: Some("0"),
         doc: "GPUs a cluster job reserves (Ray num_gpus); no GPU device is given to the sandbox",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(gpus),
     },
     Key {
@@ -544,6 +530,7 @@ pub const KEYS: &[Key] = &[
         default: Some("{}"),
         doc: "the environment; the host's is **not** passed through; merged through `extends`",
         settable: true,
+        applies: Applies::NextExecution,
         field: field!(env),
     },
     Key {
@@ -552,6 +539,7 @@ pub const KEYS: &[Key] = &[
         default: None,
         doc: "inherit another profile and override; not with `--set` (name the profile instead)",
         settable: false,
+        applies: Applies::NextExecution,
         field: Field {
             get: |p| Slot::get(&p.extends),
             // Resolution follows `extends` itself; a resolved profile only
@@ -582,11 +570,12 @@ pub fn markdown_table() -> String {
         let default = key.default.map_or("none".to_owned(), |d| format!("`{d}`"));
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} | {} |",
             key.name,
             key.type_name(),
             key.bounds(),
             default,
+            key.applies.as_str(),
             key.doc
         );
     }
@@ -702,6 +691,33 @@ mod tests {
             let mut profile = Profile::defaults("x");
             key.apply(&mut profile, value.clone());
             assert_eq!(key.value_of(&profile), value, "{}", key.name);
+        }
+    }
+
+    /// The keys said to apply at once are exactly those that make the
+    /// sandbox's cgroup limits, which `update` rewrites on a running sandbox.
+    #[test]
+    fn keys_that_apply_at_once_are_the_cgroup_limits() {
+        let base = Profile::defaults("x");
+        let limits = crate::supervisor::sandbox_limits;
+        for key in KEYS
+            .iter()
+            .filter(|k| matches!(k.kind, Kind::Int { .. } | Kind::Cores { .. }))
+        {
+            let mut changed = base.clone();
+            let value = match key.kind {
+                Kind::Cores { .. } => Value::Number(0.5),
+                _ => Value::Int(2),
+            };
+            key.apply(&mut changed, value);
+            let moves = limits(&changed) != limits(&base);
+            assert_eq!(moves, key.applies == Applies::Now, "{}", key.name);
+        }
+        for key in KEYS
+            .iter()
+            .filter(|k| !matches!(k.kind, Kind::Int { .. } | Kind::Cores { .. }))
+        {
+            assert_eq!(key.applies, Applies::NextExecution, "{}", key.name);
         }
     }
 

@@ -35,7 +35,7 @@ pub use change::ProfileChange;
 pub use config::{discover_from, search_paths, Config};
 pub(crate) use diagnostic::{line_col, regex_error};
 pub use diagnostic::{ConfigError, Diagnostic};
-pub use keys::{Key, Kind, Value, KEYS, MAX_SECONDS};
+pub use keys::{Applies, Key, Kind, Value, KEYS, MAX_SECONDS};
 pub use settings::{Settings, DEFAULT_SANDBOX_UID_BASE, DEFAULT_SANDBOX_UID_COUNT};
 
 /// The file name looked for during discovery.
