@@ -229,6 +229,10 @@ impl Manager {
                 if let Some(group) = self.group(&execution_group(sb, &exec.id)) {
                     let _ = group.kill_and_remove();
                 }
+                #[cfg(feature = "docker")]
+                if sb.profile.backend == crate::profile::Backend::Docker {
+                    supervisor::docker::remove_leftover(&exec.id);
+                }
             }
             if self.store.mark_lost(
                 &exec.id,

@@ -295,3 +295,99 @@ fn timeout_holds_after_the_command_closes_its_output() {
         "{v}"
     );
 }
+
+/// The container's init tells a command that did `exit 130` from one a
+/// signal ended (Docker reports both as 130), and an unknown command from
+/// both: status, exit code and signal are those of the native backend.
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn signal_deaths_and_exit_codes_read_as_on_the_native_backend() {
+    let Some(image) = image() else { return };
+    let env = env(&image, "");
+    let cases: [&[&str]; 5] = [
+        &["sh", "-c", "exit 130"],
+        &["sh", "-c", "exit 137"],
+        &["sh", "-c", "kill -USR1 $$"],
+        &["sh", "-c", "kill -KILL $$"],
+        &["no-such-command-here"],
+    ];
+    for command in cases {
+        let (docker, docker_code) = run(&env, command);
+        let mut args = vec!["run", "-p", "default", "--"];
+        args.extend_from_slice(command);
+        let (native, native_code) = env.json(&args);
+        for key in ["status", "exit_code", "signal"] {
+            assert_eq!(
+                docker[key], native[key],
+                "{key} of {command:?}: docker {docker} native {native}"
+            );
+        }
+        assert_eq!(docker_code, native_code, "{command:?}: {docker}");
+    }
+    let (v, _) = run(&env, &["sh", "-c", "exit 130"]);
+    assert_eq!(
+        (status(&v), v["exit_code"].as_i64(), v["signal"].is_null()),
+        ("failed", Some(130), true),
+        "{v}"
+    );
+    let (v, _) = run(&env, &["sh", "-c", "kill -USR1 $$"]);
+    assert_eq!(
+        (v["exit_code"].as_i64(), v["signal"].as_i64()),
+        (Some(138), Some(10)),
+        "{v}"
+    );
+}
+
+/// A supervisor killed with SIGKILL takes its container with it: the
+/// container's init sees the report socket hang up and ends everything,
+/// and the next command's recovery removes the stopped container.
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn a_sigkilled_supervisor_leaves_no_container() {
+    let Some(image) = image() else { return };
+    let env = env(&image, "");
+    let (v, code) = env.json(&["create", "box", "-p", "d"]);
+    assert_eq!(code, 0, "{v}");
+    for verb in ["prune", "kill"] {
+        let (v, code) = env.json(&["exec", "box", "--detach", "--", "sleep", "300"]);
+        assert_eq!(code, 0, "{v}");
+        let id = v["id"].as_str().expect("id").to_string();
+        poll("the container runs", Duration::from_secs(60), || {
+            (!containers_of(&id).is_empty()).then_some(())
+        });
+        let supervisor = poll("the supervisor", Duration::from_secs(60), || {
+            let supervisors = common::pids_with_cmdline("__supervise");
+            common::pids_with_cmdline(&id)
+                .into_iter()
+                .find(|p| supervisors.contains(p))
+        });
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(supervisor),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("SIGKILL the supervisor");
+        // Without any command of ours, the container stops.
+        let label = format!("label=sandbox-tui.execution={id}");
+        poll("the container stops", Duration::from_secs(60), || {
+            let out = std::process::Command::new("docker")
+                .args(["ps", "-q", "--filter", &label])
+                .output()
+                .expect("docker ps");
+            out.stdout.is_empty().then_some(())
+        });
+        let out = match verb {
+            "kill" => env.run(&["kill", &id]),
+            _ => env.run(&["prune"]),
+        };
+        assert!(out.status.success(), "{verb}: {out:?}");
+        assert!(
+            containers_of(&id).is_empty(),
+            "{verb} left the container of {id}"
+        );
+        if verb == "kill" {
+            // (`prune` also removed its record, which had ended `lost`.)
+            let (v, _) = env.json(&["wait", &id]);
+            assert_eq!(status(&v), "lost", "{v}");
+        }
+    }
+}

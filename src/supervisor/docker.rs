@@ -23,11 +23,13 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use nix::sys::signal::{SigSet, Signal};
 
+use super::ResultCapture;
 use super::{
     base_result, classify, create_cgroups, encode_stream, refused, Event, ExecRequest, ExecResult,
     Outcome, OutputSinks, Status,
 };
 use crate::cgroup::{Cgroup, Reading};
+use crate::isolation::container_init;
 use crate::output::CappedCapture;
 
 /// How often the container's cgroup is read for CPU time and peak memory.
@@ -105,6 +107,7 @@ fn container_body(
     req: &ExecRequest,
     image: &str,
     cgroup_parent: Option<String>,
+    channel: &ReportChannel,
 ) -> Result<ContainerCreateBody, String> {
     let profile = &req.profile;
     let workspace = req
@@ -124,7 +127,19 @@ fn container_body(
     let cpu = clamp(profile.max_cpu_seconds);
     let fsize = clamp(profile.max_file_size_mb).saturating_mul(mb);
     let nofile = clamp(profile.max_open_files);
-    let mut binds = vec![format!("{}:{workdir}:rw", workspace.display())];
+    let mut binds = vec![
+        format!("{}:{workdir}:rw", workspace.display()),
+        format!(
+            "{}:{}:ro",
+            channel.init.display(),
+            container_init::INIT_PATH
+        ),
+        format!(
+            "{}:{}:ro",
+            channel.socket.display(),
+            container_init::REPORT_PATH
+        ),
+    ];
     for path in &profile.read_only_paths {
         binds.push(format!("{0}:{0}:ro", path.display()));
     }
@@ -172,8 +187,18 @@ fn container_body(
         cgroup_parent,
         ..Default::default()
     };
+    // Our init runs the command (the image's own entrypoint does not):
+    // it tells a signal from an exit code and dies with the supervisor.
+    let cap = req
+        .result_pipe
+        .map_or_else(|| "-".to_string(), |cap| cap.to_string());
     Ok(ContainerCreateBody {
         image: Some(image.to_string()),
+        entrypoint: Some(vec![
+            container_init::INIT_PATH.to_string(),
+            container_init::ARG.to_string(),
+            cap,
+        ]),
         cmd: Some(req.argv.clone()),
         env: Some(env.into_iter().map(|(k, v)| format!("{k}={v}")).collect()),
         working_dir: Some(workdir),
@@ -253,8 +278,11 @@ async fn run(
         }
     };
     let parent = group.as_ref().map(|g| g.parent.clone());
-    let body = match container_body(req, image, parent) {
-        Ok(body) => body,
+    let body = ReportChannel::new(req).and_then(|channel| {
+        container_body(req, image, parent, &channel).map(|body| (body, channel))
+    });
+    let (body, mut channel) = match body {
+        Ok(made) => made,
         Err(e) => {
             if let Some(g) = &group {
                 g.remove();
@@ -274,7 +302,18 @@ async fn run(
         }
     };
     let id = created.id;
-    let outcome = supervise(&docker, &id, req, sinks, on_event, &mut signals, started).await;
+    let outcome = supervise(
+        &docker,
+        &id,
+        req,
+        sinks,
+        on_event,
+        &mut signals,
+        started,
+        &mut channel,
+    )
+    .await;
+    drop(channel);
     // Nothing outlives its execution: the container goes whatever happened.
     let remove = RemoveContainerOptionsBuilder::default().force(true).build();
     let removed = docker.remove_container(&id, Some(remove)).await;
@@ -304,6 +343,7 @@ async fn run(
     Ok(result)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn supervise(
     docker: &Docker,
     id: &str,
@@ -312,6 +352,7 @@ async fn supervise(
     on_event: &mut dyn FnMut(Event) -> Result<(), String>,
     signals: &mut tokio::sync::mpsc::UnboundedReceiver<i32>,
     started: Instant,
+    channel: &mut ReportChannel,
 ) -> Result<(ExecResult, Outcome, Usage), String> {
     let mut outcome = Outcome::default();
     let attach = AttachContainerOptionsBuilder::default()
@@ -347,6 +388,17 @@ async fn supervise(
         .and_then(|p| i32::try_from(p).ok())
         .filter(|p| *p > 0);
     let groups = pid.map(|p| CgroupFiles::of(p, id)).unwrap_or_default();
+    // The init's report, read as it comes; told when the container ended.
+    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel();
+    let report = match channel.listener.take() {
+        Some(listener) => {
+            let listener = tokio::net::UnixListener::from_std(listener)
+                .map_err(|e| format!("report socket: {e}"))?;
+            let cap = req.result_pipe;
+            Some(tokio::spawn(read_report(listener, pid, cap, ended_rx)))
+        }
+        None => None,
+    };
 
     let cap = (req.profile.max_output_kb.saturating_mul(1024)) as usize;
     let mut out = Stream {
@@ -430,6 +482,17 @@ async fn supervise(
             _ = tick.tick() => usage.update(&groups),
         }
     }
+    let _ = ended_tx.send(());
+    let report = match report {
+        // The container has ended, so its init has said all it will: the
+        // wait is for the socket's end, bounded in case it never comes.
+        Some(task) => tokio::time::timeout(REPORT_GRACE, task)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default(),
+        None => Report::default(),
+    };
     let state = docker
         .inspect_container(id, None)
         .await
@@ -438,12 +501,18 @@ async fn supervise(
         .unwrap_or_default();
     outcome.oom = state.oom_killed.unwrap_or(false);
     let code = state.exit_code.and_then(|c| i32::try_from(c).ok());
-    // Docker reports a command ended by a signal as 128 + the signal, as a
-    // shell does.
-    outcome.exited = match code {
-        Some(c) if (129..=128 + 64).contains(&c) => Some((None, Some(c - 128))),
-        other => Some((other, None)),
+    outcome.exited = match (report.end, code) {
+        (Some(end), _) => Some(end),
+        // No word from the init (it was killed with the container, or
+        // never ran): Docker reports a command ended by a signal as 128 +
+        // the signal, as a shell does.
+        (None, Some(c)) if (129..=128 + 64).contains(&c) => Some((None, Some(c - 128))),
+        (None, other) => Some((other, None)),
     };
+    outcome.exec_error = report.exec_error;
+    if req.result_pipe.is_some() {
+        sinks.result = Some(report.result);
+    }
     if code.is_none() {
         outcome.setup_error = state.error.filter(|e| !e.is_empty());
     }
@@ -456,6 +525,254 @@ async fn supervise(
     (result.stderr, result.stderr_encoding) = encode_stream(err.capture.into_bytes());
     result.cpu_ms = usage.cpu_ns / 1_000_000;
     Ok((result, outcome, usage))
+}
+
+/// How long the init's report may still take once the container ended.
+const REPORT_GRACE: Duration = Duration::from_secs(5);
+
+/// The socket the container's init reports on ([`container_init`]), in a
+/// directory of its own beside the sandbox's workspace (where the daemon
+/// already binds from), and the init binary to bind in.
+struct ReportChannel {
+    dir: std::path::PathBuf,
+    socket: std::path::PathBuf,
+    init: std::path::PathBuf,
+    listener: Option<std::os::unix::net::UnixListener>,
+}
+
+impl ReportChannel {
+    fn new(req: &ExecRequest) -> Result<ReportChannel, String> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        let exe = std::fs::read_link("/proc/self/exe")
+            .map_err(|e| format!("finding this program: {e}"))?;
+        // The small init beside this binary when it is there.
+        let small = exe.with_file_name(crate::isolation::namespaces::INIT_BINARY);
+        let init = if small.is_file() { small } else { exe };
+        if !init.is_file() {
+            return Err(format!(
+                "{}: this program is not there any more (replaced while running?)",
+                init.display()
+            ));
+        }
+        let workspace = req
+            .workspace
+            .canonicalize()
+            .map_err(|e| format!("workspace {}: {e}", req.workspace.display()))?;
+        let base = workspace
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_else(std::env::temp_dir);
+        let mut made = None;
+        for _ in 0..8 {
+            let dir = base.join(format!(".docker-{}-{}", req.id, super::new_id()));
+            match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+                Ok(()) => {
+                    made = Some(dir);
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(format!("{}: {e}", dir.display())),
+            }
+        }
+        let dir = made.ok_or("no directory for the report socket")?;
+        for path in [&init, &dir] {
+            let text = path.display().to_string();
+            if text.contains([':', ',']) {
+                let _ = std::fs::remove_dir(&dir);
+                return Err(format!("{text}: a path with ':' or ',' cannot be bound"));
+            }
+        }
+        let socket = dir.join("report");
+        let made = std::os::unix::net::UnixListener::bind(&socket).and_then(|listener| {
+            // The container's uid connects to it; the directory keeps
+            // everyone else on the host out.
+            std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666))?;
+            listener.set_nonblocking(true)?;
+            Ok(listener)
+        });
+        match made {
+            Ok(listener) => Ok(ReportChannel {
+                dir,
+                socket,
+                init,
+                listener: Some(listener),
+            }),
+            Err(e) => {
+                let _ = std::fs::remove_file(&socket);
+                let _ = std::fs::remove_dir(&dir);
+                Err(format!("report socket {}: {e}", socket.display()))
+            }
+        }
+    }
+}
+
+impl Drop for ReportChannel {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.socket);
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// What the container's init reported.
+#[derive(Debug, Default)]
+struct Report {
+    /// (exit code, signal), as a native init reports them.
+    end: Option<(Option<i32>, Option<i32>)>,
+    exec_error: Option<(String, i32)>,
+    result: ResultCapture,
+}
+
+/// Accept the init's connection (the container's pid 1, by its
+/// credentials: nothing else in the container may report) and read its
+/// frames to their end. `ended`: the container has ended, so a connection
+/// not in the backlog now never comes.
+async fn read_report(
+    listener: tokio::net::UnixListener,
+    pid: Option<i32>,
+    cap: Option<u64>,
+    mut ended: tokio::sync::oneshot::Receiver<()>,
+) -> Report {
+    let is_init = |stream: &tokio::net::UnixStream| match pid {
+        Some(pid) => stream.peer_cred().ok().and_then(|c| c.pid()) == Some(pid),
+        None => true,
+    };
+    let mut ended_seen = false;
+    let mut stream = loop {
+        let accepted = if ended_seen {
+            match tokio::time::timeout(Duration::ZERO, listener.accept()).await {
+                Ok(accepted) => accepted,
+                Err(_) => return Report::default(),
+            }
+        } else {
+            tokio::select! {
+                biased;
+                accepted = listener.accept() => accepted,
+                _ = &mut ended => {
+                    ended_seen = true;
+                    continue;
+                }
+            }
+        };
+        match accepted {
+            Ok((stream, _)) if is_init(&stream) => break stream,
+            Ok(_) => continue,
+            Err(_) => return Report::default(),
+        }
+    };
+    // One connection only.
+    drop(listener);
+    let mut parser = ReportParser::new(cap);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        use tokio::io::AsyncReadExt;
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => parser.push(&buf[..n]),
+        }
+    }
+    parser.report
+}
+
+/// The init's frames, parsed strictly: a frame of an unknown kind, a
+/// payload over [`container_init::FRAME_MAX`] or one that does not parse
+/// ends the parsing (the rest is read and dropped). The result is the
+/// command's, so it is capped as a native result pipe is.
+struct ReportParser {
+    pending: Vec<u8>,
+    cap: usize,
+    broken: bool,
+    report: Report,
+}
+
+impl ReportParser {
+    fn new(cap: Option<u64>) -> ReportParser {
+        ReportParser {
+            pending: Vec::new(),
+            cap: cap.map_or(0, |c| usize::try_from(c).unwrap_or(usize::MAX)),
+            broken: false,
+            report: Report::default(),
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.broken {
+            return;
+        }
+        self.pending.extend_from_slice(bytes);
+        let mut at = 0;
+        while let Some(header) = self.pending.get(at..at + 5) {
+            let kind = header[0];
+            let len = u32::from_be_bytes([header[1], header[2], header[3], header[4]]) as usize;
+            if len > container_init::FRAME_MAX {
+                self.broken = true;
+                break;
+            }
+            let Some(payload) = self.pending.get(at + 5..at + 5 + len) else {
+                break;
+            };
+            let payload = payload.to_vec();
+            at += 5 + len;
+            if !self.frame(kind, &payload) {
+                self.broken = true;
+                break;
+            }
+        }
+        if self.broken {
+            self.pending = Vec::new();
+        } else {
+            self.pending.drain(..at);
+        }
+    }
+
+    fn frame(&mut self, kind: u8, payload: &[u8]) -> bool {
+        let result = &mut self.report.result;
+        match kind {
+            container_init::FRAME_RESULT => {
+                if !result.over_cap {
+                    if result.bytes.len() + payload.len() > self.cap {
+                        result.over_cap = true;
+                        result.bytes = Vec::new();
+                    } else {
+                        result.bytes.extend_from_slice(payload);
+                    }
+                }
+                true
+            }
+            container_init::FRAME_RESULT_OVER => {
+                result.over_cap = true;
+                result.bytes = Vec::new();
+                true
+            }
+            container_init::FRAME_END => {
+                let text = std::str::from_utf8(payload).unwrap_or("");
+                let number = |prefix: &str| {
+                    text.strip_prefix(prefix)
+                        .and_then(|n| n.parse::<i32>().ok())
+                        .filter(|n| (0..=255).contains(n))
+                };
+                self.report.end = match (number("exit "), number("signal ")) {
+                    (Some(code), _) => Some((Some(code), None)),
+                    (_, Some(sig)) if sig > 0 && sig < 65 => Some((None, Some(sig))),
+                    _ => return false,
+                };
+                true
+            }
+            container_init::FRAME_EXEC_ERROR => {
+                let text = String::from_utf8_lossy(payload);
+                let Some((code, message)) = text.split_once(' ') else {
+                    return false;
+                };
+                match code.parse::<i32>() {
+                    Ok(code @ (126 | 127)) => {
+                        self.report.exec_error = Some((message.to_string(), code));
+                        true
+                    }
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The execution's cgroup that the container's is made under.
@@ -607,4 +924,30 @@ impl CgroupFiles {
         }
         files
     }
+}
+
+/// Remove the container of execution `id` if it is still there (its
+/// supervisor is gone: its init has ended it, or the cgroup kill did).
+/// Best effort, from a thread of its own so that a caller inside a tokio
+/// runtime (the dashboard) does not nest one.
+pub fn remove_leftover(id: &str) {
+    let name = format!("sandbox-tui-{id}");
+    let removal = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok()?;
+        runtime.block_on(async {
+            let docker = Docker::connect_with_defaults().ok()?;
+            let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                docker.remove_container(&name, Some(remove)),
+            )
+            .await
+            .ok()?
+            .ok()
+        })
+    });
+    let _ = removal.join();
 }
