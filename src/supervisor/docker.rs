@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use bollard::models::{ContainerCreateBody, HostConfig, ResourcesUlimits};
@@ -29,7 +30,9 @@ use super::{
     Outcome, OutputSinks, Status,
 };
 use crate::cgroup::{Cgroup, Reading};
+use crate::escape::TerminalStream;
 use crate::isolation::container_init;
+use crate::output::forward::{Forward, ForwardState, FORWARD_BUFFER, PIPE_MAX, READER_STALL_LIMIT};
 use crate::output::CappedCapture;
 
 /// How often the container's cgroup is read for CPU time and peak memory.
@@ -45,13 +48,6 @@ pub fn execute(
     sinks: &mut OutputSinks,
     on_event: &mut dyn FnMut(Event) -> Result<(), String>,
 ) -> ExecResult {
-    if req.result_pipe.is_some() {
-        return refused(
-            req,
-            Status::Error,
-            "Python jobs are not supported by the docker backend; run the command with `run`/`exec`".into(),
-        );
-    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -116,6 +112,7 @@ fn container_body(
         .map_err(|e| format!("workspace {}: {e}", req.workspace.display()))?;
     let workdir = profile.workdir.display().to_string();
     let env = super::command_env(req);
+    let stdin = req.pass_stdin && stdin_passable();
     let mb: i64 = 1024 * 1024;
     let clamp = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     let memory = clamp(profile.max_memory_mb).saturating_mul(mb);
@@ -204,6 +201,10 @@ fn container_body(
         working_dir: Some(workdir),
         hostname: Some(profile.hostname.clone()),
         user: req.uid.map(|uid| format!("{uid}:{uid}")),
+        attach_stdin: Some(stdin),
+        open_stdin: Some(stdin),
+        // The container's stdin closes with ours.
+        stdin_once: Some(stdin),
         attach_stdout: Some(true),
         attach_stderr: Some(true),
         network_disabled: Some(!profile.allow_network),
@@ -219,24 +220,67 @@ fn container_body(
 /// One stream's capture, log and live copy.
 struct Stream {
     capture: CappedCapture,
-    fd: i32,
+    /// The live copy to our own stdout or stderr (`run`, an attached
+    /// `exec`), written without ever blocking: while its reader lags the
+    /// container's output is left unread (it waits as in a pipeline), and
+    /// a reader that takes nothing for [`READER_STALL_LIMIT`] is given up;
+    /// the timeout and kills never wait for it.
+    live: Option<Forward>,
+    /// On a terminal the live copy is escaped (see [`TerminalStream`]).
+    escape: Option<TerminalStream>,
 }
 
 impl Stream {
-    fn take(&mut self, chunk: &[u8], log: &mut super::LogSink, live: bool) {
+    fn new(cap: usize, live: bool, fd: i32) -> Stream {
+        Stream {
+            capture: CappedCapture::new(cap),
+            live: live.then(|| Forward::new(if fd == 1 { "stdout" } else { "stderr" }, fd)),
+            escape: super::live_escape(live, fd),
+        }
+    }
+
+    fn take(&mut self, chunk: &[u8], log: &mut super::LogSink) {
         self.capture.push(chunk);
         if let Some(file) = log.file() {
             let _ = file.write_all(chunk);
         }
-        if live {
-            // A blocking write: a stalled reader of `run`'s output holds the
-            // container's output back, not the timeout, which still kills it.
-            let _ = if self.fd == 1 {
-                std::io::stdout().write_all(chunk)
-            } else {
-                std::io::stderr().write_all(chunk)
-            };
+        let expand = if self.escape.is_some() { 4 } else { 1 };
+        if let Some(live) = &mut self.live {
+            let limit = (FORWARD_BUFFER + PIPE_MAX) * expand;
+            match self.escape.as_mut() {
+                Some(escape) => live.push(&escape.push(chunk), limit),
+                None => live.push(chunk, limit),
+            }
         }
+    }
+
+    /// The live copy holds all it may: stop reading the container's output.
+    fn backpressured(&self) -> bool {
+        self.live
+            .as_ref()
+            .is_some_and(|live| live.is_open() && live.pending() >= FORWARD_BUFFER)
+    }
+
+    /// Write what the reader takes now; true when the reader went away.
+    fn forward(&mut self, now: Instant) -> bool {
+        let Some(live) = &mut self.live else {
+            return false;
+        };
+        let gone = live.flush() == ForwardState::Gone;
+        if live.stalled(now, READER_STALL_LIMIT) {
+            live.give_up();
+        }
+        gone
+    }
+
+    /// The live copy, with what its reader has not taken yet, for
+    /// [`OutputSinks::finish_live`].
+    fn finish(&mut self) -> Option<Forward> {
+        let mut live = self.live.take()?;
+        if let Some(escape) = self.escape.as_mut() {
+            live.push(&escape.finish(), usize::MAX);
+        }
+        Some(live)
     }
 }
 
@@ -355,17 +399,22 @@ async fn supervise(
     channel: &mut ReportChannel,
 ) -> Result<(ExecResult, Outcome, Usage), String> {
     let mut outcome = Outcome::default();
+    let stdin = req.pass_stdin && stdin_passable();
     let attach = AttachContainerOptionsBuilder::default()
         .stream(true)
+        .stdin(stdin)
         .stdout(true)
         .stderr(true)
         .logs(true)
         .build();
-    let mut output = docker
+    let attached = docker
         .attach_container(id, Some(attach))
         .await
-        .map_err(|e| format!("attaching to the container: {e}"))?
-        .output;
+        .map_err(|e| format!("attaching to the container: {e}"))?;
+    let mut output = attached.output;
+    // Our stdin goes on to the container's from a task of its own, which
+    // the loop below never waits for.
+    let stdin_task = stdin.then(|| tokio::spawn(forward_stdin(attached.input)));
     // The record is made before the command starts, as for a native
     // sandbox; the supervisor stands in for the init (the container's
     // processes are the daemon's children, not ours).
@@ -401,33 +450,37 @@ async fn supervise(
     };
 
     let cap = (req.profile.max_output_kb.saturating_mul(1024)) as usize;
-    let mut out = Stream {
-        capture: CappedCapture::new(cap),
-        fd: 1,
-    };
-    let mut err = Stream {
-        capture: CappedCapture::new(cap),
-        fd: 2,
-    };
+    let mut out = Stream::new(cap, sinks.live, 1);
+    let mut err = Stream::new(cap, sinks.live, 2);
     let deadline = tokio::time::sleep(req.timeout.saturating_sub(started.elapsed()));
     tokio::pin!(deadline);
     let mut tick = tokio::time::interval(USAGE_INTERVAL);
     let mut usage = Usage::default();
     let mut killed = false;
-    let kill = || async {
-        let options = KillContainerOptionsBuilder::default()
-            .signal("SIGKILL")
-            .build();
-        let _ = docker.kill_container(id, Some(options)).await;
+    // The daemon ends a container only once its output is read: the kill
+    // runs beside the loop, which keeps reading (and stops holding the
+    // output back for a slow reader) from then on.
+    let kill = || {
+        let docker = docker.clone();
+        let id = id.to_string();
+        async move {
+            tokio::spawn(async move {
+                let options = KillContainerOptionsBuilder::default()
+                    .signal("SIGKILL")
+                    .build();
+                let _ = docker.kill_container(&id, Some(options)).await;
+            });
+        }
     };
     loop {
+        let held = !killed && (out.backpressured() || err.backpressured());
         tokio::select! {
-            item = output.next() => match item {
+            item = output.next(), if !held => match item {
                 Some(Ok(bollard::container::LogOutput::StdOut { message })) => {
-                    out.take(&message, &mut sinks.stdout_log, sinks.live);
+                    out.take(&message, &mut sinks.stdout_log);
                 }
                 Some(Ok(bollard::container::LogOutput::StdErr { message })) => {
-                    err.take(&message, &mut sinks.stderr_log, sinks.live);
+                    err.take(&message, &mut sinks.stderr_log);
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => {
@@ -450,8 +503,24 @@ async fn supervise(
             }
             _ = tick.tick() => usage.update(&groups),
         }
+        let now = Instant::now();
+        let gone = out.forward(now) | err.forward(now);
+        if gone {
+            // Our own write met EPIPE: not a signal from outside.
+            super::discard_own_sigpipe();
+            // As in a shell pipeline, a command whose output nobody reads
+            // any more is ended.
+            if !killed {
+                outcome.output_reader_gone = true;
+                killed = true;
+                kill().await;
+            }
+        }
     }
     usage.update(&groups);
+    if let Some(task) = stdin_task {
+        task.abort();
+    }
     // The output ends with the container's processes, or earlier when they
     // close their standard streams: the timeout and signals hold until the
     // daemon says the container has ended, and its state says how.
@@ -516,6 +585,10 @@ async fn supervise(
     if code.is_none() {
         outcome.setup_error = state.error.filter(|e| !e.is_empty());
     }
+    // What the readers have not taken yet is forwarded after the result
+    // is recorded: the end of the execution never waits for a reader.
+    sinks.forwards.extend(out.finish());
+    sinks.forwards.extend(err.finish());
     let mut result = base_result(req);
     result.stdout_truncated = out.capture.truncated();
     result.stderr_truncated = err.capture.truncated();
@@ -525,6 +598,67 @@ async fn supervise(
     (result.stderr, result.stderr_encoding) = encode_stream(err.capture.into_bytes());
     result.cpu_ms = usage.cpu_ns / 1_000_000;
     Ok((result, outcome, usage))
+}
+
+/// Whether our stdin goes to the container: a pipe, file or socket does;
+/// a terminal never does (the container could read keystrokes meant for
+/// the shell), nor a closed descriptor. The container's stdin is then
+/// `/dev/null`.
+fn stdin_passable() -> bool {
+    let stdin = std::io::stdin();
+    let fd = stdin.as_fd();
+    !nix::unistd::isatty(fd).unwrap_or(false)
+        && nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFD).is_ok()
+}
+
+/// Copy our stdin to the container's until either ends. The reads happen
+/// on a thread of their own (a blocking read of a pipe whose writer never
+/// closes must not hold the runtime); the container's end is closed at
+/// our EOF, so the command sees its input end.
+async fn forward_stdin(mut input: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>) {
+    use tokio::io::AsyncWriteExt;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let reader = std::thread::Builder::new()
+        .name("stdin".into())
+        .spawn(move || {
+            let stdin = std::io::stdin();
+            let Ok(source) =
+                crate::output::forward::Endpoint::open(stdin.as_fd().as_raw_fd(), false)
+            else {
+                return;
+            };
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let mut fds = [nix::poll::PollFd::new(
+                    source.as_fd(),
+                    nix::poll::PollFlags::POLLIN,
+                )];
+                if let Err(e) = nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+                    if e == nix::errno::Errno::EINTR {
+                        continue;
+                    }
+                    return;
+                }
+                match source.read(&mut buf) {
+                    Ok(None) => continue,
+                    Ok(Some(0)) | Err(_) => return,
+                    Ok(Some(n)) => {
+                        if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    if reader.is_err() {
+        return;
+    }
+    while let Some(chunk) = rx.recv().await {
+        if input.write_all(&chunk).await.is_err() {
+            return;
+        }
+    }
+    let _ = input.shutdown().await;
 }
 
 /// How long the init's report may still take once the container ended.
@@ -939,14 +1073,26 @@ pub fn remove_leftover(id: &str) {
             .ok()?;
         runtime.block_on(async {
             let docker = Docker::connect_with_defaults().ok()?;
-            let remove = RemoveContainerOptionsBuilder::default().force(true).build();
-            tokio::time::timeout(
-                Duration::from_secs(30),
-                docker.remove_container(&name, Some(remove)),
-            )
-            .await
-            .ok()?
-            .ok()
+            // A container the daemon is still ending refuses removal for
+            // a moment (a conflict): again, a bounded number of times.
+            for _ in 0..50 {
+                let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+                match tokio::time::timeout(
+                    Duration::from_secs(30),
+                    docker.remove_container(&name, Some(remove)),
+                )
+                .await
+                .ok()?
+                {
+                    Ok(()) => return Some(()),
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404,
+                        ..
+                    }) => return Some(()),
+                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                }
+            }
+            None
         })
     });
     let _ = removal.join();
