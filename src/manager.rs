@@ -741,6 +741,7 @@ impl Manager {
             remove_logs(&exec.stdout_log, &exec.stderr_log);
             report.executions.push(exec.id);
         }
+        crate::image::sweep_leftovers(&self.state_dir);
         report.spare_network_namespaces = crate::isolation::netns::discard_all(
             &crate::isolation::netns::spare_dir(&self.config.settings.cgroup_root),
         );
