@@ -145,10 +145,15 @@ pub fn main(args: &[OsString]) -> i32 {
     }
     let child = Pid::from_raw(child);
     drop(err_write);
-    let mut result_read = result.map(|(r, w)| {
-        drop(w);
-        r
-    });
+    let mut result = ResultRelay {
+        read: result.map(|(r, w)| {
+            drop(w);
+            r
+        }),
+        relayed: 0,
+        cap: result_cap,
+        buf: vec![0u8; FRAME_MAX],
+    };
     let mut errno = [0u8; 4];
     if let Ok(4) = std::fs::File::from(err_read).read(&mut errno) {
         let _ = waitpid(child, None);
@@ -159,8 +164,6 @@ pub fn main(args: &[OsString]) -> i32 {
         );
     }
 
-    let mut relayed: u64 = 0;
-    let mut buf = vec![0u8; FRAME_MAX];
     let mut ended: Option<WaitStatus> = None;
     while ended.is_none() {
         let mut fds = vec![PollFd::new(sigchld.as_fd(), PollFlags::POLLIN)];
@@ -168,7 +171,7 @@ pub fn main(args: &[OsString]) -> i32 {
             fds.push(PollFd::new(stream.as_fd(), PollFlags::POLLIN));
         }
         let result_at = fds.len();
-        if let Some(read) = &result_read {
+        if let Some(read) = &result.read {
             fds.push(PollFd::new(read.as_fd(), PollFlags::POLLIN));
         }
         match poll(&mut fds, PollTimeout::NONE) {
@@ -195,13 +198,7 @@ pub fn main(args: &[OsString]) -> i32 {
             }
         }
         if result_ready {
-            relay(
-                &mut result_read,
-                &mut report,
-                &mut buf,
-                &mut relayed,
-                result_cap,
-            );
+            result.pump(&mut report);
         }
         if signalled {
             while let Ok(Some(_)) = sigchld.read_signal() {}
@@ -212,14 +209,8 @@ pub fn main(args: &[OsString]) -> i32 {
     // sandbox's init exits), and then its result pipe holds all there is.
     kill_all();
     while waitpid(Pid::from_raw(-1), None).is_ok() {}
-    while result_read.is_some() {
-        relay(
-            &mut result_read,
-            &mut report,
-            &mut buf,
-            &mut relayed,
-            result_cap,
-        );
+    while result.read.is_some() {
+        result.pump(&mut report);
     }
     let (text, code) = match ended {
         Some(WaitStatus::Signaled(_, sig, _)) => {
@@ -252,28 +243,33 @@ fn kill_all() {
     let _ = nix::sys::signal::kill(Pid::from_raw(-1), Signal::SIGKILL);
 }
 
-/// Pass on what the result pipe holds now; past the cap, close it (the
-/// writer gets EPIPE) and say so.
-fn relay(
-    read: &mut Option<OwnedFd>,
-    report: &mut Option<UnixStream>,
-    buf: &mut [u8],
-    relayed: &mut u64,
+/// The command's result pipe on its way to the supervisor.
+struct ResultRelay {
+    /// Our end; `None` once it ended or went past the cap.
+    read: Option<OwnedFd>,
+    relayed: u64,
     cap: Option<u64>,
-) {
-    let Some(fd) = read else { return };
-    match nix::unistd::read(fd.as_fd(), buf) {
-        Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
-        Ok(0) | Err(_) => *read = None,
-        Ok(n) => {
-            *relayed += n as u64;
-            if cap.is_some_and(|cap| *relayed > cap) {
-                *read = None;
-                if let Some(stream) = report {
-                    let _ = stream.write_all(&frame(FRAME_RESULT_OVER, b""));
+    buf: Vec<u8>,
+}
+
+impl ResultRelay {
+    /// Pass on what the pipe holds now; past the cap, close it (the
+    /// writer gets EPIPE) and say so.
+    fn pump(&mut self, report: &mut Option<UnixStream>) {
+        let Some(fd) = &self.read else { return };
+        match nix::unistd::read(fd.as_fd(), &mut self.buf) {
+            Err(Errno::EINTR) | Err(Errno::EAGAIN) => {}
+            Ok(0) | Err(_) => self.read = None,
+            Ok(n) => {
+                self.relayed += n as u64;
+                if self.cap.is_some_and(|cap| self.relayed > cap) {
+                    self.read = None;
+                    if let Some(stream) = report {
+                        let _ = stream.write_all(&frame(FRAME_RESULT_OVER, b""));
+                    }
+                } else if let Some(stream) = report {
+                    let _ = stream.write_all(&frame(FRAME_RESULT, &self.buf[..n]));
                 }
-            } else if let Some(stream) = report {
-                let _ = stream.write_all(&frame(FRAME_RESULT, &buf[..n]));
             }
         }
     }
