@@ -226,8 +226,50 @@ pub fn pin(state_dir: &Path, reference: &str) -> Result<String, ImageError> {
     }
 }
 
+/// Remove what an interrupted `image rm` (`.rm-HEX-PID`) or import
+/// (`.import-HEX-PID`) left in the images directory, when the process that
+/// made it is gone. Returns how many were removed.
+pub fn sweep_leftovers(state_dir: &Path) -> usize {
+    let dir = images_dir(state_dir);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name
+            .strip_prefix(".rm-")
+            .or_else(|| name.strip_prefix(".import-"))
+        else {
+            continue;
+        };
+        let Some(pid) = rest
+            .rsplit_once('-')
+            .filter(|(hex, _)| is_hex_digest(hex))
+            .and_then(|(_, pid)| pid.parse::<i32>().ok())
+            .filter(|pid| *pid > 0)
+        else {
+            continue;
+        };
+        // One still at work (this process's own included) is left alone.
+        let alive = !matches!(
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+            Err(Errno::ESRCH)
+        );
+        if alive {
+            continue;
+        }
+        if crate::state::layout::remove_tree(&dir.join(name)).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 /// Remove an imported image.
 pub fn remove(state_dir: &Path, digest: &str) -> Result<(), ImageError> {
+    sweep_leftovers(state_dir);
     let hex = hex_of(digest);
     if !is_hex_digest(hex) {
         return Err(ImageError::NotFound(digest.to_owned()));
@@ -767,7 +809,10 @@ impl Unpacker {
             Err(why) => return Err(entry_err(&raw, why)),
         };
         let kind = entry.header().entry_type();
-        let mode = entry.header().mode().unwrap_or(0o644) & 0o1777;
+        // No setuid or setgid bit, and nothing group- or world-writable:
+        // the files stay root's, and no other uid may change them even
+        // where the image's root is reachable outside a read-only bind.
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o1755;
         let name = path
             .file_name()
             .map(|n| n.as_bytes().to_vec())
@@ -829,7 +874,7 @@ impl Unpacker {
                     return Err(entry_err(&path, "truncated archive"));
                 }
                 file.flush().map_err(|e| entry_err(&path, e))?;
-                nix::sys::stat::fchmod(file.as_fd(), Mode::from_bits_truncate(mode & 0o777))
+                nix::sys::stat::fchmod(file.as_fd(), Mode::from_bits_truncate(mode & 0o755))
                     .map_err(|e| entry_err(&path, e))?;
                 // Python checks its cached bytecode against the source's
                 // mtime: the image's times keep its __pycache__ valid.

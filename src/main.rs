@@ -11,6 +11,14 @@ fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args
         .get(1)
+        .map(|a| a == sandbox_tui::isolation::container_init::ARG)
+        == Some(true)
+    {
+        let code = sandbox_tui::isolation::container_init::main(&args[2..]);
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
+    if args
+        .get(1)
         .map(|a| a == sandbox_tui::manager::SUPERVISE_ARG)
         == Some(true)
     {

@@ -229,6 +229,10 @@ impl Manager {
                 if let Some(group) = self.group(&execution_group(sb, &exec.id)) {
                     let _ = group.kill_and_remove();
                 }
+                #[cfg(feature = "docker")]
+                if sb.profile.backend == crate::profile::Backend::Docker {
+                    supervisor::docker::remove_leftover(&exec.id);
+                }
             }
             if self.store.mark_lost(
                 &exec.id,
@@ -737,6 +741,7 @@ impl Manager {
             remove_logs(&exec.stdout_log, &exec.stderr_log);
             report.executions.push(exec.id);
         }
+        crate::image::sweep_leftovers(&self.state_dir);
         report.spare_network_namespaces = crate::isolation::netns::discard_all(
             &crate::isolation::netns::spare_dir(&self.config.settings.cgroup_root),
         );

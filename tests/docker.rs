@@ -295,3 +295,241 @@ fn timeout_holds_after_the_command_closes_its_output() {
         "{v}"
     );
 }
+
+/// The container's init tells a command that did `exit 130` from one a
+/// signal ended (Docker reports both as 130), and an unknown command from
+/// both: status, exit code and signal are those of the native backend.
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn signal_deaths_and_exit_codes_read_as_on_the_native_backend() {
+    let Some(image) = image() else { return };
+    let env = env(&image, "");
+    let cases: [&[&str]; 5] = [
+        &["sh", "-c", "exit 130"],
+        &["sh", "-c", "exit 137"],
+        &["sh", "-c", "kill -USR1 $$"],
+        &["sh", "-c", "kill -KILL $$"],
+        &["no-such-command-here"],
+    ];
+    for command in cases {
+        let (docker, docker_code) = run(&env, command);
+        let mut args = vec!["run", "-p", "default", "--"];
+        args.extend_from_slice(command);
+        let (native, native_code) = env.json(&args);
+        for key in ["status", "exit_code", "signal"] {
+            assert_eq!(
+                docker[key], native[key],
+                "{key} of {command:?}: docker {docker} native {native}"
+            );
+        }
+        assert_eq!(docker_code, native_code, "{command:?}: {docker}");
+    }
+    let (v, _) = run(&env, &["sh", "-c", "exit 130"]);
+    assert_eq!(
+        (status(&v), v["exit_code"].as_i64(), v["signal"].is_null()),
+        ("failed", Some(130), true),
+        "{v}"
+    );
+    let (v, _) = run(&env, &["sh", "-c", "kill -USR1 $$"]);
+    assert_eq!(
+        (v["exit_code"].as_i64(), v["signal"].as_i64()),
+        (Some(138), Some(10)),
+        "{v}"
+    );
+}
+
+/// A supervisor killed with SIGKILL takes its container with it: the
+/// container's init sees the report socket hang up and ends everything,
+/// and the next command's recovery removes the stopped container.
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn a_sigkilled_supervisor_leaves_no_container() {
+    let Some(image) = image() else { return };
+    let env = env(&image, "");
+    let (v, code) = env.json(&["create", "box", "-p", "d"]);
+    assert_eq!(code, 0, "{v}");
+    for verb in ["prune", "kill"] {
+        let (v, code) = env.json(&["exec", "box", "--detach", "--", "sleep", "300"]);
+        assert_eq!(code, 0, "{v}");
+        let id = v["id"].as_str().expect("id").to_string();
+        poll("the container runs", Duration::from_secs(60), || {
+            (!containers_of(&id).is_empty()).then_some(())
+        });
+        let supervisor = poll("the supervisor", Duration::from_secs(60), || {
+            let supervisors = common::pids_with_cmdline("__supervise");
+            common::pids_with_cmdline(&id)
+                .into_iter()
+                .find(|p| supervisors.contains(p))
+        });
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(supervisor),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .expect("SIGKILL the supervisor");
+        // Without any command of ours, the container stops.
+        let label = format!("label=sandbox-tui.execution={id}");
+        poll("the container stops", Duration::from_secs(60), || {
+            let out = std::process::Command::new("docker")
+                .args(["ps", "-q", "--filter", &label])
+                .output()
+                .expect("docker ps");
+            out.stdout.is_empty().then_some(())
+        });
+        let out = match verb {
+            "kill" => env.run(&["kill", &id]),
+            _ => env.run(&["prune"]),
+        };
+        assert!(out.status.success(), "{verb}: {out:?}");
+        assert!(
+            containers_of(&id).is_empty(),
+            "{verb} left the container of {id}"
+        );
+        if verb == "kill" {
+            // (`prune` also removed its record, which had ended `lost`.)
+            let (v, _) = env.json(&["wait", &id]);
+            assert_eq!(status(&v), "lost", "{v}");
+        }
+    }
+}
+
+/// Python jobs run in the image's python3 with the native result channel:
+/// the value comes from the runner's fd 3 (relayed by the container's
+/// init), never from stdout, and a result past its cap is refused.
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn python_jobs_return_values_through_the_result_channel() {
+    let Some(image) = image() else { return };
+    let env = env(&image, "max_result_mb = 1\ntimeout_seconds = 120\n");
+    let (v, code) = env.json(&[
+        "run",
+        "-p",
+        "d",
+        "--python",
+        "print('{\"fake\": 1}')\nreturn {'n': 2 ** 70, 's': 'é'}",
+    ]);
+    assert_eq!((status(&v), code), ("completed", 0), "{v}");
+    assert_eq!(v["result"]["s"], "é", "{v}");
+    assert_eq!(
+        v["result"]["n"].to_string(),
+        "1180591620717411303424",
+        "{v}"
+    );
+    assert_eq!(v["stdout"], "{\"fake\": 1}\n", "{v}");
+    // --call, with arguments.
+    let file = env.dir.path().join("m.py");
+    std::fs::write(&file, "def add(a, b):\n    return a + b\n").expect("write");
+    let file = file.to_string_lossy().into_owned();
+    let (v, _) = env.json(&[
+        "run", "-p", "d", "--python", &file, "--call", "add", "--args", "[2, 3]",
+    ]);
+    assert_eq!(
+        (status(&v), &v["result"]),
+        ("completed", &serde_json::json!(5)),
+        "{v}"
+    );
+    // An exception is a failed result with its type.
+    let (v, _) = env.json(&["run", "-p", "d", "--python", "raise ValueError('no')"]);
+    assert_eq!(
+        (status(&v), v["error"]["type"].as_str()),
+        ("failed", Some("ValueError")),
+        "{v}"
+    );
+    // Endless bytes on the result descriptor: refused past the cap, and
+    // the writer is stopped (EPIPE), not left running to the timeout.
+    let (v, _) = env.json(&[
+        "run",
+        "-p",
+        "d",
+        "--python",
+        "import os\nchunk = b'x' * 65536\nwhile True:\n    os.write(3, chunk)",
+    ]);
+    assert_eq!(status(&v), "failed", "{v}");
+    assert_eq!(v["error"]["type"], "ResultTooLarge", "{v}");
+    // Garbage on it is a clear failure.
+    let (v, _) = env.json(&[
+        "run",
+        "-p",
+        "d",
+        "--python",
+        "import os\nos.write(3, b'\\xff{[garbage')\nos._exit(0)",
+    ]);
+    assert_eq!(status(&v), "failed", "{v}");
+}
+
+/// Piped stdin reaches the container's command, and ends there as it ends
+/// here; without one (here /dev/null) the command reads nothing.
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn piped_stdin_goes_to_the_container() {
+    use std::io::Write;
+    let Some(image) = image() else { return };
+    let env = env(&image, "");
+    let mut child = env
+        .cmd()
+        .args([
+            "--json",
+            "run",
+            "-p",
+            "d",
+            "--",
+            "sh",
+            "-c",
+            "cat; echo end",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn run");
+    let mut input = child.stdin.take().expect("stdin");
+    input
+        .write_all(b"line one\nline two\n")
+        .expect("write stdin");
+    drop(input);
+    let out = child.wait_with_output().expect("wait run");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("result JSON");
+    assert_eq!(status(&v), "completed", "{v}");
+    assert_eq!(v["stdout"], "line one\nline two\nend\n", "{v}");
+    let (v, _) = run(&env, &["sh", "-c", "cat; echo end"]);
+    assert_eq!(v["stdout"], "end\n", "{v}");
+}
+
+/// A reader of the live output that takes nothing does not hold the
+/// timeout back: the container is killed on time and the result recorded
+/// while the reader still sleeps.
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn a_stalled_output_reader_does_not_hold_the_timeout() {
+    let Some(image) = image() else { return };
+    let env = env(&image, "timeout_seconds = 3\n");
+    let mut child = env
+        .cmd()
+        .args([
+            "run",
+            "-p",
+            "d",
+            "--",
+            "sh",
+            "-c",
+            "while :; do echo 0123456789012345678901234567890123456789; done",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn run");
+    // Nobody reads the pipe: the result is recorded regardless.
+    let v = poll("the result is recorded", Duration::from_secs(120), || {
+        let (v, _) = env.json(&["ps"]);
+        let first = v.as_array()?.first()?.clone();
+        (first["status"] != "running" && first["status"] != "queued").then_some(first)
+    });
+    assert_eq!(status(&v), "timeout", "{v}");
+    // Then `run` gives the reader up and ends.
+    let status = poll("run ends", Duration::from_secs(120), || {
+        child.try_wait().expect("try_wait")
+    });
+    assert!(!status.success());
+    assert!(
+        containers_of(v["id"].as_str().expect("id")).is_empty(),
+        "{v}"
+    );
+}

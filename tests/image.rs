@@ -226,6 +226,7 @@ fn a_missing_rootfs_is_a_setup_error_at_launch() {
 /// A tar layer from (path, kind) entries, built with the tar crate.
 enum Item<'a> {
     Dir(&'a str),
+    DirMode(&'a str, u32),
     File(&'a str, &'a [u8], u32),
     Symlink(&'a str, &'a str),
     Hardlink(&'a str, &'a str),
@@ -244,6 +245,12 @@ fn layer(items: &[Item<'_>]) -> Vec<u8> {
             Item::Dir(name) => {
                 header.set_entry_type(tar::EntryType::Directory);
                 header.set_mode(0o755);
+                header.set_size(0);
+                (name, &[])
+            }
+            Item::DirMode(name, mode) => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(*mode);
                 header.set_size(0);
                 (name, &[])
             }
@@ -712,4 +719,76 @@ fn selftest_of_an_image_root_skips_what_the_image_cannot_run() {
     for case in cases {
         assert_ne!(case["verdict"], "broken", "{case}");
     }
+}
+
+/// Unpacked files and directories are root's with no setuid/setgid bit
+/// and nothing group- or world-writable; what an interrupted `image rm` or
+/// import left behind goes with the next `image ls`, `image rm` or `prune`.
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn unpacked_modes_are_safe_and_interrupted_removals_are_swept() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (v, code) = import_layer(
+        &env,
+        dir.path(),
+        "modes",
+        &[
+            Item::DirMode("open", 0o777),
+            Item::DirMode("shared", 0o3777),
+            Item::File("open/file", b"x", 0o6777),
+            Item::File("group", b"x", 0o664),
+        ],
+    );
+    assert_eq!(code, 0, "{v}");
+    let root = env
+        .state_dir
+        .join("images")
+        .join(
+            v["digest"]
+                .as_str()
+                .expect("digest")
+                .trim_start_matches("sha256:"),
+        )
+        .join("rootfs");
+    for (path, want) in [
+        ("open", 0o755),
+        ("shared", 0o1755),
+        ("open/file", 0o755),
+        ("group", 0o644),
+    ] {
+        let meta = std::fs::symlink_metadata(root.join(path)).expect(path);
+        assert_eq!(meta.permissions().mode() & 0o7777, want, "{path}");
+        assert_eq!((meta.uid(), meta.gid()), (0, 0), "{path}");
+    }
+    // Leftovers of a process that is gone; one of a live process stays.
+    let images = env.state_dir.join("images");
+    let hex = "ab".repeat(32);
+    let dead = 0x3fff_fff0;
+    let leftovers = [
+        images.join(format!(".rm-{hex}-{dead}")),
+        images.join(format!(".import-{hex}-{dead}")),
+    ];
+    let live = images.join(format!(".rm-{hex}-1"));
+    for (i, path) in leftovers.iter().chain([&live]).enumerate() {
+        std::fs::create_dir_all(path.join("rootfs/usr")).expect("mkdir");
+        std::fs::write(path.join("rootfs/usr/f"), b"x").expect("write");
+        // The first by `image ls`, the second by `prune`.
+        if i == 0 {
+            ok(&env, &["image", "ls"]);
+            assert!(!path.exists(), "image ls left {}", path.display());
+        }
+    }
+    ok(&env, &["prune"]);
+    assert!(
+        !leftovers[1].exists(),
+        "prune left {}",
+        leftovers[1].display()
+    );
+    assert!(live.exists(), "a live process's removal was swept");
+    std::fs::remove_dir_all(&live).expect("cleanup");
 }

@@ -68,6 +68,7 @@ pub fn run(global: &Global, args: ImageArgs) -> anyhow::Result<i32> {
             Ok(0)
         }
         ImageCommand::Ls => {
+            image::sweep_leftovers(&state_dir);
             let images = image::list(&state_dir)?;
             if global.json {
                 outln!("{}", serde_json::to_string(&images)?);

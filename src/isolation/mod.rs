@@ -12,6 +12,7 @@
 
 pub mod bridge;
 pub mod caps;
+pub mod container_init;
 pub mod init;
 pub mod landlock;
 pub mod mounts;
