@@ -466,11 +466,21 @@ fn enter_context(app: &mut App, b: &Binding) {
         Ctx::Profiles => app.screen = Screen::Profiles,
         Ctx::Input => app.input = Some(InputKind::Filter),
         Ctx::Help => app.overlay = Some(Overlay::Help { top: 0 }),
+        Ctx::Confirm => {
+            keys(app, "t");
+            keys(app, "K");
+        }
+        Ctx::FileView => {
+            let head = head(b"one\ntwo\n", 8);
+            let view = FileView::new("web".into(), "a.txt".into(), &head);
+            app.overlay = Some(Overlay::FileView(Box::new(view)));
+        }
     }
     match b.when {
         When::Always => {}
         When::Searching => app.log_search = Some("line".into()),
         When::Unwrapped => app.log_wrap = false,
+        When::Process => {}
         When::BelowRoot => {
             let mut pane = FilesPane::new("web".into());
             pane.dir = "sub".into();

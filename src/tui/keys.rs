@@ -5,7 +5,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::{App, Overlay, Pane, Screen, Tab};
+use super::app::{App, KillTarget, Overlay, Pane, Screen, Tab};
 
 /// One key. A binding without Ctrl takes the key with any modifier (Shift
 /// comes with capitals, and a terminal's Ctrl-letter still means the
@@ -90,10 +90,14 @@ pub enum Ctx {
     /// Typing a filter or a log search in the footer.
     Input,
     Help,
+    /// A yes/no confirmation (kill, remove, update, delete).
+    Confirm,
+    /// The file viewer.
+    FileView,
 }
 
 impl Ctx {
-    pub const ALL: [Ctx; 10] = [
+    pub const ALL: [Ctx; 12] = [
         Ctx::Global,
         Ctx::Main,
         Ctx::Sandboxes,
@@ -104,6 +108,8 @@ impl Ctx {
         Ctx::Profiles,
         Ctx::Input,
         Ctx::Help,
+        Ctx::Confirm,
+        Ctx::FileView,
     ];
 
     pub fn title(self) -> &'static str {
@@ -118,6 +124,8 @@ impl Ctx {
             Ctx::Profiles => "Profiles screen",
             Ctx::Input => "Typing a filter or search",
             Ctx::Help => "This help",
+            Ctx::Confirm => "A confirmation",
+            Ctx::FileView => "The file viewer",
         }
     }
 }
@@ -178,6 +186,17 @@ pub enum Cmd {
     HelpScroll,
     HelpPage,
     HelpEnds,
+    ConfirmYes,
+    ConfirmNo,
+    /// ←/→: the previous or next signal.
+    SignalCycle,
+    /// 1-4: that signal.
+    SignalPick,
+    ViewClose,
+    ViewScroll,
+    ViewPage,
+    ViewEnds,
+    ViewPan,
 }
 
 /// A condition on the state besides the context: the key goes on to the
@@ -191,6 +210,8 @@ pub enum When {
     Unwrapped,
     /// The Files tab shows a directory below the workspace's root.
     BelowRoot,
+    /// The confirmation is for one process (a signal to choose).
+    Process,
 }
 
 impl When {
@@ -200,6 +221,10 @@ impl When {
             When::Searching => app.log_search.is_some(),
             When::Unwrapped => !app.log_wrap,
             When::BelowRoot => app.files.as_ref().is_some_and(|f| !f.dir.is_empty()),
+            When::Process => matches!(
+                &app.overlay,
+                Some(Overlay::Confirm(c)) if matches!(c.target, KillTarget::Process { .. })
+            ),
         }
     }
 }
@@ -296,14 +321,25 @@ pub static BINDINGS: &[Binding] = &[
     bind(Help, &[UP, DOWN, ch('k'), ch('j')], Cmd::HelpScroll, Some("scroll"), "scroll a line"),
     bind(Help, &[k(KeyCode::PageUp), k(KeyCode::PageDown)], Cmd::HelpPage, None, "scroll a page"),
     bind(Help, &[k(KeyCode::Home), k(KeyCode::End), ch('g'), ch('G')], Cmd::HelpEnds, None, "top / bottom"),
+    bind(Confirm, &[ch('y'), ch('Y'), ENTER], Cmd::ConfirmYes, Some("confirm"), "yes, do it"),
+    bind(Confirm, &[ch('n'), ch('N'), ESC, ch('q')], Cmd::ConfirmNo, Some("cancel"), "no, leave it"),
+    when(bind(Confirm, &[LEFT, RIGHT, ch('h'), ch('l'), k(KeyCode::BackTab), k(KeyCode::Tab)], Cmd::SignalCycle, Some("signal"), "the previous / next signal (TERM KILL INT HUP) for a process"), When::Process),
+    when(bind(Confirm, &[ch('1'), ch('2'), ch('3'), ch('4')], Cmd::SignalPick, None, "that signal"), When::Process),
+    bind(FileView, &[ESC, ENTER, k(KeyCode::Backspace), ch('q'), ch('v'), ctrl('c')], Cmd::ViewClose, Some("close"), "close the viewer"),
+    bind(FileView, &[UP, DOWN, ch('k'), ch('j')], Cmd::ViewScroll, Some("scroll"), "a line up / down"),
+    bind(FileView, &[k(KeyCode::PageUp), k(KeyCode::PageDown), ch(' ')], Cmd::ViewPage, None, "a page up / down"),
+    bind(FileView, &[k(KeyCode::Home), k(KeyCode::End), ch('g'), ch('G')], Cmd::ViewEnds, None, "top / bottom"),
+    bind(FileView, &[LEFT, RIGHT, ch('h'), ch('l')], Cmd::ViewPan, Some("pan"), "sideways"),
 ];
 
-/// The contexts in force, the most specific first; empty when a dialog
-/// has the keys (it handles them itself).
+/// The contexts in force, the most specific first; empty in the launch
+/// and new-sandbox dialogs (their text fields take the keys first).
 pub fn contexts(app: &App) -> Vec<Ctx> {
     match &app.overlay {
         Some(Overlay::Help { .. }) => return vec![Help],
-        Some(_) => return Vec::new(),
+        Some(Overlay::Confirm(_)) => return vec![Confirm],
+        Some(Overlay::FileView(_)) => return vec![FileView],
+        Some(Overlay::Launch(_) | Overlay::Create(_)) => return Vec::new(),
         None => {}
     }
     if app.input.is_some() {

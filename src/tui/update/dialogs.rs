@@ -160,14 +160,18 @@ pub(super) fn open_create(app: &mut App, then_launch: bool) {
     })));
 }
 
-pub(super) fn on_confirm_key(app: &mut App, mut confirm: Confirm, key: KeyEvent) -> Vec<Effect> {
-    let is_process = matches!(confirm.target, KillTarget::Process { .. });
+pub(super) fn on_confirm_key(
+    app: &mut App,
+    mut confirm: Confirm,
+    cmd: Option<Cmd>,
+    key: KeyEvent,
+) -> Vec<Effect> {
     let index = SignalChoice::ALL
         .iter()
         .position(|s| *s == confirm.signal)
         .unwrap_or(0);
-    match key.code {
-        KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
+    match cmd {
+        Some(Cmd::ConfirmYes) => {
             let (effect, text) = match confirm.target {
                 KillTarget::Execution { id, .. } => (
                     Effect::KillExecution { id: id.clone() },
@@ -204,18 +208,18 @@ pub(super) fn on_confirm_key(app: &mut App, mut confirm: Confirm, key: KeyEvent)
             status(app, text, false);
             return vec![effect];
         }
-        KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc | KeyCode::Char('q') => {
+        Some(Cmd::ConfirmNo) => {
             status(app, "cancelled", false);
             return Vec::new();
         }
-        KeyCode::Left | KeyCode::Char('h') | KeyCode::BackTab if is_process => {
-            confirm.signal = SignalChoice::ALL[(index + 3) % 4];
+        Some(Cmd::SignalCycle) => {
+            let step = if forward(&key) { 1 } else { 3 };
+            confirm.signal = SignalChoice::ALL[(index + step) % 4];
         }
-        KeyCode::Right | KeyCode::Char('l') | KeyCode::Tab if is_process => {
-            confirm.signal = SignalChoice::ALL[(index + 1) % 4];
-        }
-        KeyCode::Char(c @ '1'..='4') if is_process => {
-            confirm.signal = SignalChoice::ALL[(c as usize) - ('1' as usize)];
+        Some(Cmd::SignalPick) => {
+            if let KeyCode::Char(c @ '1'..='4') = key.code {
+                confirm.signal = SignalChoice::ALL[(c as usize) - ('1' as usize)];
+            }
         }
         _ => {}
     }

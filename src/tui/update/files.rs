@@ -101,29 +101,28 @@ pub(super) fn open_delete(app: &mut App) {
     }));
 }
 
-pub(super) fn on_file_view_key(app: &mut App, mut v: Box<FileView>, key: KeyEvent) {
+pub(super) fn on_file_view_key(
+    app: &mut App,
+    mut v: Box<FileView>,
+    cmd: Option<Cmd>,
+    key: KeyEvent,
+) {
     let height = view::file_view_text_rows(Rect::new(0, 0, app.size.0, app.size.1));
     let max_top = v.lines.len().saturating_sub(height);
     let page = height.max(1) as i64;
+    let sign = if forward(&key) { 1 } else { -1 };
     let scroll = |top: usize, delta: i64| (top as i64 + delta).clamp(0, max_top as i64) as usize;
-    match key.code {
-        KeyCode::Esc
-        | KeyCode::Enter
-        | KeyCode::Backspace
-        | KeyCode::Char('q')
-        | KeyCode::Char('v') => return,
-        _ if is_ctrl_c(&key) => return,
-        KeyCode::Up | KeyCode::Char('k') => v.top = scroll(v.top, -1),
-        KeyCode::Down | KeyCode::Char('j') => v.top = scroll(v.top, 1),
-        KeyCode::PageUp => v.top = scroll(v.top, -page),
-        KeyCode::PageDown | KeyCode::Char(' ') => v.top = scroll(v.top, page),
-        KeyCode::Home | KeyCode::Char('g') => v.top = 0,
-        KeyCode::End | KeyCode::Char('G') => v.top = max_top,
-        KeyCode::Left | KeyCode::Char('h') => v.left = v.left.saturating_sub(8),
-        KeyCode::Right | KeyCode::Char('l') => {
+    match cmd {
+        Some(Cmd::ViewClose) => return,
+        Some(Cmd::ViewScroll) => v.top = scroll(v.top, sign),
+        Some(Cmd::ViewPage) => v.top = scroll(v.top, sign * page),
+        Some(Cmd::ViewEnds) if sign > 0 => v.top = max_top,
+        Some(Cmd::ViewEnds) => v.top = 0,
+        Some(Cmd::ViewPan) if sign > 0 => {
             let widest = v.lines.iter().map(|l| l.chars().count()).max().unwrap_or(0);
             v.left = (v.left + 8).min(widest.saturating_sub(1));
         }
+        Some(Cmd::ViewPan) => v.left = v.left.saturating_sub(8),
         _ => {}
     }
     app.overlay = Some(Overlay::FileView(v));

@@ -162,11 +162,11 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
         on_help_key(app, top, key);
         return Vec::new();
     }
-    if let Some(overlay) = app.overlay.take() {
-        return on_overlay_key(app, overlay, key);
-    }
     let contexts = keys::contexts(app);
     let cmd = keys::lookup(app, &contexts, &key).map(|b| b.cmd);
+    if let Some(overlay) = app.overlay.take() {
+        return on_overlay_key(app, overlay, cmd, key);
+    }
     if let Some(kind) = app.input {
         on_input_key(app, kind, cmd, key);
         return Vec::new();
@@ -194,6 +194,9 @@ fn forward(key: &KeyEvent) -> bool {
             | KeyCode::Char('j')
             | KeyCode::Char('G')
             | KeyCode::Char('n')
+            | KeyCode::Char('l')
+            | KeyCode::Char(' ')
+            | KeyCode::Tab
     )
 }
 
@@ -296,7 +299,7 @@ fn run(app: &mut App, cmd: Cmd, key: KeyEvent) -> Vec<Effect> {
                 true,
             ),
         },
-        // The footer's input and the help take these before `run`.
+        // The footer's input, the help and the dialogs take these before `run`.
         Cmd::InputKeep
         | Cmd::InputCancel
         | Cmd::InputErase
@@ -304,7 +307,16 @@ fn run(app: &mut App, cmd: Cmd, key: KeyEvent) -> Vec<Effect> {
         | Cmd::HelpClose
         | Cmd::HelpScroll
         | Cmd::HelpPage
-        | Cmd::HelpEnds => {}
+        | Cmd::HelpEnds
+        | Cmd::ConfirmYes
+        | Cmd::ConfirmNo
+        | Cmd::SignalCycle
+        | Cmd::SignalPick
+        | Cmd::ViewClose
+        | Cmd::ViewScroll
+        | Cmd::ViewPage
+        | Cmd::ViewEnds
+        | Cmd::ViewPan => {}
     }
     Vec::new()
 }
@@ -395,18 +407,18 @@ fn unknown_key(app: &mut App, key: &KeyEvent) {
     );
 }
 
-fn on_overlay_key(app: &mut App, overlay: Overlay, key: KeyEvent) -> Vec<Effect> {
+fn on_overlay_key(app: &mut App, overlay: Overlay, cmd: Option<Cmd>, key: KeyEvent) -> Vec<Effect> {
     match overlay {
         // `on_key` keeps the help open with its scroll position.
         Overlay::Help { top } => {
             app.overlay = Some(Overlay::Help { top });
             Vec::new()
         }
-        Overlay::Confirm(confirm) => on_confirm_key(app, confirm, key),
+        Overlay::Confirm(confirm) => on_confirm_key(app, confirm, cmd, key),
         Overlay::Launch(dialog) => on_launch_key(app, dialog, key),
         Overlay::Create(dialog) => on_create_key(app, dialog, key),
         Overlay::FileView(view) => {
-            on_file_view_key(app, view, key);
+            on_file_view_key(app, view, cmd, key);
             Vec::new()
         }
     }

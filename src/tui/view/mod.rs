@@ -205,13 +205,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
 /// comes from the key table.
 pub fn hints(app: &App, width: usize) -> String {
     let dialog = match &app.overlay {
-        None | Some(Overlay::Help { .. }) => return crate::tui::keys::footer(app, width),
-        Some(Overlay::Confirm(c)) => match c.target {
-            super::app::KillTarget::Process { .. } => {
-                "y/Enter confirm  n/Esc cancel  ←/→ or 1-4 signal"
-            }
-            _ => "y/Enter confirm  n/Esc cancel",
-        },
+        None | Some(Overlay::Help { .. } | Overlay::Confirm(_) | Overlay::FileView(_)) => {
+            return crate::tui::keys::footer(app, width)
+        }
         Some(Overlay::Launch(d)) => match (d.python, d.field) {
             (true, LaunchField::Command) => {
                 "Enter new line  Ctrl-S run  Tab field  Ctrl-U clear  Ctrl-P/F2 command line  Esc close"
@@ -221,7 +217,6 @@ pub fn hints(app: &App, width: usize) -> String {
             (false, _) => "↑↓ sandbox  Enter launch  Tab field  Ctrl-U clear  Ctrl-P/F2 Python  Esc close",
         },
         Some(Overlay::Create(_)) => "↑↓ profile  Tab field  Ctrl-U clear  Enter create  Esc close",
-        Some(Overlay::FileView(_)) => "↑↓ PgUp/PgDn g/G scroll  ←/→ pan  Esc close",
     };
     dialog.to_string()
 }
