@@ -475,12 +475,28 @@ fn enter_context(app: &mut App, b: &Binding) {
             let view = FileView::new("web".into(), "a.txt".into(), &head);
             app.overlay = Some(Overlay::FileView(Box::new(view)));
         }
+        // With (all) selected the dialog starts on the sandbox list.
+        Ctx::Launch => {
+            keys(app, "x");
+        }
+        Ctx::Create => {
+            keys(app, "n");
+        }
     }
     match b.when {
         When::Always => {}
         When::Searching => app.log_search = Some("line".into()),
         When::Unwrapped => app.log_wrap = false,
-        When::Process => {}
+        When::Process | When::CommandLine | When::Target | When::NotCode | When::Name => {}
+        When::Python | When::Code => {
+            ctrl(app, 'p');
+        }
+        When::OneLine | When::Text => {
+            press(app, KeyCode::Enter);
+        }
+        When::ProfileList => {
+            press(app, KeyCode::Tab);
+        }
         When::BelowRoot => {
             let mut pane = FilesPane::new("web".into());
             pane.dir = "sub".into();

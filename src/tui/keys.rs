@@ -5,7 +5,7 @@
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-use super::app::{App, KillTarget, Overlay, Pane, Screen, Tab};
+use super::app::{App, CreateField, KillTarget, LaunchField, Overlay, Pane, Screen, Tab};
 
 /// One key. A binding without Ctrl takes the key with any modifier (Shift
 /// comes with capitals, and a terminal's Ctrl-letter still means the
@@ -94,10 +94,14 @@ pub enum Ctx {
     Confirm,
     /// The file viewer.
     FileView,
+    /// The launch dialog.
+    Launch,
+    /// The new-sandbox dialog.
+    Create,
 }
 
 impl Ctx {
-    pub const ALL: [Ctx; 12] = [
+    pub const ALL: [Ctx; 14] = [
         Ctx::Global,
         Ctx::Main,
         Ctx::Sandboxes,
@@ -110,6 +114,8 @@ impl Ctx {
         Ctx::Help,
         Ctx::Confirm,
         Ctx::FileView,
+        Ctx::Launch,
+        Ctx::Create,
     ];
 
     pub fn title(self) -> &'static str {
@@ -126,6 +132,8 @@ impl Ctx {
             Ctx::Help => "This help",
             Ctx::Confirm => "A confirmation",
             Ctx::FileView => "The file viewer",
+            Ctx::Launch => "Launch dialog",
+            Ctx::Create => "New sandbox dialog",
         }
     }
 }
@@ -197,6 +205,24 @@ pub enum Cmd {
     ViewPage,
     ViewEnds,
     ViewPan,
+    LaunchClose,
+    /// Command line <-> Python snippet.
+    LaunchMode,
+    LaunchNewLine,
+    LaunchRun,
+    LaunchField,
+    /// The target is chosen, not launched into.
+    LaunchChoose,
+    LaunchClear,
+    /// A new sandbox, then back to launch into it.
+    LaunchCreate,
+    /// ↑/↓ (k/j on the list): the target sandbox.
+    LaunchSandbox,
+    CreateClose,
+    CreateField,
+    CreateProfile,
+    CreateClear,
+    CreateRun,
 }
 
 /// A condition on the state besides the context: the key goes on to the
@@ -212,6 +238,20 @@ pub enum When {
     BelowRoot,
     /// The confirmation is for one process (a signal to choose).
     Process,
+    /// The launch dialog takes a Python snippet / a command line.
+    Python,
+    CommandLine,
+    /// Its focus is on the sandbox list, on the Python code, on a one-line
+    /// field (command line or timeout), on any text field, on anything but
+    /// the Python code (whose ↑↓ move between its lines).
+    Target,
+    Code,
+    OneLine,
+    Text,
+    NotCode,
+    /// The new-sandbox dialog's focus: the name, or the profile list.
+    Name,
+    ProfileList,
 }
 
 impl When {
@@ -221,6 +261,32 @@ impl When {
             When::Searching => app.log_search.is_some(),
             When::Unwrapped => !app.log_wrap,
             When::BelowRoot => app.files.as_ref().is_some_and(|f| !f.dir.is_empty()),
+            When::Python
+            | When::CommandLine
+            | When::Target
+            | When::Code
+            | When::OneLine
+            | When::Text
+            | When::NotCode => match &app.overlay {
+                Some(Overlay::Launch(d)) => {
+                    let code = d.python && d.field == LaunchField::Command;
+                    let target = d.field == LaunchField::Sandbox;
+                    match self {
+                        When::Python => d.python,
+                        When::CommandLine => !d.python,
+                        When::Target => target,
+                        When::Code => code,
+                        When::OneLine => !target && !code,
+                        When::Text => !target,
+                        _ => !code,
+                    }
+                }
+                _ => false,
+            },
+            When::Name | When::ProfileList => match &app.overlay {
+                Some(Overlay::Create(d)) => (d.field == CreateField::Name) == (self == When::Name),
+                _ => false,
+            },
             When::Process => matches!(
                 &app.overlay,
                 Some(Overlay::Confirm(c)) if matches!(c.target, KillTarget::Process { .. })
@@ -330,16 +396,34 @@ pub static BINDINGS: &[Binding] = &[
     bind(FileView, &[k(KeyCode::PageUp), k(KeyCode::PageDown), ch(' ')], Cmd::ViewPage, None, "a page up / down"),
     bind(FileView, &[k(KeyCode::Home), k(KeyCode::End), ch('g'), ch('G')], Cmd::ViewEnds, None, "top / bottom"),
     bind(FileView, &[LEFT, RIGHT, ch('h'), ch('l')], Cmd::ViewPan, Some("pan"), "sideways"),
+    when(bind(Launch, &[UP, DOWN], Cmd::LaunchSandbox, Some("sandbox"), "choose the sandbox (from the Python code, Tab to the list first)"), When::NotCode),
+    when(bind(Launch, &[ENTER], Cmd::LaunchNewLine, Some("new line"), "in the Python code: a new line"), When::Code),
+    when(bind(Launch, &[ENTER], Cmd::LaunchChoose, Some("choose"), "on the sandbox list: on to the command"), When::Target),
+    when(bind(Launch, &[ENTER], Cmd::LaunchRun, Some("launch"), "on a one-line field: launch"), When::OneLine),
+    when(bind(Launch, &[ch('n')], Cmd::LaunchCreate, Some("new sandbox"), "on the sandbox list: a new sandbox to launch into"), When::Target),
+    bind(Launch, &[ctrl('s')], Cmd::LaunchRun, Some("run"), "launch, from any field"),
+    bind(Launch, &[k(KeyCode::Tab), k(KeyCode::BackTab)], Cmd::LaunchField, Some("field"), "next / previous field"),
+    when(bind(Launch, &[ctrl('u')], Cmd::LaunchClear, None, "clear the field"), When::Text),
+    when(bind(Launch, &[ctrl('p'), k(KeyCode::F(2))], Cmd::LaunchMode, Some("Python"), "a multi-line Python snippet instead (`return` gives the result)"), When::CommandLine),
+    when(bind(Launch, &[ctrl('p'), k(KeyCode::F(2))], Cmd::LaunchMode, Some("command line"), "back to a command line"), When::Python),
+    bind(Launch, &[ESC, ctrl('c')], Cmd::LaunchClose, Some("close"), "close, launching nothing"),
+    when(bind(Launch, &[ch('k'), ch('j')], Cmd::LaunchSandbox, None, "on the sandbox list: choose"), When::Target),
+    bind(Create, &[UP, DOWN], Cmd::CreateProfile, Some("profile"), "choose the profile"),
+    bind(Create, &[k(KeyCode::Tab), k(KeyCode::BackTab)], Cmd::CreateField, Some("field"), "name <-> profile list"),
+    when(bind(Create, &[ctrl('u')], Cmd::CreateClear, Some("clear"), "clear the name"), When::Name),
+    when(bind(Create, &[ch('k'), ch('j')], Cmd::CreateProfile, None, "on the profile list: choose"), When::ProfileList),
+    bind(Create, &[ENTER], Cmd::CreateRun, Some("create"), "create the sandbox"),
+    bind(Create, &[ESC, ctrl('c')], Cmd::CreateClose, Some("close"), "close, creating nothing"),
 ];
 
-/// The contexts in force, the most specific first; empty in the launch
-/// and new-sandbox dialogs (their text fields take the keys first).
+/// The contexts in force, the most specific first.
 pub fn contexts(app: &App) -> Vec<Ctx> {
     match &app.overlay {
         Some(Overlay::Help { .. }) => return vec![Help],
         Some(Overlay::Confirm(_)) => return vec![Confirm],
         Some(Overlay::FileView(_)) => return vec![FileView],
-        Some(Overlay::Launch(_) | Overlay::Create(_)) => return Vec::new(),
+        Some(Overlay::Launch(_)) => return vec![Launch],
+        Some(Overlay::Create(_)) => return vec![Create],
         None => {}
     }
     if app.input.is_some() {

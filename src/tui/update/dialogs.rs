@@ -245,8 +245,13 @@ pub(super) fn parse_timeout(text: &str) -> Result<Option<Duration>, String> {
     }
 }
 
-pub(super) fn on_launch_key(app: &mut App, mut d: Box<LaunchDialog>, key: KeyEvent) -> Vec<Effect> {
-    if key.code == KeyCode::Esc || is_ctrl_c(&key) {
+pub(super) fn on_launch_key(
+    app: &mut App,
+    mut d: Box<LaunchDialog>,
+    cmd: Option<Cmd>,
+    key: KeyEvent,
+) -> Vec<Effect> {
+    if cmd == Some(Cmd::LaunchClose) {
         return Vec::new();
     }
     if d.busy {
@@ -254,24 +259,16 @@ pub(super) fn on_launch_key(app: &mut App, mut d: Box<LaunchDialog>, key: KeyEve
         return Vec::new();
     }
     let mut effects = Vec::new();
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-    match key.code {
-        // Ctrl-P or F2: command line <-> Python snippet.
-        KeyCode::Char('p') if ctrl => {
+    match cmd {
+        Some(Cmd::LaunchMode) => {
             d.python = !d.python;
             d.field = LaunchField::Command;
             d.error = None;
         }
-        KeyCode::F(2) => {
-            d.python = !d.python;
-            d.field = LaunchField::Command;
-            d.error = None;
-        }
-        // In Python mode Enter is a new line in the code; Ctrl-S runs in either mode.
-        KeyCode::Enter if d.python && d.field == LaunchField::Command && !ctrl => {
+        Some(Cmd::LaunchNewLine) => {
             d.command.input(key);
         }
-        KeyCode::Char('s') if ctrl => match submit_launch(&d) {
+        Some(Cmd::LaunchRun) => match submit_launch(&d) {
             Ok(effect) => {
                 d.busy = true;
                 d.error = None;
@@ -279,7 +276,7 @@ pub(super) fn on_launch_key(app: &mut App, mut d: Box<LaunchDialog>, key: KeyEve
             }
             Err(e) => d.error = Some(e),
         },
-        KeyCode::Tab | KeyCode::BackTab => {
+        Some(Cmd::LaunchField) => {
             let order = [
                 LaunchField::Sandbox,
                 LaunchField::Command,
@@ -293,43 +290,30 @@ pub(super) fn on_launch_key(app: &mut App, mut d: Box<LaunchDialog>, key: KeyEve
             };
             d.field = order[next % 3];
         }
-        // The target is chosen, not launched into.
-        KeyCode::Enter if d.field == LaunchField::Sandbox => {
+        Some(Cmd::LaunchChoose) => {
             d.field = LaunchField::Command;
             d.error = None;
         }
-        KeyCode::Enter => match submit_launch(&d) {
-            Ok(effect) => {
-                d.busy = true;
-                d.error = None;
-                effects.push(effect);
-            }
-            Err(e) => d.error = Some(e),
-        },
-        KeyCode::Char('u') if ctrl => match d.field {
+        Some(Cmd::LaunchClear) => match d.field {
             LaunchField::Command => clear_field(&mut d.command),
             LaunchField::Timeout => clear_field(&mut d.timeout),
             LaunchField::Sandbox => {}
         },
-        KeyCode::Char('n') if d.field == LaunchField::Sandbox => {
+        Some(Cmd::LaunchCreate) => {
             open_create(app, true);
             return Vec::new();
         }
         // One-line fields have no lines to move between, so ↑↓ choose the
         // sandbox from any field but the Python code.
-        KeyCode::Up | KeyCode::Down if !(d.python && d.field == LaunchField::Command) => {
-            d.sandbox = if key.code == KeyCode::Up {
-                d.sandbox.saturating_sub(1)
-            } else {
+        Some(Cmd::LaunchSandbox) => {
+            d.sandbox = if forward(&key) {
                 (d.sandbox + 1).min(d.sandboxes.len().saturating_sub(1))
+            } else {
+                d.sandbox.saturating_sub(1)
             };
-            d.error = None;
-        }
-        KeyCode::Char('k') if d.field == LaunchField::Sandbox => {
-            d.sandbox = d.sandbox.saturating_sub(1)
-        }
-        KeyCode::Char('j') if d.field == LaunchField::Sandbox => {
-            d.sandbox = (d.sandbox + 1).min(d.sandboxes.len().saturating_sub(1))
+            if matches!(key.code, KeyCode::Up | KeyCode::Down) {
+                d.error = None;
+            }
         }
         _ => match d.field {
             LaunchField::Command => {
@@ -376,8 +360,13 @@ pub(super) fn submit_launch(d: &LaunchDialog) -> Result<Effect, String> {
     })
 }
 
-pub(super) fn on_create_key(app: &mut App, mut d: Box<CreateDialog>, key: KeyEvent) -> Vec<Effect> {
-    if key.code == KeyCode::Esc || is_ctrl_c(&key) {
+pub(super) fn on_create_key(
+    app: &mut App,
+    mut d: Box<CreateDialog>,
+    cmd: Option<Cmd>,
+    key: KeyEvent,
+) -> Vec<Effect> {
+    if cmd == Some(Cmd::CreateClose) {
         if d.then_launch {
             open_launch(app);
         }
@@ -388,28 +377,20 @@ pub(super) fn on_create_key(app: &mut App, mut d: Box<CreateDialog>, key: KeyEve
         return Vec::new();
     }
     let mut effects = Vec::new();
-    match key.code {
-        KeyCode::Tab | KeyCode::BackTab => {
+    match cmd {
+        Some(Cmd::CreateField) => {
             d.field = match d.field {
                 CreateField::Name => CreateField::Profile,
                 CreateField::Profile => CreateField::Name,
             }
         }
         // The name is one line: ↑↓ choose the profile from either field.
-        KeyCode::Up => d.profile = d.profile.saturating_sub(1),
-        KeyCode::Down => d.profile = (d.profile + 1).min(d.profiles.len().saturating_sub(1)),
-        KeyCode::Char('u')
-            if d.field == CreateField::Name && key.modifiers.contains(KeyModifiers::CONTROL) =>
-        {
-            clear_field(&mut d.name)
-        }
-        KeyCode::Char('k') if d.field == CreateField::Profile => {
-            d.profile = d.profile.saturating_sub(1)
-        }
-        KeyCode::Char('j') if d.field == CreateField::Profile => {
+        Some(Cmd::CreateProfile) if forward(&key) => {
             d.profile = (d.profile + 1).min(d.profiles.len().saturating_sub(1))
         }
-        KeyCode::Enter => {
+        Some(Cmd::CreateProfile) => d.profile = d.profile.saturating_sub(1),
+        Some(Cmd::CreateClear) => clear_field(&mut d.name),
+        Some(Cmd::CreateRun) => {
             let name = d.name.lines().join("").trim().to_string();
             match (name.is_empty(), d.profiles.get(d.profile)) {
                 (true, _) => d.error = Some("type a name".into()),

@@ -151,10 +151,6 @@ fn status(app: &mut App, text: impl Into<String>, error: bool) {
 }
 // ---------------------------------------------------------------- keys
 
-fn is_ctrl_c(key: &KeyEvent) -> bool {
-    key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c')
-}
-
 /// Keys go to a dialog, else to the binding `keys::BINDINGS` names for
 /// the contexts in force; a key with no binding there says so.
 fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
@@ -316,7 +312,21 @@ fn run(app: &mut App, cmd: Cmd, key: KeyEvent) -> Vec<Effect> {
         | Cmd::ViewScroll
         | Cmd::ViewPage
         | Cmd::ViewEnds
-        | Cmd::ViewPan => {}
+        | Cmd::ViewPan
+        | Cmd::LaunchClose
+        | Cmd::LaunchMode
+        | Cmd::LaunchNewLine
+        | Cmd::LaunchRun
+        | Cmd::LaunchField
+        | Cmd::LaunchChoose
+        | Cmd::LaunchClear
+        | Cmd::LaunchCreate
+        | Cmd::LaunchSandbox
+        | Cmd::CreateClose
+        | Cmd::CreateField
+        | Cmd::CreateProfile
+        | Cmd::CreateClear
+        | Cmd::CreateRun => {}
     }
     Vec::new()
 }
@@ -415,8 +425,8 @@ fn on_overlay_key(app: &mut App, overlay: Overlay, cmd: Option<Cmd>, key: KeyEve
             Vec::new()
         }
         Overlay::Confirm(confirm) => on_confirm_key(app, confirm, cmd, key),
-        Overlay::Launch(dialog) => on_launch_key(app, dialog, key),
-        Overlay::Create(dialog) => on_create_key(app, dialog, key),
+        Overlay::Launch(dialog) => on_launch_key(app, dialog, cmd, key),
+        Overlay::Create(dialog) => on_create_key(app, dialog, cmd, key),
         Overlay::FileView(view) => {
             on_file_view_key(app, view, cmd, key);
             Vec::new()

@@ -18,7 +18,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use ratatui::Frame;
 
-use super::app::{App, InputKind, LaunchField, Overlay, Pane, Screen};
+use super::app::{App, InputKind, Overlay, Pane, Screen};
 
 /// Where each pane of the main screen goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,24 +201,9 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
 }
 
-/// The keys that apply right now: the dialogs say their own, the rest
-/// comes from the key table.
+/// The keys that apply right now, from the key table.
 pub fn hints(app: &App, width: usize) -> String {
-    let dialog = match &app.overlay {
-        None | Some(Overlay::Help { .. } | Overlay::Confirm(_) | Overlay::FileView(_)) => {
-            return crate::tui::keys::footer(app, width)
-        }
-        Some(Overlay::Launch(d)) => match (d.python, d.field) {
-            (true, LaunchField::Command) => {
-                "Enter new line  Ctrl-S run  Tab field  Ctrl-U clear  Ctrl-P/F2 command line  Esc close"
-            }
-            (_, LaunchField::Sandbox) => "↑↓ sandbox  Enter choose  n new sandbox  Tab field  Esc close",
-            (true, _) => "↑↓ sandbox  Ctrl-S run  Tab field  Ctrl-U clear  Ctrl-P/F2 command line  Esc close",
-            (false, _) => "↑↓ sandbox  Enter launch  Tab field  Ctrl-U clear  Ctrl-P/F2 Python  Esc close",
-        },
-        Some(Overlay::Create(_)) => "↑↓ profile  Tab field  Ctrl-U clear  Enter create  Esc close",
-    };
-    dialog.to_string()
+    crate::tui::keys::footer(app, width)
 }
 
 /// How far the help scrolls on a terminal of `area`.
