@@ -25,9 +25,10 @@ use sandbox_tui::tui::action::{
     Subject,
 };
 use sandbox_tui::tui::app::{
-    App, ConfigView, Environment, FileView, FilesPane, KillTarget, LaunchField, Overlay, Pane,
-    Screen, Tab, UsageSort,
+    App, ConfigView, Environment, FileView, FilesPane, InputKind, KillTarget, LaunchField, Overlay,
+    Pane, Screen, Tab, UsageSort,
 };
+use sandbox_tui::tui::keys::{self, Binding, Ctx, When, BINDINGS};
 use sandbox_tui::tui::theme::Theme;
 use sandbox_tui::tui::update::update;
 use sandbox_tui::tui::view;
@@ -434,6 +435,133 @@ fn help_overlay() {
     let mut app = base_app();
     keys(&mut app, "?");
     insta::assert_snapshot!(screen(&mut app, 80, 24));
+    // It scrolls, and says what is left out.
+    press(&mut app, KeyCode::End);
+    insta::assert_snapshot!("help_overlay_at_its_end", screen(&mut app, 80, 24));
+    press(&mut app, KeyCode::Esc);
+    assert!(app.overlay.is_none());
+}
+
+#[test]
+fn help_overlay_small_and_large() {
+    let mut app = base_app();
+    keys(&mut app, "?");
+    insta::assert_snapshot!("help_overlay_60x16", screen(&mut app, 60, 16));
+    insta::assert_snapshot!("help_overlay_200x60", screen(&mut app, 200, 60));
+}
+
+/// Puts the dashboard where `b` applies.
+fn enter_context(app: &mut App, b: &Binding) {
+    match b.ctx {
+        Ctx::Global | Ctx::Main | Ctx::Sandboxes => app.focus = Pane::Sandboxes,
+        Ctx::Executions => app.focus = Pane::Executions,
+        Ctx::Tree | Ctx::Logs | Ctx::Files => {
+            app.focus = Pane::Inspector;
+            app.tab = match b.ctx {
+                Ctx::Tree => Tab::Tree,
+                Ctx::Logs => Tab::Logs,
+                _ => Tab::Files,
+            };
+        }
+        Ctx::Profiles => app.screen = Screen::Profiles,
+        Ctx::Input => app.input = Some(InputKind::Filter),
+        Ctx::Help => app.overlay = Some(Overlay::Help { top: 0 }),
+        Ctx::Confirm => {
+            keys(app, "t");
+            keys(app, "K");
+        }
+        Ctx::FileView => {
+            let head = head(b"one\ntwo\n", 8);
+            let view = FileView::new("web".into(), "a.txt".into(), &head);
+            app.overlay = Some(Overlay::FileView(Box::new(view)));
+        }
+        // With (all) selected the dialog starts on the sandbox list.
+        Ctx::Launch => {
+            keys(app, "x");
+        }
+        Ctx::Create => {
+            keys(app, "n");
+        }
+    }
+    match b.when {
+        When::Always => {}
+        When::Searching => app.log_search = Some("line".into()),
+        When::Unwrapped => app.log_wrap = false,
+        When::Process | When::CommandLine | When::Target | When::NotCode | When::Name => {}
+        When::Python | When::Code => {
+            ctrl(app, 'p');
+        }
+        When::OneLine | When::Text => {
+            press(app, KeyCode::Enter);
+        }
+        When::ProfileList => {
+            press(app, KeyCode::Tab);
+        }
+        When::BelowRoot => {
+            let mut pane = FilesPane::new("web".into());
+            pane.dir = "sub".into();
+            app.files = Some(pane);
+        }
+    }
+}
+
+/// Every key of every row of the table reaches that row where the row
+/// applies, and the dashboard takes it (no "no such key" hint).
+#[test]
+fn every_binding_is_reachable() {
+    for b in BINDINGS {
+        for key in b.keys {
+            let mut app = base_app();
+            enter_context(&mut app, b);
+            let modifiers = if key.ctrl {
+                KeyModifiers::CONTROL
+            } else {
+                KeyModifiers::NONE
+            };
+            let event = KeyEvent::new(key.code, modifiers);
+            let found = keys::lookup(&app, &keys::contexts(&app), &event);
+            assert!(
+                found.is_some_and(|f| std::ptr::eq(f, b)),
+                "{} in {:?} reaches {:?}, not {:?}",
+                key.name(),
+                b.ctx,
+                found.map(|f| f.cmd),
+                b.cmd
+            );
+            update(&mut app, Action::Key(event));
+            let hint = app
+                .status
+                .as_ref()
+                .map(|s| s.text.clone())
+                .unwrap_or_default();
+            assert!(!hint.contains("no such key"), "{}: {hint}", key.name());
+        }
+    }
+}
+
+/// The help lists every row, with its keys, and the footer's words come
+/// from rows that apply.
+#[test]
+fn help_lists_every_binding() {
+    let mut app = base_app();
+    keys(&mut app, "?");
+    let text = screen(&mut app, 240, 100);
+    for ctx in Ctx::ALL {
+        assert!(text.contains(ctx.title()), "section {ctx:?}");
+    }
+    for b in BINDINGS {
+        let start: String = b.help.split(' ').take(3).collect::<Vec<_>>().join(" ");
+        let keys = keys::keys_text(b.keys);
+        let first_key = keys.split(' ').next().unwrap_or_default();
+        assert!(
+            text.lines()
+                .any(|l| l.contains(&start) && l.contains(first_key)),
+            "{:?} {keys} {start:?} not in the help:\n{text}",
+            b.cmd
+        );
+    }
+    // The launch dialog's keys are named where x is.
+    assert!(text.contains("Ctrl-P") && text.contains("Ctrl-S"));
 }
 
 #[test]

@@ -250,7 +250,10 @@ pub struct CreateDialog {
 
 #[derive(Debug, Clone)]
 pub enum Overlay {
-    Help,
+    /// The help, scrolled `top` lines down.
+    Help {
+        top: usize,
+    },
     Confirm(Confirm),
     Launch(Box<LaunchDialog>),
     Create(Box<CreateDialog>),

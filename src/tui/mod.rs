@@ -10,6 +10,7 @@ pub mod ansi;
 pub mod app;
 mod effects;
 pub mod format;
+pub mod keys;
 mod sampler;
 pub use sampler::read_log_tail;
 pub mod theme;

@@ -18,7 +18,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use ratatui::Frame;
 
-use super::app::{App, InputKind, LaunchField, Overlay, Pane, Screen, Tab};
+use super::app::{App, InputKind, Overlay, Pane, Screen};
 
 /// Where each pane of the main screen goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +192,7 @@ pub fn draw(frame: &mut Frame, app: &App) {
         }
     }
     match &app.overlay {
-        Some(Overlay::Help) => help::draw(frame, app, area),
+        Some(Overlay::Help { top }) => help::draw(frame, app, area, *top),
         Some(Overlay::Confirm(c)) => dialogs::confirm(frame, app, c, area),
         Some(Overlay::Launch(d)) => dialogs::launch(frame, app, d, area),
         Some(Overlay::Create(d)) => dialogs::create(frame, app, d, area),
@@ -201,46 +201,14 @@ pub fn draw(frame: &mut Frame, app: &App) {
     }
 }
 
-/// The keys that apply right now.
-pub fn hints(app: &App) -> &'static str {
-    match &app.overlay {
-        Some(Overlay::Help) => "Esc/? close help",
-        Some(Overlay::Confirm(c)) => match c.target {
-            super::app::KillTarget::Process { .. } => {
-                "y/Enter confirm  n/Esc cancel  ←/→ or 1-4 signal"
-            }
-            _ => "y/Enter confirm  n/Esc cancel",
-        },
-        Some(Overlay::Launch(d)) => match (d.python, d.field) {
-            (true, LaunchField::Command) => {
-                "Enter new line  Ctrl-S run  Tab field  Ctrl-U clear  Ctrl-P/F2 command line  Esc close"
-            }
-            (_, LaunchField::Sandbox) => "↑↓ sandbox  Enter choose  n new sandbox  Tab field  Esc close",
-            (true, _) => "↑↓ sandbox  Ctrl-S run  Tab field  Ctrl-U clear  Ctrl-P/F2 command line  Esc close",
-            (false, _) => "↑↓ sandbox  Enter launch  Tab field  Ctrl-U clear  Ctrl-P/F2 Python  Esc close",
-        },
-        Some(Overlay::Create(_)) => "↑↓ profile  Tab field  Ctrl-U clear  Enter create  Esc close",
-        Some(Overlay::FileView(_)) => "↑↓ PgUp/PgDn g/G scroll  ←/→ pan  Esc close",
-        None => match (app.screen, app.focus, app.tab) {
-            (Screen::Profiles, _, _) => "↑↓ profile  e edit ($EDITOR)  r reload  Esc back  ? help  q quit",
-            (_, Pane::Sandboxes, _) => {
-                "↑↓ select  Enter open  / filter  s/S/P/M sort  x launch  n new  K kill  D remove  Tab pane  p profiles  ? help  q quit"
-            }
-            (_, Pane::Executions, _) => {
-                "↑↓ select  Enter detail  s/P/M sort  l logs  t tree  w files  x launch  K kill  Esc back  ? help  q quit"
-            }
-            (_, Pane::Inspector, Tab::Tree) => {
-                "↑↓ select  Enter/space fold  +/- expand/collapse  s/P/M sort  K signal  i/l/c/w tab  Esc back  q quit"
-            }
-            (_, Pane::Inspector, Tab::Files) => {
-                "↑↓ select  Enter open  v view  d delete  r reload  ⌫/Esc up  i/t/l/c tab  q quit"
-            }
-            (_, Pane::Inspector, Tab::Logs) => {
-                "↑↓ scroll  ←→ side  W wrap  f follow  / search  n/N match  g/G top/end  Esc back"
-            }
-            (_, Pane::Inspector, _) => "↑↓ scroll  i/t/l/c/w tab  K kill  x launch  Esc back  ? help  q quit",
-        },
-    }
+/// The keys that apply right now, from the key table.
+pub fn hints(app: &App, width: usize) -> String {
+    crate::tui::keys::footer(app, width)
+}
+
+/// How far the help scrolls on a terminal of `area`.
+pub fn help_max_top(app: &App, area: Rect) -> usize {
+    help::max_top(app, area)
 }
 
 fn footer(frame: &mut Frame, app: &App, area: Rect) {
@@ -250,11 +218,13 @@ fn footer(frame: &mut Frame, app: &App, area: Rect) {
             InputKind::Filter => "filter sandboxes: ",
             InputKind::LogSearch => "search logs: ",
         };
+        let typed = label.chars().count() + app.input_buffer.chars().count() + 4;
+        let room = usize::from(area.width).saturating_sub(typed);
         Line::from(vec![
             Span::styled(label, theme.accent()),
             Span::styled(app.input_buffer.clone(), theme.text()),
             Span::styled("█", theme.accent()),
-            Span::styled("   Enter keep  Esc clear", theme.muted()),
+            Span::styled(format!("   {}", hints(app, room)), theme.muted()),
         ])
     } else if let Some(status) = &app.status {
         let style = if status.error {
@@ -264,7 +234,7 @@ fn footer(frame: &mut Frame, app: &App, area: Rect) {
         };
         Line::from(Span::styled(status.text.clone(), style))
     } else {
-        Line::from(Span::styled(hints(app), theme.muted()))
+        Line::from(Span::styled(hints(app, area.width.into()), theme.muted()))
     };
     frame.render_widget(Paragraph::new(line).style(Style::default()), area);
 }
