@@ -502,10 +502,10 @@ EOF",
         tune: keep,
         timeout_secs: Some(30.0),
         mechanism: None,
-        // Where the result file used to be: a symlink there once made the
-        // host read a host file as the result, a FIFO hung the supervisor,
-        // and /dev/zero filled its memory. The value now travels through a
-        // pipe the supervisor owns, and nothing there is writable.
+        // A result file in the workspace would let a snippet make the host
+        // read a host file (a symlink), hang the supervisor (a FIFO) or fill
+        // its memory (/dev/zero). The value travels through a pipe the
+        // supervisor owns instead, and nothing there is writable.
         script: r#"#!python-snippet
 import os
 made = []

@@ -18,8 +18,8 @@ const KILL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How a new process enters a group without its parent writing its pid to
 /// `cgroup.procs`. That write takes the kernel's global threadgroup lock for
-/// writing, which waits for an RCU grace period: 7-10 ms per launch on these
-/// machines, more than everything else a launch does.
+/// writing, which waits for an RCU grace period: longer than everything
+/// else a launch does.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Placement {
     /// v1 `tasks` files. A single-threaded child that writes "0" to each

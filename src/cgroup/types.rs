@@ -35,8 +35,8 @@ pub struct Usage {
 }
 
 /// Which figures of [`Usage`] a reading takes. Each is a file read in a
-/// hierarchy (30-40 us on cgroupfs), and the end of every execution waits
-/// for its reading, so each asks only for what its caller uses.
+/// hierarchy, and the end of every execution waits for its reading, so
+/// each asks only for what its caller uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reading {
     /// CPU time, memory and process count: a live view.
