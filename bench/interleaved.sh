@@ -3,8 +3,8 @@
 # bubblewrap as the issue gives it and bubblewrap building the same root as
 # sandbox-tui, one after the other in every round, so that each sees the
 # same machine (hyperfine runs each command's runs in one block, and this
-# VM's speed drifts by 10% within an hour). Back to back, then spaced 100 ms.
-# Each launch is started from Python, which adds about 0.5 ms to all alike.
+# speed of a shared VM drifts between blocks). Back to back, then spaced
+# 100 ms. Each launch is started from Python, which adds the same to all.
 # Run as root. Needs: bubblewrap (apt-get install bubblewrap), python3.
 set -euo pipefail
 cd "$(dirname "$0")/.."

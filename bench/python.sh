@@ -15,7 +15,7 @@ export SANDBOX_TUI_STATE_DIR=$work/state
 # `prune` also removes the network namespace the last run left for the next.
 trap '"$bin" --config "$work/sandboxes.toml" prune >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 # The interpreter the sandbox runs: `python3` on the sandbox's PATH, not a
-# wrapper of the host's (a pyenv shim alone costs 150 ms).
+# wrapper of the host's (a pyenv shim would be timed instead of the launch).
 python=$(PATH=/usr/local/bin:/usr/bin:/bin command -v python3)
 cat > "$work/sandboxes.toml" <<'TOML'
 [profiles.big]

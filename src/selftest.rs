@@ -72,6 +72,15 @@ pub const PYTHON_SNIPPET: &str = "#!python-snippet\n";
 
 fn keep(_: &mut Profile) {}
 
+/// How a check says the sandbox gave it nothing to test with (a program's
+/// module missing, say): the case is skipped with the reason, since it can
+/// claim neither that the guarantee held nor that it broke.
+const NOT_APPLICABLE: &str = "not applicable: ";
+
+fn not_applicable(why: &str) -> String {
+    format!("{NOT_APPLICABLE}{why}")
+}
+
 fn status_is(result: &ExecResult, want: Status) -> Result<(), String> {
     if result.status == want {
         Ok(())
@@ -403,8 +412,8 @@ print("procs=%d" % len([p for p in os.listdir("/proc") if p.isdigit()]))
         timeout_secs: Some(20.0),
         mechanism: Some("seccomp"),
         script: "python3 - <<'EOF'\n\
-import ctypes, os\n\
-libc = ctypes.CDLL(None, use_errno=True)\n\
+try: import ctypes; libc = ctypes.CDLL(None, use_errno=True)\n\
+except (ImportError, OSError) as e: print('no-ctypes=' + repr(e)); raise SystemExit(0)\n\
 ok = []\n\
 if libc.ptrace(0, 0, 0, 0) == 0: ok.append('ptrace')\n\
 if libc.mount(b'none', b'/tmp', b'tmpfs', 0, None) == 0: ok.append('mount')\n\
@@ -415,6 +424,11 @@ print('allowed=' + ','.join(ok))\n\
 EOF",
         check: |r, _| {
             ran(r)?;
+            if let Some(why) = r.stdout.lines().find_map(|l| l.strip_prefix("no-ctypes=")) {
+                return Err(not_applicable(&format!(
+                    "the sandbox's python3 cannot make raw calls without ctypes: {why}"
+                )));
+            }
             match r.stdout.trim().strip_prefix("allowed=") {
                 Some("") => Ok(()),
                 Some(list) => Err(format!("these succeeded: {list}")),
@@ -502,10 +516,10 @@ EOF",
         tune: keep,
         timeout_secs: Some(30.0),
         mechanism: None,
-        // Where the result file used to be: a symlink there once made the
-        // host read a host file as the result, a FIFO hung the supervisor,
-        // and /dev/zero filled its memory. The value now travels through a
-        // pipe the supervisor owns, and nothing there is writable.
+        // A result file in the workspace would let a snippet make the host
+        // read a host file (a symlink), hang the supervisor (a FIFO) or fill
+        // its memory (/dev/zero). The value travels through a pipe the
+        // supervisor owns instead, and nothing there is writable.
         script: r#"#!python-snippet
 import os
 made = []
@@ -806,6 +820,7 @@ pub fn run_case(case: &Case, config: &Config, base: &Profile, state_dir: &Path) 
         .and_then(|m| result.degraded.iter().find(|d| d.starts_with(m)).cloned());
     let verdict = match (case.check)(&result, &ctx) {
         Ok(()) => Verdict::Held(case.claim.to_string()),
+        Err(reason) if reason.starts_with(NOT_APPLICABLE) => Verdict::Skipped(reason),
         Err(_) if degraded_mechanism.is_some() => Verdict::Skipped(format!(
             "missing mechanism: {}",
             degraded_mechanism.unwrap_or_default()

@@ -141,18 +141,32 @@ fn bare_command_and_help_work() {
 
 #[test]
 fn a_reader_that_goes_away_ends_a_verb_quietly() {
+    use std::os::unix::process::CommandExt;
     let env = TestEnv::new("");
     for args in [&["profiles"][..], &["doctor", "--json"], &["ps"]] {
-        // The read end is closed before the verb starts: its first write
+        // The read end is gone before the verb starts: its first write
         // meets EPIPE, as under `sandbox-tui ps | head` once head has exited.
-        let (read, write) = nix::unistd::pipe().expect("pipe");
-        drop(read);
-        let out = env
-            .cmd()
-            .args(args)
-            .stdout(std::process::Stdio::from(write))
-            .output()
-            .expect("run sandbox-tui");
+        // The pipe is made in the child between fork and exec, so no other
+        // process (another test's child forked meanwhile) can inherit the
+        // read end and keep the pipe readable.
+        let mut cmd = env.cmd();
+        cmd.args(args).stdout(std::process::Stdio::null());
+        // SAFETY: pipe, close and dup2 are async-signal-safe, on descriptors
+        // this child alone holds.
+        unsafe {
+            cmd.pre_exec(|| {
+                let mut fds = [0; 2];
+                if libc::pipe(fds.as_mut_ptr()) != 0
+                    || libc::close(fds[0]) != 0
+                    || libc::dup2(fds[1], 1) != 1
+                    || libc::close(fds[1]) != 0
+                {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = cmd.output().expect("run sandbox-tui");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");

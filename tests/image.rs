@@ -66,6 +66,14 @@ fn libraries_of(binary: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// A host program and the libraries it needs, placed in `root`.
+fn add_program(root: &Path, binary: &Path) {
+    place(root, binary, &in_usr(binary));
+    for lib in libraries_of(binary) {
+        place(root, &lib, &in_usr(&lib));
+    }
+}
+
 /// A small root from host files: sh, cat, true, python3 and its standard
 /// library, the libraries they need, and an /etc of its own.
 fn assemble_root(root: &Path) {
@@ -88,10 +96,7 @@ fn assemble_root(root: &Path) {
     ];
     binaries.retain(|b| b.exists());
     for binary in &binaries {
-        place(root, binary, &in_usr(binary));
-        for lib in libraries_of(binary) {
-            place(root, &lib, &in_usr(&lib));
-        }
+        add_program(root, binary);
     }
     let py_name = python.file_name().expect("name").to_owned();
     std::os::unix::fs::symlink(&py_name, root.join("usr/bin/python3")).expect("symlink");
@@ -791,4 +796,44 @@ fn unpacked_modes_are_safe_and_interrupted_removals_are_swept() {
     );
     assert!(live.exists(), "a live process's removal was swept");
     std::fs::remove_dir_all(&live).expect("cleanup");
+}
+
+/// The privileged-syscalls probe calls libc through Python's ctypes: in a
+/// root whose python3 lacks it the case is skipped and says why, neither
+/// "broken" (its probe could not run) nor "held" (nothing was tried).
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn selftest_without_ctypes_skips_the_privileged_syscalls_probe() {
+    if !require_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
+    assemble_root(&root);
+    let bash = Path::new("/bin/bash").canonicalize().expect("host bash");
+    add_program(&root, &bash);
+    if !root.join("usr/bin/bash").exists() {
+        std::os::unix::fs::symlink(bash.file_name().expect("name"), root.join("usr/bin/bash"))
+            .expect("symlink");
+    }
+    // The image's copy of the standard library, less ctypes (hard links
+    // of the host's files: removing them leaves the host's own).
+    let python = Path::new("/usr/bin/python3")
+        .canonicalize()
+        .expect("host python3");
+    let py_name = python.file_name().expect("name");
+    let ctypes = root.join("usr/lib").join(py_name).join("ctypes");
+    std::fs::remove_dir_all(&ctypes).expect("remove the root's ctypes");
+    let env = TestEnv::new(&format!(
+        "[profiles.img]\nrootfs = \"{}\"\n",
+        root.display()
+    ));
+    let (value, _) = env.json(&["selftest", "-p", "img", "--case", "privileged_syscalls"]);
+    let case = value
+        .as_array()
+        .and_then(|cases| cases.iter().find(|c| c["case"] == "privileged_syscalls"))
+        .unwrap_or_else(|| panic!("no privileged_syscalls case: {value}"));
+    assert_eq!(case["verdict"], "skipped", "{case}");
+    let detail = case["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("ctypes"), "{case}");
 }

@@ -302,7 +302,7 @@ fn replacing_the_old_result_file_has_no_effect() {
         return;
     }
     let env = TestEnv::new("");
-    // Where the result file used to be, and beside it: each replacement a
+    // Where a result file would be, and beside it: each replacement a
     // snippet could make there (a symlink to a host secret, a FIFO, a link
     // to an endless device) is refused, and the value still comes back.
     let code = "import os\n\

@@ -284,3 +284,58 @@ fn output_left_styled_is_reset_before_sandbox_tuis_own_lines() {
         String::from_utf8_lossy(&shown)
     );
 }
+
+/// Ctrl-C while `logs -f` follows a log that set a colour and never reset
+/// it: the terminal gets the reset before the process ends by SIGINT.
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn interrupted_follow_resets_a_colour_the_log_left_set() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    if !require_root() {
+        return;
+    }
+    let env = TestEnv::new("");
+    ok(&env, &["create", "colour"]);
+    let script = r"printf '\033[31mred'; sleep 120";
+    let (value, code) = env.json(&["exec", "-d", "colour", "--", "sh", "-c", script]);
+    assert_eq!(code, 0, "{value}");
+    let id = value["id"].as_str().expect("id").to_string();
+
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let mut logs = env.cmd();
+    logs.args(["logs", "-f", &id])
+        .stdout(Stdio::from(pty.slave.try_clone().expect("dup")))
+        .stderr(Stdio::from(pty.slave));
+    let mut child = logs.spawn().expect("spawn logs -f");
+    drop(logs);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let seen = Arc::clone(&seen);
+        let mut file = std::fs::File::from(pty.master);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = file.read(&mut buf) {
+                seen.lock().expect("lock").extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    common::poll("the coloured text", Duration::from_secs(60), || {
+        let seen = seen.lock().expect("lock");
+        String::from_utf8_lossy(&seen).contains("red").then_some(())
+    });
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT");
+    let status = child.wait().expect("wait");
+    reader.join().expect("reader");
+    let text = String::from_utf8_lossy(&seen.lock().expect("lock")).into_owned();
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}: {text:?}");
+    let red = text.find("\u{1b}[31mred").expect("the colour passed");
+    assert!(
+        text[red..].contains("\u{1b}[0m"),
+        "left red after Ctrl-C: {text:?}"
+    );
+    ok(&env, &["kill", &id]);
+}

@@ -8,14 +8,16 @@ use std::time::Instant;
 use nix::sys::signal::Signal;
 use nix::unistd::{self, AccessFlags};
 
-use super::{
-    collect_pids, kernel_at_least, mkdir, mkdir_in_existing, read_keyed, read_string, read_u64,
-    signal_pids, v2, wait_until, writable, write_file, Backend, Cgroup, CgroupError, Flavor,
-    Limits, MountEntry, Place, Placement, Reading, Report, Result, Usage, FREEZE_TIMEOUT,
-    POLL_INTERVAL,
+use super::fs::{
+    collect_pids, freeze_cgroup2, kernel_at_least, mkdir, mkdir_in_existing, read_keyed,
+    read_string, read_u64, signal_pids, thaw_cgroup2, wait_until, writable, write_file,
+    FREEZE_TIMEOUT, POLL_INTERVAL,
 };
-
-pub(super) const CFS_PERIOD_US: u64 = 100_000;
+use super::group::{Backend, Cgroup, Place, Placement};
+use super::mountinfo::{find_cgroup2, MountEntry};
+use super::types::{
+    cpu_quota_us, CgroupError, Flavor, Limits, Reading, Report, Result, Usage, CFS_PERIOD_US,
+};
 
 /// Controllers we use. cpuset is deliberately absent: creating a cpuset
 /// group requires filling cpuset.cpus/mems first, and we do not need it.
@@ -64,7 +66,7 @@ impl Mounts {
             return Ok(None);
         }
         let mut notes = Vec::new();
-        let unified = v2::find_mount(mounts, true).and_then(|m| {
+        let unified = find_cgroup2(mounts, true).and_then(|m| {
             if usable(&m.mount_point, root) {
                 Some(m.mount_point.clone())
             } else {
@@ -376,7 +378,7 @@ impl Group {
             return Some(Freeze::V1(state));
         }
         let dir = self.unified.as_ref()?;
-        v2::freeze(dir, deadline).map(Freeze::V2)
+        freeze_cgroup2(dir, deadline).map(Freeze::V2)
     }
 }
 
@@ -389,7 +391,7 @@ impl Freeze {
     fn thaw(self) -> Result<()> {
         match self {
             Freeze::V1(state) => write_file(&state, "THAWED"),
-            Freeze::V2(dir) => v2::thaw(&dir),
+            Freeze::V2(dir) => thaw_cgroup2(&dir),
         }
     }
 }
@@ -408,7 +410,7 @@ impl Backend for Group {
             write_file(&dir.join("cpu.cfs_period_us"), &CFS_PERIOD_US.to_string())?;
             write_file(
                 &dir.join("cpu.cfs_quota_us"),
-                &super::cpu_quota_us(cores).to_string(),
+                &cpu_quota_us(cores).to_string(),
             )?;
         }
         Ok(())

@@ -7,27 +7,18 @@ use std::time::Instant;
 
 use nix::sys::signal::Signal;
 
-use super::{
-    collect_pids, cpu_quota_us, kernel_at_least, mkdir, mkdir_in_existing, read_keyed, read_string,
-    read_u64, signal_pids, subdirs, v1::CFS_PERIOD_US, wait_until, writable, write_file, Backend,
-    Cgroup, CgroupError, Flavor, Limits, MountEntry, Place, Placement, Reading, Report, Result,
-    Usage, FREEZE_TIMEOUT, POLL_INTERVAL,
+use super::fs::{
+    collect_pids, freeze_cgroup2, kernel_at_least, mkdir, mkdir_in_existing, read_keyed,
+    read_string, read_u64, signal_pids, subdirs, thaw_cgroup2, wait_until, writable, write_file,
+    FREEZE_TIMEOUT, POLL_INTERVAL,
+};
+use super::group::{Backend, Cgroup, Place, Placement};
+use super::mountinfo::{find_cgroup2, MountEntry};
+use super::types::{
+    cpu_quota_us, CgroupError, Flavor, Limits, Reading, Report, Result, Usage, CFS_PERIOD_US,
 };
 
 const CONTROLLERS: [&str; 3] = ["memory", "pids", "cpu"];
-
-/// The cgroup2 mount: the conventional path if mounted there, else the first.
-pub(super) fn find_mount(mounts: &[MountEntry], hybrid: bool) -> Option<&MountEntry> {
-    let preferred = if hybrid {
-        "/sys/fs/cgroup/unified"
-    } else {
-        "/sys/fs/cgroup"
-    };
-    let mut v2 = mounts.iter().filter(|m| m.fstype == "cgroup2");
-    v2.clone()
-        .find(|m| m.mount_point == Path::new(preferred))
-        .or_else(|| v2.next())
-}
 
 #[derive(Debug, Clone)]
 pub(super) struct Mount {
@@ -73,7 +64,7 @@ fn own_cgroup_chain(mount: &Path, mount_root: &str) -> Vec<PathBuf> {
 
 impl Mount {
     pub(super) fn detect(mounts: &[MountEntry], root: &str) -> Result<Option<Mount>> {
-        let Some(m) = find_mount(mounts, false) else {
+        let Some(m) = find_cgroup2(mounts, false) else {
             return Ok(None);
         };
         let mount = m.mount_point.clone();
@@ -222,24 +213,6 @@ fn enable_controllers(dir: &Path) {
     }
 }
 
-/// Freeze `dir` via cgroup.freeze and wait (bounded) for it to settle.
-/// `None` when it was already frozen or cannot be frozen, so the caller
-/// must not thaw it.
-pub(super) fn freeze(dir: &Path, deadline: Instant) -> Option<PathBuf> {
-    let file = dir.join("cgroup.freeze");
-    if read_string(&file).ok()?.trim() == "1" {
-        return None;
-    }
-    write_file(&file, "1").ok()?;
-    let events = dir.join("cgroup.events");
-    let _ = wait_until(deadline, || Ok(read_keyed(&events, "frozen")? == 1));
-    Some(dir.to_path_buf())
-}
-
-pub(super) fn thaw(dir: &Path) -> Result<()> {
-    write_file(&dir.join("cgroup.freeze"), "0")
-}
-
 #[derive(Debug)]
 struct Group {
     dir: PathBuf,
@@ -340,12 +313,12 @@ impl Backend for Group {
             if !self.is_populated()? || Instant::now() >= deadline {
                 return Ok(());
             }
-            let frozen = freeze(&self.dir, deadline.min(Instant::now() + FREEZE_TIMEOUT));
+            let frozen = freeze_cgroup2(&self.dir, deadline.min(Instant::now() + FREEZE_TIMEOUT));
             let sent = self
                 .pids()
                 .and_then(|pids| signal_pids(&pids, Signal::SIGKILL));
             if let Some(dir) = frozen {
-                thaw(&dir)?;
+                thaw_cgroup2(&dir)?;
             }
             sent?;
             std::thread::sleep(POLL_INTERVAL);
@@ -353,10 +326,10 @@ impl Backend for Group {
     }
 
     fn signal_all(&self, sig: Signal) -> Result<()> {
-        let frozen = freeze(&self.dir, Instant::now() + FREEZE_TIMEOUT);
+        let frozen = freeze_cgroup2(&self.dir, Instant::now() + FREEZE_TIMEOUT);
         let sent = self.pids().and_then(|pids| signal_pids(&pids, sig));
         if let Some(dir) = frozen {
-            thaw(&dir)?;
+            thaw_cgroup2(&dir)?;
         }
         sent
     }

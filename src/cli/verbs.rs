@@ -483,6 +483,7 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
     let mut out = std::io::stdout();
     // To a terminal the log is escaped; to a pipe or a file it stays byte-exact.
     let mut escape = super::stdout_is_terminal().then(TerminalStream::new);
+    let terminal = escape.is_some();
     let mut follower = Follower::default();
     let mut at_line_start = true;
     // `last`: nothing is shown after this; `ended`: the execution has ended.
@@ -495,6 +496,10 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
                 _ => Ok(()),
             })
             .and_then(|()| out.flush());
+        if let (Err(_), Some(escape)) = (&written, &mut escape) {
+            // Best effort: a terminal that refuses this write is gone.
+            let _ = out.write_all(&escape.finish()).and_then(|()| out.flush());
+        }
         match written {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => super::stdout_failed(&e),
@@ -505,19 +510,39 @@ pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
         show(true, exec.status.is_final())?;
         return Ok(0);
     }
+    // Ctrl-C ends a follow: on a terminal, a colour the log left set is
+    // reset first, or the user's shell would go on in it.
+    if terminal {
+        catch_interrupts();
+    }
     let mut failed = None;
     manager.wait(&exec.id, &mut |_| {
         if let Err(e) = show(false, false) {
             failed = Some(e);
             return false;
         }
-        true
+        INTERRUPTED.load(Ordering::SeqCst) == 0
     })?;
     if let Some(e) = failed {
         return Err(e);
     }
+    if let Ok(sig) = Signal::try_from(INTERRUPTED.load(Ordering::SeqCst)) {
+        // What came since the last tick, then the reset; a terminal that
+        // hung up takes neither, and the signal ends this process anyway.
+        let _ = show(true, false);
+        die_by(sig);
+    }
     show(true, true)?;
     Ok(0)
+}
+
+/// End this process by `sig`, as the signal would have had it not been
+/// caught, so a shell sees the same status (130 for Ctrl-C).
+fn die_by(sig: Signal) -> ! {
+    // SAFETY: restoring the default disposition runs no handler code.
+    let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigDfl) };
+    let _ = nix::sys::signal::raise(sig);
+    std::process::exit(128 + sig as i32)
 }
 
 /// The pieces' bytes as they are (through `escape` for a terminal), each

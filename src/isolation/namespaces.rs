@@ -23,8 +23,8 @@ pub const INIT_ARG: &str = "__init";
 
 /// The init as an executable of its own, installed beside this one (Cargo
 /// builds and installs both). It is a fifth of this binary's size with a
-/// seventh of its relocations, and every launch waits for it to start: 0.4
-/// ms of CPU against 1.0 ms on the VM of bench/README.md.
+/// seventh of its relocations, and every launch waits for it to start, so
+/// the smaller executable's start-up is the launch's gain.
 pub const INIT_BINARY: &str = "sandbox-tui-init";
 
 /// The small init beside the running executable, opened for `execveat`;

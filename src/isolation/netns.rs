@@ -2,11 +2,11 @@
 //!
 //! Creating a network namespace is most of the cost of the clone that
 //! starts a sandbox: the kernel registers a loopback device with its sysctl
-//! tables, about 0.8 of `clone3`'s 1.2 ms on the VM of bench/README.md.
-//! So a supervisor running as root makes the *next* launch's namespace
-//! while its own command runs, on a thread of its own, and leaves it
-//! bind-mounted in [`RUNTIME_DIR`]. The next launch claims it with one
-//! atomic rename and joins it (`setns`) instead of cloning a new one.
+//! tables, and a launch would wait for all of it. So a supervisor running
+//! as root makes the *next* launch's namespace while its own command runs,
+//! on a thread of its own, and leaves it bind-mounted in [`RUNTIME_DIR`].
+//! The next launch claims it with one atomic rename and joins it (`setns`)
+//! instead of cloning a new one.
 //!
 //! A claimed namespace is as fresh as a cloned one: made empty by this tool
 //! with only its loopback, up, in a directory only root can enter, and
@@ -111,8 +111,8 @@ impl ClaimedNamespace {
     }
 }
 
-/// The directory of a claimed spare, still mounted. Unmounting it takes
-/// 0.5 ms here (the kernel waits for an RCU grace period), so it is left
+/// The directory of a claimed spare, still mounted. Unmounting it waits
+/// for an RCU grace period, which no launch should wait for, so it is left
 /// to the thread of [`start_making`]; dropped anywhere else, it is removed
 /// there and then.
 #[derive(Debug)]
@@ -282,8 +282,8 @@ pub fn start_making(dir: PathBuf, claimed: Option<ClaimedMount>) -> SpareMaker {
             // Only ever a head start: a launch without a spare clones one.
             let _ = make(&dir);
             // Last: the unmount mostly waits for an RCU grace period, and
-            // the making is better done early, before the command runs
-            // (0.3 ms less per launch in interleaved runs).
+            // the making is better done early, while the machine is
+            // otherwise waiting for the command, than after it.
             drop(claimed);
         })
         .ok();

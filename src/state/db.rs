@@ -260,9 +260,8 @@ impl Store {
     }
 
     /// Stop this connection's commits from checkpointing the log. A
-    /// checkpoint syncs the log and the database, 2.5 to 3 ms on the 2-core
-    /// VM of bench/README.md and at times tens of ms, and SQLite runs it
-    /// inside the commit that crossed the threshold. A caller on the hot
+    /// checkpoint syncs the log and the database, two waits on the disk, and
+    /// SQLite runs it inside the commit that crossed the threshold. A caller on the hot
     /// path asks [`Store::log_is_long`] after a commit and, if so, runs
     /// [`checkpoint`] on a thread of its own.
     pub fn defer_checkpoints(&self) {

@@ -239,8 +239,8 @@ fn remove_entry(
 /// Empty sandbox directories kept between ephemeral sandboxes (`run`).
 /// Making and deleting a sandbox directory and its workspace costs ext4 a
 /// block and a journal update each way and, on a file system mounted with
-/// `discard`, a synchronous discard of the freed blocks: 0.1 to 2.4 ms per
-/// rmdir on the VM of bench/README.md. A rename costs neither.
+/// `discard`, a synchronous discard of the freed blocks on every rmdir.
+/// A rename costs neither.
 const SPARE_SLOTS: u32 = 4;
 
 /// The mode of a workspace handed out again.
