@@ -98,6 +98,7 @@ const PROFILE_KEYS: &[&str] = &[
     "rootfs",
     "image",
     "warm",
+    "gpus",
     "backend",
     "docker_image",
 ];
@@ -179,6 +180,9 @@ pub struct Profile {
     /// (each used for one call). The CLI itself does not use it.
     #[serde(default)]
     pub warm: u64,
+    /// GPUs a cluster job reserves (Ray `num_gpus`); no GPU device is given to the sandbox.
+    #[serde(default)]
+    pub gpus: u32,
 }
 
 fn default_allow_shell() -> bool {
@@ -354,6 +358,7 @@ impl Profile {
             settings: Vec::new(),
             extends: None,
             warm: 0,
+            gpus: 0,
         }
     }
 }
@@ -698,6 +703,7 @@ struct Overrides {
     /// Where `rootfs` and `image` were set, to point at a conflict.
     root_spans: Vec<(String, Range<usize>)>,
     warm: Option<u64>,
+    gpus: Option<u32>,
     /// Where `allow_network` and `allowed_hosts` were set, to point at a conflict.
     network_spans: Vec<(String, Range<usize>)>,
 }
@@ -733,6 +739,7 @@ impl Overrides {
             denied_patterns,
             allow_shell,
             warm,
+            gpus,
         );
         if let Some(quota) = self.cpu_quota {
             profile.cpu_quota = Some(quota);
@@ -973,6 +980,7 @@ impl<'t> Checker<'t> {
                     }
                 }
                 "warm" => o.warm = self.int(value, key_ref, 0, MAX_WARM),
+                "gpus" => o.gpus = self.int(value, key_ref, 0, 16).map(|n| n as u32),
                 "backend" => {
                     if let Some(s) = self.string(value, key_ref) {
                         match s.as_str() {

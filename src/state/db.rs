@@ -1250,6 +1250,7 @@ mod tests {
             settings: Vec::new(),
             extends: None,
             warm: 0,
+            gpus: 0,
         }
     }
 
