@@ -296,6 +296,7 @@ fn dashboard(cli: &Cli) -> anyhow::Result<()> {
         state_dir_flag: cli.global.state_dir.clone(),
         refresh: std::time::Duration::from_millis(cli.refresh),
         theme: cli.theme.clone(),
+        cluster: cli.global.cluster.clone(),
     })?;
     Ok(())
 }

@@ -65,6 +65,9 @@ fn dispatch(app: &mut App, action: Action) -> Vec<Effect> {
 /// live network refusals of the execution in the detail (again each
 /// `tick` while it runs).
 fn sync(app: &mut App, tick: bool) -> Vec<Effect> {
+    if app.screen == Screen::Cluster {
+        return super::cluster::poll(app, tick);
+    }
     if app.screen != Screen::Main {
         return Vec::new();
     }
@@ -249,6 +252,7 @@ fn profile_changes(made: &Profile, now: &Profile) -> Vec<ProfileChange> {
 
 fn on_outcome(app: &mut App, outcome: Outcome) -> Vec<Effect> {
     match outcome {
+        Outcome::Cluster(result) => super::cluster::apply(app, result),
         Outcome::Launched(Ok(record)) => {
             let refused = matches!(record.status, Status::Denied | Status::Error);
             if refused {
@@ -477,6 +481,7 @@ fn on_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
     match app.screen {
         Screen::Main => on_main_key(app, key),
         Screen::Profiles => on_profiles_key(app, key),
+        Screen::Cluster => super::cluster::on_key(app, key),
     }
 }
 
@@ -636,6 +641,7 @@ fn on_main_key(app: &mut App, key: KeyEvent) -> Vec<Effect> {
             status(app, format!("follow {state}"), false);
         }
         KeyCode::Char('p') => app.screen = Screen::Profiles,
+        KeyCode::Char('C') => app.screen = Screen::Cluster,
         _ => unknown_key(app, &key),
     }
     Vec::new()
@@ -1262,6 +1268,10 @@ fn on_confirm_key(app: &mut App, mut confirm: Confirm, key: KeyEvent) -> Vec<Eff
     match key.code {
         KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
             let (effect, text) = match confirm.target {
+                KillTarget::ClusterJob { id } => (
+                    Effect::StopClusterJob { id: id.clone() },
+                    format!("stopping {id}…"),
+                ),
                 KillTarget::Execution { id, .. } => (
                     Effect::KillExecution { id: id.clone() },
                     format!("killing {id}…"),

@@ -2,6 +2,7 @@
 //! draws; the layout function is pure so `update` can map mouse clicks.
 
 mod charts;
+mod cluster;
 mod columns;
 mod dialogs;
 mod executions;
@@ -190,6 +191,12 @@ pub fn draw(frame: &mut Frame, app: &App) {
             profiles::draw(frame, app, body);
             footer(frame, app, foot);
         }
+        Screen::Cluster => {
+            let [body, foot] =
+                Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
+            cluster::draw(frame, app, body);
+            footer(frame, app, foot);
+        }
     }
     match &app.overlay {
         Some(Overlay::Help) => help::draw(frame, app, area),
@@ -223,6 +230,7 @@ pub fn hints(app: &App) -> &'static str {
         Some(Overlay::FileView(_)) => "↑↓ PgUp/PgDn g/G scroll  ←/→ pan  Esc close",
         None => match (app.screen, app.focus, app.tab) {
             (Screen::Profiles, _, _) => "↑↓ profile  e edit ($EDITOR)  r reload  Esc back  ? help  q quit",
+            (Screen::Cluster, _, _) => "↑↓ job  K stop job  Esc/C back  ? help  q quit",
             (_, Pane::Sandboxes, _) => {
                 "↑↓ select  Enter open  / filter  s/S/P/M sort  x launch  n new  K kill  D remove  Tab pane  p profiles  ? help  q quit"
             }
