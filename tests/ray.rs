@@ -151,6 +151,44 @@ fn kill_stops_the_job_and_no_process_of_its_tree_survives() {
 
 #[test]
 #[ignore = "needs a Ray cluster: SANDBOX_TUI_RAY_ADDRESS (source .ci/ray-env)"]
+fn a_signal_to_a_waiting_run_stops_its_job() {
+    let env = TestEnv::new("");
+    let marker = format!("3600.{}{}", std::process::id(), line!());
+    let script = format!("setsid sleep {marker} & sleep {marker}");
+    let address = address();
+    let child = env
+        .cmd()
+        .args([
+            "--json",
+            "--cluster",
+            &address,
+            "run",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    wait_for("the job's two sleeps", Duration::from_secs(120), || {
+        processes_with(&marker).len() == 2
+    });
+    // Our own child, the waiting CLI: it stops the job and reports its end.
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("kill");
+    let out = child.wait_with_output().expect("wait");
+    let result: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the result on stdout");
+    assert_eq!(result["status"], "killed", "{result}");
+    assert_ne!(out.status.code(), Some(0));
+    wait_for("no sleep left", Duration::from_secs(30), || {
+        processes_with(&marker).is_empty()
+    });
+}
+
+#[test]
+#[ignore = "needs a Ray cluster: SANDBOX_TUI_RAY_ADDRESS (source .ci/ray-env)"]
 fn the_cluster_lists_both_nodes_and_refuses_bad_ids() {
     let client = sandbox_tui::cluster::RayClient::new(&address(), None).expect("client");
     let nodes = client.nodes().expect("nodes");
