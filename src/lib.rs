@@ -5,6 +5,7 @@
 
 pub mod cgroup;
 pub mod cli;
+pub mod cluster;
 pub mod doctor;
 pub mod escape;
 pub mod files;

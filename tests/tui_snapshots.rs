@@ -464,6 +464,7 @@ fn enter_context(app: &mut App, b: &Binding) {
             };
         }
         Ctx::Profiles => app.screen = Screen::Profiles,
+        Ctx::Cluster => app.screen = Screen::Cluster,
         Ctx::Input => app.input = Some(InputKind::Filter),
         Ctx::Help => app.overlay = Some(Overlay::Help { top: 0 }),
         Ctx::Confirm => {

@@ -111,9 +111,22 @@ class _Options:
     cpu_seconds: Optional[int] = None
     settings: Optional[Mapping[str, Any]] = None
     binary: Optional[PathLike] = None
+    backend: str = "native"
+    cluster: Optional[str] = None
+    token: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("native", "ray"):
+            raise ValueError('backend must be "native" or "ray", not %r' % (self.backend,))
+        if self.backend == "ray":
+            self.cluster = self.cluster or os.environ.get("SANDBOX_TUI_CLUSTER")
+            if not self.cluster:
+                raise ValueError('backend="ray" needs cluster="ray://HOST:8265" (or $SANDBOX_TUI_CLUSTER)')
+        elif self.cluster is not None:
+            raise ValueError('cluster= needs backend="ray"')
 
     def cli(self) -> Cli:
-        return Cli(self.config, self.state_dir, self.binary)
+        return Cli(self.config, self.state_dir, self.binary, self.cluster, self.token)
 
     def run_args(self, call: Optional[str] = None) -> List[str]:
         settings: Dict[str, Any] = dict(self.settings or {})
@@ -204,6 +217,12 @@ def _pool_key(options: _Options) -> Any:
 
 
 def _warm_pool(options: _Options) -> Any:
+    if options.backend != "native":
+        return None
+    return _native_warm_pool(options)
+
+
+def _native_warm_pool(options: _Options) -> Any:
     """The process's warm pool for this profile and these overrides, made at
     first use when the profile has ``warm = N`` (N > 0); None otherwise
     (the call then starts its own sandbox). A profile with
@@ -267,6 +286,9 @@ def execute_code(
     memory_mb: Optional[int] = None,
     cpu_seconds: Optional[int] = None,
     settings: Optional[Mapping[str, Any]] = None,
+    backend: str = "native",
+    cluster: Optional[str] = None,
+    token: Optional[str] = None,
 ) -> Tuple[Any, Optional[BaseException]]:
     """Run a Python snippet in a fresh sandbox; ``(result, None)`` or ``(None, error)``.
 
@@ -278,6 +300,10 @@ def execute_code(
     ``__cause__`` is the :class:`RemoteError` with the traceback; any other
     is a :class:`RemoteError`; a limit or a denial is the matching
     :class:`SandboxError`. Nothing is raised for what the snippet did.
+
+    ``backend="ray"`` with ``cluster="ray://HOST:8265"`` (and ``token``,
+    sent as ``$SANDBOX_TUI_RAY_TOKEN``) runs the call as a job on a Ray
+    cluster's node, in the same sandbox (docs/ray.md).
 
     ``timeout`` (seconds) overrides the profile's ``timeout_seconds``;
     ``memory_mb``, ``cpu_seconds`` and ``settings`` (any profile key, e.g.
@@ -291,7 +317,8 @@ def execute_code(
     :class:`WarmPool`), where a large bytes, str or numpy array comes back
     as a raw file instead of JSON.
     """
-    options = _Options(profile, timeout, config, state_dir, memory_mb, cpu_seconds, settings)
+    options = _Options(profile, timeout, config, state_dir, memory_mb, cpu_seconds, settings,
+                       backend=backend, cluster=cluster, token=token)
     return _pair(lambda: _launch(options, code))
 
 
@@ -305,11 +332,15 @@ async def aexecute_code(
     memory_mb: Optional[int] = None,
     cpu_seconds: Optional[int] = None,
     settings: Optional[Mapping[str, Any]] = None,
+    backend: str = "native",
+    cluster: Optional[str] = None,
+    token: Optional[str] = None,
 ) -> Tuple[Any, Optional[BaseException]]:
     """:func:`execute_code` for asyncio: ``await aexecute_code("return 1")``.
 
     Cancelling the task ends the sandboxed execution."""
-    options = _Options(profile, timeout, config, state_dir, memory_mb, cpu_seconds, settings)
+    options = _Options(profile, timeout, config, state_dir, memory_mb, cpu_seconds, settings,
+                       backend=backend, cluster=cluster, token=token)
     return await _apair(lambda: _alaunch(options, code))
 
 
@@ -338,9 +369,13 @@ class SandboxExecutor:
         memory_mb: Optional[int] = None,
         cpu_seconds: Optional[int] = None,
         settings: Optional[Mapping[str, Any]] = None,
+        backend: str = "native",
+        cluster: Optional[str] = None,
+        token: Optional[str] = None,
     ) -> None:
         self.worker = worker
-        self._options = _Options(profile, None, config, state_dir, memory_mb, cpu_seconds, settings)
+        self._options = _Options(profile, None, config, state_dir, memory_mb, cpu_seconds, settings,
+                                 backend=backend, cluster=cluster, token=token)
 
     def _call(self, method: str, args: Sequence[Any], kwargs: Optional[Mapping[str, Any]],
               timeout: Optional[float]) -> Tuple[_Options, str]:

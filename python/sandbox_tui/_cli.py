@@ -75,10 +75,18 @@ class Cli:
         config: Optional[PathLike] = None,
         state_dir: Optional[PathLike] = None,
         binary: Optional[PathLike] = None,
+        cluster: Optional[str] = None,
+        token: Optional[str] = None,
     ) -> None:
         self.config = os.fspath(config) if config is not None else None
         self.state_dir = os.fspath(state_dir) if state_dir is not None else None
         self.binary = os.fspath(binary) if binary is not None else None
+        # A Ray cluster's dashboard (docs/ray.md); its token goes to the
+        # binary through the environment, never its command line.
+        self.cluster = cluster
+        self.env = None
+        if token is not None:
+            self.env = dict(os.environ, SANDBOX_TUI_RAY_TOKEN=token)
 
     def argv(self, args: Sequence[str]) -> List[str]:
         argv = [self.binary or find_binary(), "--json"]
@@ -86,6 +94,8 @@ class Cli:
             argv += ["--config", self.config]
         if self.state_dir is not None:
             argv += ["--state-dir", self.state_dir]
+        if self.cluster is not None:
+            argv += ["--cluster", self.cluster]
         return argv + list(args)
 
     def run(self, args: Sequence[str], stdin: Optional[bytes] = None) -> Tuple[int, Any]:
@@ -97,6 +107,7 @@ class Cli:
                 input=stdin if stdin is not None else b"",
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                env=self.env,
             )
         except OSError as e:
             raise SandboxError("cannot run %s: %s" % (argv[0], e.strerror or e)) from None
@@ -111,6 +122,7 @@ class Cli:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
+                env=self.env,
             )
         except OSError as e:
             raise SandboxError("cannot run %s: %s" % (argv[0], e.strerror or e)) from None

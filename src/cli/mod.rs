@@ -8,6 +8,7 @@ macro_rules! outln {
     };
 }
 
+mod cluster;
 mod doctor;
 mod files;
 mod format;
@@ -86,6 +87,9 @@ pub struct Global {
     /// Machine-readable output (schemas in docs/cli.md)
     #[arg(long, global = true)]
     pub json: bool,
+    /// Run and list executions on a Ray cluster (ray://HOST:8265, the dashboard; docs/ray.md)
+    #[arg(long, global = true, value_name = "ADDR")]
+    pub cluster: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +162,11 @@ pub fn main() -> i32 {
             }
         };
     };
+    if let Some(address) = cli.global.cluster.clone() {
+        if !matches!(command, Command::Run(_)) {
+            return cluster_verb(&cli.global, &address, command);
+        }
+    }
     let outcome = match command {
         Command::Run(args) => run::run(&cli.global, args),
         Command::Create(args) => verbs::create(&cli.global, args),
@@ -185,6 +194,23 @@ pub fn main() -> i32 {
             EXIT_USAGE
         }
     }
+}
+
+/// The verbs that work against a cluster; the rest refuse `--cluster`.
+fn cluster_verb(global: &Global, address: &str, command: Command) -> i32 {
+    let outcome = match command {
+        Command::Ps(args) => cluster::ps(global, address, args),
+        Command::Logs(args) => cluster::logs(global, address, args),
+        Command::Wait(args) => cluster::wait(global, address, args),
+        Command::Kill(args) => cluster::kill(global, address, args),
+        _ => Err(anyhow::anyhow!(
+            "--cluster works with run, ps, logs, wait and kill (and the dashboard)"
+        )),
+    };
+    outcome.unwrap_or_else(|e| {
+        report_error(global, &e);
+        EXIT_USAGE
+    })
 }
 
 /// The configuration for a verb. Invalid profiles are left out with a
@@ -271,6 +297,7 @@ fn dashboard(cli: &Cli) -> anyhow::Result<()> {
         state_dir_flag: cli.global.state_dir.clone(),
         refresh: std::time::Duration::from_millis(cli.refresh),
         theme: cli.theme.clone(),
+        cluster: cli.global.cluster.clone(),
     })?;
     Ok(())
 }

@@ -5,6 +5,8 @@ use crate::manager::{self, RunOptions};
 use crate::supervisor::{ErrorInfo, ExecResult};
 
 #[derive(Debug, clap::Args)]
+// On a node, the job's environment holds the command.
+#[command(mut_arg("command", |a| a.required_unless_present_any(["python", "job_env"])))]
 pub struct RunArgs {
     /// Profile from sandboxes.toml
     #[arg(short, long, default_value = "default")]
@@ -13,11 +15,28 @@ pub struct RunArgs {
     /// python="python3" (repeatable; VALUE is TOML, checked as in the file)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// With --cluster: print the job's id and leave it running
+    #[arg(short, long)]
+    pub detach: bool,
+    /// On a cluster's node: the profile and the launch from $SANDBOX_TUI_JOB
+    #[arg(long, hide = true, conflicts_with_all = ["profile", "set", "detach"])]
+    pub job_env: bool,
     #[command(flatten)]
     pub launch: super::python_args::LaunchArgs,
 }
 
 pub fn run(global: &super::Global, args: RunArgs) -> anyhow::Result<i32> {
+    if let Some(address) = &global.cluster {
+        return super::cluster::run(global, address, args);
+    }
+    if args.job_env {
+        return super::cluster::run_on_node(global, args);
+    }
+    if args.detach {
+        anyhow::bail!(
+            "run --detach needs --cluster; on this machine use `create` and `exec --detach`"
+        );
+    }
     let config = super::load_config(global)?;
     let profile = config.profile(&args.profile)?.with_settings(&args.set)?;
     let timeout = args.launch.timeout()?;

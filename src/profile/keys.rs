@@ -565,7 +565,7 @@ pub(super) fn defaults() -> Profile {
 /// The table of keys for docs/profiles.md.
 pub fn markdown_table() -> String {
     let mut out =
-        String::from("| key | type | values | default | meaning |\n|---|---|---|---|---|\n");
+        String::from("| key | type | values | default | `update` applies it | meaning |\n|---|---|---|---|---|---|\n");
     for key in KEYS {
         let default = key.default.map_or("none".to_owned(), |d| format!("`{d}`"));
         let _ = writeln!(

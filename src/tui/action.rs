@@ -123,6 +123,7 @@ pub enum ConfigOutcome {
 /// What finished in the world after an `Effect`.
 #[derive(Debug, Clone)]
 pub enum Outcome {
+    Cluster(Result<super::cluster::ClusterData, String>),
     Launched(Result<Box<ExecutionRecord>, String>),
     Created(Result<String, String>),
     Killed(Result<String, String>),
@@ -173,7 +174,8 @@ impl Outcome {
             | Outcome::FileRead { .. }
             | Outcome::FileIsDirectory { .. }
             | Outcome::FileDeleted { .. }
-            | Outcome::Refusals { .. } => false,
+            | Outcome::Refusals { .. }
+            | Outcome::Cluster(_) => false,
         }
     }
 }
@@ -233,6 +235,11 @@ pub enum Effect {
     DeleteFile {
         sandbox: String,
         path: String,
+    },
+    /// The cluster's nodes and jobs (the Cluster screen), and a stop of one job.
+    FetchCluster,
+    StopClusterJob {
+        id: String,
     },
     /// The connections the `allowed_hosts` proxy refused so far.
     FetchRefusals {

@@ -53,6 +53,7 @@ impl Tab {
 pub enum Screen {
     Main,
     Profiles,
+    Cluster,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +171,10 @@ impl Default for Histories {
 /// What a kill confirmation will kill, named in full.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KillTarget {
+    /// A job on the cluster (`--cluster`), stopped through it.
+    ClusterJob {
+        id: String,
+    },
     Execution {
         id: String,
         sandbox: String,
@@ -530,6 +535,7 @@ pub struct App {
     /// Execution whose refusals are being fetched.
     pub refusals_pending: Option<String>,
     pub overlay: Option<Overlay>,
+    pub cluster: super::cluster::ClusterPane,
     pub status: Option<StatusLine>,
     pub quit: bool,
     /// Something visible changed since the last draw.
@@ -582,6 +588,7 @@ impl App {
             refusals: None,
             refusals_pending: None,
             overlay: None,
+            cluster: Default::default(),
             status: None,
             quit: false,
             dirty: true,

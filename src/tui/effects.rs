@@ -14,6 +14,8 @@ pub struct Worker {
     pub manager: Manager,
     /// `--config` as given, for reloads.
     pub config_flag: Option<PathBuf>,
+    /// `--cluster`, for the Cluster screen.
+    pub cluster: Option<String>,
 }
 
 fn signal_of(choice: SignalChoice) -> Signal {
@@ -104,8 +106,37 @@ impl Worker {
                 result: m.network_refusals(&id).map_err(|e| e.to_string()),
                 id,
             },
+            Effect::FetchCluster => Outcome::Cluster(self.fetch_cluster()),
+            Effect::StopClusterJob { id } => Outcome::Killed(
+                self.cluster_client()
+                    .and_then(|c| c.stop(&id).map_err(|e| e.to_string()))
+                    .map(|stopped| match stopped {
+                        true => format!("stopping {id} on the cluster"),
+                        false => format!("{id} had already ended"),
+                    }),
+            ),
             Effect::Quit | Effect::OpenEditor { .. } => return None,
         })
+    }
+
+    fn cluster_client(&self) -> Result<crate::cluster::RayClient, String> {
+        let address = self.cluster.as_deref().ok_or("no --cluster given")?;
+        let token = std::env::var(crate::cluster::TOKEN_ENV).ok();
+        crate::cluster::RayClient::new(address, token).map_err(|e| e.to_string())
+    }
+
+    /// The Cluster screen's nodes and this tool's jobs, newest first.
+    fn fetch_cluster(&self) -> Result<super::cluster::ClusterData, String> {
+        let client = self.cluster_client()?;
+        let nodes = client.nodes().map_err(|e| e.to_string())?;
+        let mut jobs: Vec<_> = client
+            .jobs()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|j| j.is_ours())
+            .collect();
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.start_time));
+        Ok(super::cluster::ClusterData { nodes, jobs })
     }
 
     /// Signal a process only while it is still in a sandbox's cgroup, so a

@@ -87,6 +87,8 @@ pub enum Ctx {
     Logs,
     Files,
     Profiles,
+    /// The Cluster screen (`--cluster`).
+    Cluster,
     /// Typing a filter or a log search in the footer.
     Input,
     Help,
@@ -101,7 +103,7 @@ pub enum Ctx {
 }
 
 impl Ctx {
-    pub const ALL: [Ctx; 14] = [
+    pub const ALL: [Ctx; 15] = [
         Ctx::Global,
         Ctx::Main,
         Ctx::Sandboxes,
@@ -110,6 +112,7 @@ impl Ctx {
         Ctx::Logs,
         Ctx::Files,
         Ctx::Profiles,
+        Ctx::Cluster,
         Ctx::Input,
         Ctx::Help,
         Ctx::Confirm,
@@ -128,6 +131,7 @@ impl Ctx {
             Ctx::Logs => "Logs tab",
             Ctx::Files => "Files tab",
             Ctx::Profiles => "Profiles screen",
+            Ctx::Cluster => "Cluster screen",
             Ctx::Input => "Typing a filter or search",
             Ctx::Help => "This help",
             Ctx::Confirm => "A confirmation",
@@ -186,6 +190,11 @@ pub enum Cmd {
     ProfilesBack,
     ProfilesReload,
     ProfilesEdit,
+    /// The Cluster screen, from the main screen.
+    Cluster,
+    ClusterMove,
+    ClusterStop,
+    ClusterBack,
     InputKeep,
     InputCancel,
     InputErase,
@@ -359,6 +368,7 @@ pub static BINDINGS: &[Binding] = &[
     bind(Main, &[ch('w')], Cmd::ShowTab(Tab::Files), None, "the Files tab: the workspace"),
     bind(Main, &[ch('f')], Cmd::Follow, None, "follow the logs (on/off)"),
     bind(Main, &[ch('p')], Cmd::Profiles, Some("profiles"), "the profiles screen"),
+    bind(Main, &[ch('C')], Cmd::Cluster, None, "the Ray cluster's nodes and jobs (--cluster)"),
     bind(Sandboxes, &[ENTER], Cmd::Open, Some("open"), "its executions"),
     bind(Executions, &[ENTER], Cmd::Detail, Some("detail"), "the execution's detail"),
     bind(Tree, &[ENTER, ch(' ')], Cmd::Fold, Some("fold"), "fold / unfold the node"),
@@ -379,6 +389,9 @@ pub static BINDINGS: &[Binding] = &[
     bind(Profiles, &[ch('e')], Cmd::ProfilesEdit, Some("edit"), "edit the file in $EDITOR, then reload"),
     bind(Profiles, &[ch('r')], Cmd::ProfilesReload, Some("reload"), "read the file again"),
     bind(Profiles, &[ESC, ch('p')], Cmd::ProfilesBack, Some("back"), "back to the main screen"),
+    bind(Cluster, &[UP, DOWN, ch('k'), ch('j')], Cmd::ClusterMove, Some("job"), "select a job"),
+    bind(Cluster, &[ch('K'), k(KeyCode::F(9))], Cmd::ClusterStop, Some("stop job"), "stop the job (asks first)"),
+    bind(Cluster, &[ESC, ch('C')], Cmd::ClusterBack, Some("back"), "back to the main screen"),
     bind(Input, &[ENTER], Cmd::InputKeep, Some("keep"), "keep it (a search goes to its first match)"),
     bind(Input, &[ESC], Cmd::InputCancel, Some("clear"), "drop it"),
     bind(Input, &[k(KeyCode::Backspace)], Cmd::InputErase, None, "erase a character"),
@@ -431,6 +444,7 @@ pub fn contexts(app: &App) -> Vec<Ctx> {
     }
     match app.screen {
         Screen::Profiles => vec![Profiles, Global],
+        Screen::Cluster => vec![Cluster, Global],
         Screen::Main => {
             let pane = match (app.focus, app.tab) {
                 (Pane::Sandboxes, _) => Some(Sandboxes),

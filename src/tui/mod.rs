@@ -8,6 +8,7 @@
 pub mod action;
 pub mod ansi;
 pub mod app;
+pub mod cluster;
 mod effects;
 pub mod format;
 pub mod keys;
@@ -73,6 +74,8 @@ pub struct Options {
     pub refresh: Duration,
     /// `--theme`, else `theme =` from the settings, else "default".
     pub theme: Option<String>,
+    /// `--cluster`: the Ray cluster the Cluster screen shows.
+    pub cluster: Option<String>,
 }
 
 /// Resolve the theme: name from the flag or the config, NO_COLOR respected.
@@ -310,6 +313,7 @@ pub fn run(options: Options) -> Result<(), TuiError> {
         ConfigView::from_config(&options.config),
     );
     app.status = theme_problem.map(|text| StatusLine { text, error: true });
+    app.cluster.address = options.cluster.clone();
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -340,6 +344,7 @@ pub fn run(options: Options) -> Result<(), TuiError> {
             effects::Worker {
                 manager: effect_manager,
                 config_flag: options.config_flag.clone(),
+                cluster: options.cluster.clone(),
             },
             effect_rx,
             tx.clone(),

@@ -173,6 +173,10 @@ pub(super) fn on_confirm_key(
     match cmd {
         Some(Cmd::ConfirmYes) => {
             let (effect, text) = match confirm.target {
+                KillTarget::ClusterJob { id } => (
+                    Effect::StopClusterJob { id: id.clone() },
+                    format!("stopping {id}…"),
+                ),
                 KillTarget::Execution { id, .. } => (
                     Effect::KillExecution { id: id.clone() },
                     format!("killing {id}…"),

@@ -78,6 +78,9 @@ fn dispatch(app: &mut App, action: Action) -> Vec<Effect> {
 /// live network refusals of the execution in the detail (again each
 /// `tick` while it runs).
 fn sync(app: &mut App, tick: bool) -> Vec<Effect> {
+    if app.screen == Screen::Cluster {
+        return crate::tui::cluster::poll(app, tick);
+    }
     if app.screen != Screen::Main {
         return Vec::new();
     }
@@ -252,6 +255,10 @@ fn run(app: &mut App, cmd: Cmd, key: KeyEvent) -> Vec<Effect> {
             status(app, format!("follow {state}"), false);
         }
         Cmd::Profiles => app.screen = Screen::Profiles,
+        Cmd::Cluster => app.screen = Screen::Cluster,
+        Cmd::ClusterBack => app.screen = Screen::Main,
+        Cmd::ClusterMove => crate::tui::cluster::move_selection(app, sign),
+        Cmd::ClusterStop => crate::tui::cluster::confirm_stop(app),
         Cmd::Open | Cmd::Detail => drill_down(app),
         Cmd::Fold => toggle_collapse(app, None),
         Cmd::Expand => toggle_collapse(app, Some(false)),

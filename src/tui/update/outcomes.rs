@@ -110,6 +110,7 @@ pub(super) fn profile_changes(made: &Profile, now: &Profile) -> Vec<ProfileChang
 
 pub(super) fn on_outcome(app: &mut App, outcome: Outcome) -> Vec<Effect> {
     match outcome {
+        Outcome::Cluster(result) => crate::tui::cluster::apply(app, result),
         Outcome::Launched(Ok(record)) => {
             let refused = matches!(record.status, Status::Denied | Status::Error);
             if refused {

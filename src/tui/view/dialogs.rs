@@ -79,6 +79,9 @@ pub fn confirm_text(target: &KillTarget) -> String {
             text.push_str("\nLimits change at once, for what runs now too.");
             text
         }
+        KillTarget::ClusterJob { id } => format!(
+            "Stop job {id} on the cluster?\nIts sandbox on the node is killed, its whole process tree."
+        ),
         KillTarget::DeleteFile { sandbox, path } => format!(
             "Delete {path} from the workspace of sandbox {sandbox}?\nThis cannot be undone (of a symlink, only the link goes)."
         ),

@@ -2,6 +2,7 @@
 //! draws; the layout function is pure so `update` can map mouse clicks.
 
 mod charts;
+mod cluster;
 mod columns;
 mod dialogs;
 mod executions;
@@ -188,6 +189,12 @@ pub fn draw(frame: &mut Frame, app: &App) {
             let [body, foot] =
                 Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
             profiles::draw(frame, app, body);
+            footer(frame, app, foot);
+        }
+        Screen::Cluster => {
+            let [body, foot] =
+                Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
+            cluster::draw(frame, app, body);
             footer(frame, app, foot);
         }
     }
