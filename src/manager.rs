@@ -15,6 +15,7 @@ use nix::sys::signal::Signal;
 use serde::Serialize;
 
 use crate::cgroup::{Cgroup, Hierarchy};
+use crate::execution::{self, ExecResult, ResultCapture, Status};
 use crate::profile::{Config, Profile, ProfileChange};
 use crate::python::{self, PythonJob};
 use crate::state::db::{
@@ -22,7 +23,7 @@ use crate::state::db::{
     SandboxRecord, StateError, Store, KIND_COMMAND, KIND_PYTHON,
 };
 use crate::state::layout::{give_back_spare, remove_tree, resolve_state_dir};
-use crate::supervisor::{self, CgroupPlan, ExecRequest, ExecResult, LogSink, OutputSinks, Status};
+use crate::supervisor::{self, CgroupPlan, ExecRequest, LogSink, OutputSinks};
 
 mod run;
 pub use run::run;
@@ -466,7 +467,7 @@ impl Manager {
 
     fn unique_id(&self) -> Result<String, ManagerError> {
         for _ in 0..32 {
-            let id = supervisor::new_id();
+            let id = execution::new_id();
             if matches!(self.store.execution(&id), Err(StateError::NotFound { .. })) {
                 return Ok(id);
             }
@@ -1075,7 +1076,7 @@ fn finish_job(
     exec: &ExecutionRecord,
     profile: &Profile,
     result: &mut ExecResult,
-    capture: Option<supervisor::ResultCapture>,
+    capture: Option<ResultCapture>,
 ) {
     if exec.kind != KIND_PYTHON {
         return;

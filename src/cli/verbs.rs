@@ -12,12 +12,12 @@ use super::format::{age, bytes, command_line, millis, parse_duration};
 use super::{table, Global};
 use crate::escape::for_terminal;
 use crate::escape::TerminalStream;
+use crate::execution::ExecResult;
 use crate::manager::{ExecOptions, Manager, RemoveFailure};
 use crate::monitor::{self, Monitor};
 use crate::output::forward::{self, Forward, ForwardState, FORWARD_BUFFER, READER_STALL_LIMIT};
 use crate::output::logfile::{self, Follower, LogFiles, LogStream, Piece};
 use crate::state::db::{now_ms, ExecutionRecord};
-use crate::supervisor::ExecResult;
 
 pub fn open_manager(global: &Global) -> anyhow::Result<Manager> {
     let config = super::load_config(global)?;

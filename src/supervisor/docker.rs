@@ -24,10 +24,10 @@ use futures_util::StreamExt;
 use nix::sys::signal::{SigSet, Signal};
 
 use super::{
-    base_result, classify, create_cgroups, encode_stream, refused, Event, ExecRequest, ExecResult,
-    Outcome, OutputSinks, Status,
+    base_result, classify, create_cgroups, refused, Event, ExecRequest, Outcome, OutputSinks,
 };
 use crate::cgroup::{Cgroup, Reading};
+use crate::execution::{encode_stream, ExecResult, Status};
 use crate::output::CappedCapture;
 
 /// How often the container's cgroup is read for CPU time and peak memory.

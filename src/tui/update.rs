@@ -17,8 +17,8 @@ use super::app::{
 };
 use super::format::{command_line, split_command};
 use super::view;
+use crate::execution::Status;
 use crate::profile::{NetworkAccess, Profile, ProfileChange};
-use crate::supervisor::Status;
 
 pub fn update(app: &mut App, action: Action) -> Vec<Effect> {
     let tick = matches!(action, Action::Snapshot(_));
