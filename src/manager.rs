@@ -25,7 +25,12 @@ use crate::state::db::{
 use crate::state::layout::{give_back_spare, remove_tree, resolve_state_dir};
 use crate::supervisor::{self, CgroupPlan, ExecRequest, LogSink, OutputSinks};
 
+mod files;
+mod kill;
+mod logs;
 mod run;
+pub use logs::log_files;
+use logs::remove_logs;
 pub use run::run;
 
 /// The hidden subcommand that runs a detached supervisor.
@@ -602,81 +607,6 @@ impl Manager {
         Ok(self.store.execution(id_or_prefix)?)
     }
 
-    /// Kill an execution: everything in its cgroup (or one signal to every
-    /// process in it). A queued execution is marked killed and never starts.
-    pub fn kill_execution(
-        &self,
-        id: &str,
-        signal: Option<Signal>,
-    ) -> Result<ExecutionRecord, ManagerError> {
-        self.stop_execution(id, signal, Signal::SIGTERM)
-    }
-
-    /// [`Manager::kill_execution`], with the signal its supervisor gets to
-    /// end it and record it `killed`: an attached `exec` passes on the one
-    /// it got (Ctrl-C: SIGINT), so the result says what happened.
-    pub fn stop_execution(
-        &self,
-        id: &str,
-        signal: Option<Signal>,
-        to_supervisor: Signal,
-    ) -> Result<ExecutionRecord, ManagerError> {
-        let exec = self.store.execution(id)?;
-        if exec.status.is_final() {
-            return Ok(exec);
-        }
-        let sandbox = self.store.sandbox(&exec.sandbox)?;
-        let group = self.group(&execution_group(&sandbox, &exec.id));
-        match signal {
-            Some(sig) if sig != Signal::SIGKILL => {
-                if let Some(g) = &group {
-                    g.signal_all(sig)
-                        .map_err(|e| ManagerError::Invalid(format!("signal: {e}")))?;
-                }
-                return Ok(self.store.execution(&exec.id)?);
-            }
-            _ => {}
-        }
-        if exec.status == Status::Queued {
-            let request = self.request_for(&sandbox, &exec, Duration::from_millis(exec.timeout_ms));
-            let result =
-                supervisor::refused(&request, Status::Killed, "killed while queued".into());
-            self.store.finish_execution(&exec.id, &result)?;
-        }
-        // The supervisor turns the signal into a cgroup kill and records `killed`.
-        if let Some((pid, start)) = exec.supervisor_pid.zip(exec.supervisor_start) {
-            if process_alive(pid, start) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), to_supervisor);
-            }
-        }
-        if let Some(g) = &group {
-            let _ = g.kill_all();
-        }
-        self.wait(&exec.id, &mut |_| true)
-    }
-
-    /// Kill every execution of a sandbox (queued ones never start).
-    pub fn kill_sandbox(
-        &self,
-        name: &str,
-        signal: Option<Signal>,
-    ) -> Result<Vec<ExecutionRecord>, ManagerError> {
-        let _ = self.store.sandbox(name)?;
-        let mut killed = Vec::new();
-        // Queued first, so none of them slips into a freed slot.
-        let mut active: Vec<ExecutionRecord> = self
-            .store
-            .execution_summaries_of(name)?
-            .into_iter()
-            .filter(|e| !e.status.is_final())
-            .collect();
-        active.sort_by_key(|e| (e.status != Status::Queued, e.seq));
-        for exec in active {
-            killed.push(self.kill_execution(&exec.id, signal)?);
-        }
-        Ok(killed)
-    }
-
     /// Remove a sandbox: its workspace (never following symlinks or crossing
     /// mounts), its cgroups, and its history unless `keep_history`.
     pub fn remove(&self, name: &str, force: bool, keep_history: bool) -> Result<(), ManagerError> {
@@ -925,17 +855,6 @@ fn discard_job(state_dir: &Path, id: &str) {
     let dir = python::job_dir(state_dir, id);
     if dir.exists() {
         let _ = remove_tree(&dir);
-    }
-}
-
-/// An execution's logs and the files that go with them.
-fn remove_logs(stdout_log: &Path, stderr_log: &Path) {
-    let companions = crate::output::logfile::companion_paths(stdout_log, stderr_log);
-    for path in [stdout_log, stderr_log]
-        .into_iter()
-        .chain(companions.iter().map(PathBuf::as_path))
-    {
-        let _ = std::fs::remove_file(path);
     }
 }
 
