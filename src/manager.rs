@@ -181,9 +181,9 @@ impl Manager {
         Ok(manager)
     }
 
-    /// The cgroup mounts, detected when first needed: reading them takes
-    /// 0.3 ms (the mount table and a writability check per hierarchy), and
-    /// most verbs (`exec`, `ps`, `logs`, `wait`) never touch a cgroup.
+    /// The cgroup mounts, detected when first needed: reading them means
+    /// the mount table and a writability check per hierarchy, and most
+    /// verbs (`exec`, `ps`, `logs`, `wait`) never touch a cgroup.
     fn hierarchy(&self) -> Option<&Hierarchy> {
         self.hierarchy
             .get_or_init(|| Hierarchy::detect(&self.config.settings.cgroup_root).ok())
@@ -1057,7 +1057,7 @@ pub fn supervise_main(args: &[std::ffi::OsString]) -> i32 {
     }
     let _ = stops.thread_block();
     // Detected beside the state's opening and the admission, which do not
-    // need it (0.3 ms off the launch).
+    // need it, so it is off the launch's path.
     let cgroup_root = cgroup_root.to_string_lossy().into_owned();
     let detecting = std::thread::spawn(move || Hierarchy::detect(&cgroup_root).ok());
     let state_dir = PathBuf::from(state_dir);

@@ -23,9 +23,8 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use nix::sys::signal::{SigSet, Signal};
 
-use super::{
-    base_result, classify, create_cgroups, refused, Event, ExecRequest, Outcome, OutputSinks,
-};
+use super::classify::{classify, Outcome};
+use super::{base_result, create_cgroups, refused, Event, ExecRequest, OutputSinks};
 use crate::cgroup::{Cgroup, Reading};
 use crate::execution::{encode_stream, ExecResult, Status};
 use crate::output::CappedCapture;
