@@ -11,8 +11,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::sys::signal::Signal;
-
 use crate::cgroup::{Cgroup, Hierarchy};
 use crate::execution::{ExecResult, ResultCapture};
 use crate::profile::{Config, Profile};
@@ -450,16 +448,7 @@ pub fn supervise_main(args: &[std::ffi::OsString]) -> i32 {
     // blocked, until the supervisor reads it and records `killed`, instead
     // of ending the supervisor before it can record anything. Before the
     // thread below, which inherits the mask.
-    let mut stops = nix::sys::signal::SigSet::empty();
-    for sig in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGPIPE,
-    ] {
-        stops.add(sig);
-    }
+    let stops = supervisor::stop_signals();
     let _ = stops.thread_block();
     // Detected beside the state's opening and the admission, which do not
     // need it, so it is off the launch's path.

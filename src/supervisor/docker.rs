@@ -21,7 +21,6 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures_util::StreamExt;
-use nix::sys::signal::{SigSet, Signal};
 
 use super::classify::{classify, Outcome};
 use super::{base_result, create_cgroups, refused, Event, ExecRequest, OutputSinks};
@@ -59,16 +58,7 @@ pub fn execute(
     // Signals to the supervisor become a kill of the container: blocked
     // here (and so in every thread started from now on), taken by a thread
     // of their own and handed to the loop.
-    let mut mask = SigSet::empty();
-    for sig in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGPIPE,
-    ] {
-        mask.add(sig);
-    }
+    let mask = super::stop_signals();
     if let Err(e) = mask.thread_block() {
         return refused(req, Status::Error, format!("sigprocmask: {e}"));
     }

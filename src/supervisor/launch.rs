@@ -113,17 +113,7 @@ pub(super) fn start(
     }
 
     // Signals to the supervisor become a kill of the sandbox, handled in the loop.
-    let mut mask = SigSet::empty();
-    // SIGPIPE too: an attached `exec` whose reader went away passes it on.
-    for sig in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGPIPE,
-    ] {
-        mask.add(sig);
-    }
+    let mask = super::stop_signals();
     mask.thread_block()
         .map_err(|e| format!("sigprocmask: {e}"))?;
     let signal_fd = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)

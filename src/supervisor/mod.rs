@@ -11,6 +11,8 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{SigSet, Signal};
+
 use crate::cgroup::{Cgroup, Hierarchy, Limits, Reading};
 use crate::execution::{ExecResult, ResultCapture, Status};
 use crate::isolation::DEFAULT_PATH;
@@ -134,6 +136,23 @@ pub struct CgroupPlan {
     /// The execution's group: `sandbox_rel/ID` in a sandbox of many
     /// executions, `sandbox_rel` itself for the one execution of a `run`.
     pub execution_rel: String,
+}
+
+/// The signals that stop an execution: the supervisor blocks them and
+/// turns them into a kill of the sandbox. SIGPIPE too: an attached `exec`
+/// whose reader went away passes it on.
+pub(crate) fn stop_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+        Signal::SIGPIPE,
+    ] {
+        set.add(sig);
+    }
+    set
 }
 
 /// Whether the environment forces full isolation (CI sets this).
