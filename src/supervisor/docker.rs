@@ -23,9 +23,9 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::classify::{classify, Outcome};
-use super::{base_result, create_cgroups, refused, Event, ExecRequest, OutputSinks};
+use super::{base_result, create_cgroups, refused, set_streams, Event, ExecRequest, OutputSinks};
 use crate::cgroup::{Cgroup, Reading};
-use crate::execution::{encode_stream, ExecResult, Status};
+use crate::execution::{ExecResult, Status};
 use crate::output::CappedCapture;
 
 /// How often the container's cgroup is read for CPU time and peak memory.
@@ -437,12 +437,7 @@ async fn supervise(
         outcome.setup_error = state.error.filter(|e| !e.is_empty());
     }
     let mut result = base_result(req);
-    result.stdout_truncated = out.capture.truncated();
-    result.stderr_truncated = err.capture.truncated();
-    result.stdout_bytes = out.capture.total_bytes();
-    result.stderr_bytes = err.capture.total_bytes();
-    (result.stdout, result.stdout_encoding) = encode_stream(out.capture.into_bytes());
-    (result.stderr, result.stderr_encoding) = encode_stream(err.capture.into_bytes());
+    set_streams(&mut result, out.capture, err.capture);
     result.cpu_ms = usage.cpu_ns / 1_000_000;
     Ok((result, outcome, usage))
 }

@@ -14,10 +14,11 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{SigSet, Signal};
 
 use crate::cgroup::{Cgroup, Hierarchy, Limits, Reading};
-use crate::execution::{ExecResult, ResultCapture, Status};
+use crate::execution::{encode_stream, ExecResult, ResultCapture, Status};
 use crate::isolation::DEFAULT_PATH;
 use crate::netproxy::ProxyOptions;
 use crate::output::forward::{self, Forward, READER_STALL_LIMIT};
+use crate::output::CappedCapture;
 use crate::profile::{Backend, Profile};
 
 mod classify;
@@ -192,6 +193,17 @@ pub fn sandbox_limits(profile: &Profile) -> Limits {
 
 fn base_result(req: &ExecRequest) -> ExecResult {
     ExecResult::blank(&req.id, &req.sandbox, &req.profile.name, &req.argv)
+}
+
+/// The captured streams into the result: their bytes (base64 when not
+/// UTF-8), sizes and whether they were cut.
+fn set_streams(result: &mut ExecResult, out: CappedCapture, err: CappedCapture) {
+    result.stdout_truncated = out.truncated();
+    result.stderr_truncated = err.truncated();
+    result.stdout_bytes = out.total_bytes();
+    result.stderr_bytes = err.total_bytes();
+    (result.stdout, result.stdout_encoding) = encode_stream(out.into_bytes());
+    (result.stderr, result.stderr_encoding) = encode_stream(err.into_bytes());
 }
 
 /// A result for an execution that never started.

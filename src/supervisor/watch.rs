@@ -15,10 +15,10 @@ use nix::unistd::Pid;
 
 use super::classify::Outcome;
 use super::launch::Launched;
-use super::{base_result, ExecRequest, LogSink, OutputSinks};
+use super::{base_result, set_streams, ExecRequest, LogSink, OutputSinks};
 use crate::cgroup::{Cgroup, Reading};
 use crate::escape::TerminalStream;
-use crate::execution::{encode_stream, ExecResult, ResultCapture};
+use crate::execution::{ExecResult, ResultCapture};
 use crate::isolation::InitMessage;
 use crate::output::forward::{
     self, Endpoint, Forward, ForwardState, FORWARD_BUFFER, PIPE_MAX, READER_STALL_LIMIT,
@@ -314,12 +314,7 @@ pub(super) fn watch(
     // is recorded: the end of the execution never waits for a reader.
     sinks.forwards.extend(out.live.take());
     sinks.forwards.extend(err.live.take());
-    result.stdout_truncated = out.capture.truncated();
-    result.stderr_truncated = err.capture.truncated();
-    result.stdout_bytes = out.capture.total_bytes();
-    result.stderr_bytes = err.capture.total_bytes();
-    (result.stdout, result.stdout_encoding) = encode_stream(out.capture.into_bytes());
-    (result.stderr, result.stderr_encoding) = encode_stream(err.capture.into_bytes());
+    set_streams(&mut result, out.capture, err.capture);
     if let Some(usage) = init_rusage {
         let ms = |tv: libc::timeval| tv.tv_sec as u64 * 1000 + tv.tv_usec as u64 / 1000;
         result.cpu_ms = ms(usage.ru_utime) + ms(usage.ru_stime);
