@@ -110,3 +110,30 @@ impl Manager {
             .map_err(|e| ManagerError::Invalid(format!("signal {pid}: {e}")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Config;
+
+    /// A pid that is in no sandbox's cgroup is never signalled: here a
+    /// child of the test, which survives the SIGKILL asked for.
+    #[test]
+    fn a_process_outside_every_sandbox_is_not_signalled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let manager = Manager::open(Config::builtin(), Some(dir.path())).expect("open");
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .expect("spawn sleep");
+        let pid = child.id() as i32;
+        let refused = manager.signal_process(None, pid, Signal::SIGKILL);
+        assert!(
+            matches!(&refused, Err(ManagerError::Invalid(m)) if m.contains("no longer in the sandbox")),
+            "{refused:?}"
+        );
+        assert!(matches!(child.try_wait(), Ok(None)), "the child was hit");
+        child.kill().expect("kill");
+        child.wait().expect("wait");
+    }
+}
