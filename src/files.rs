@@ -24,9 +24,6 @@ use nix::sys::stat::{fstat, fstatat, FileStat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
 use serde::Serialize;
 
-use crate::manager::{Manager, ManagerError};
-use crate::state::db::SandboxRecord;
-
 /// How much of a file the dashboard's viewer reads.
 pub const VIEW_HEAD_BYTES: usize = 64 * 1024;
 
@@ -683,91 +680,8 @@ pub fn delete(workspace: &Path, inside: &str) -> Result<(), FilesError> {
 }
 
 /// `NAME:path` as shown in messages and `cp --json`.
-fn remote(sandbox: &str, inside: &str) -> String {
+pub fn remote(sandbox: &str, inside: &str) -> String {
     format!("{sandbox}:{inside}")
-}
-
-impl Manager {
-    fn files_sandbox(&self, name: &str) -> Result<SandboxRecord, ManagerError> {
-        let sandbox = self.store().sandbox(name)?;
-        if sandbox.state != "ready" {
-            return Err(ManagerError::Invalid(format!(
-                "sandbox {name:?} is {}",
-                sandbox.state
-            )));
-        }
-        Ok(sandbox)
-    }
-
-    /// Copy the host file `src` into sandbox `name` at `inside`, at most
-    /// `max_file_size_mb` of its profile.
-    pub fn copy_in(
-        &self,
-        name: &str,
-        src: &Path,
-        inside: impl AsRef<OsStr>,
-    ) -> Result<Copied, ManagerError> {
-        let sandbox = self.files_sandbox(name)?;
-        let (bytes, written) = copy_in_as(
-            &sandbox.workspace,
-            src,
-            inside,
-            sandbox.profile.max_file_size_mb,
-            crate::manager::run_as(&sandbox),
-        )?;
-        Ok(Copied {
-            sandbox: sandbox.name.clone(),
-            from: src.display().to_string(),
-            to: remote(&sandbox.name, &written),
-            bytes,
-        })
-    }
-
-    /// Copy `inside` of sandbox `name` to the host path `dest`, at most
-    /// `max_file_size_mb` of its profile.
-    pub fn copy_out(
-        &self,
-        name: &str,
-        inside: impl AsRef<OsStr>,
-        dest: &Path,
-    ) -> Result<Copied, ManagerError> {
-        let sandbox = self.files_sandbox(name)?;
-        let (bytes, written) = copy_out(
-            &sandbox.workspace,
-            &inside,
-            dest,
-            sandbox.profile.max_file_size_mb,
-        )?;
-        Ok(Copied {
-            sandbox: sandbox.name.clone(),
-            from: remote(&sandbox.name, &inside.as_ref().to_string_lossy()),
-            to: written.display().to_string(),
-            bytes,
-        })
-    }
-
-    /// The workspace's directory `inside` ("" for its root).
-    pub fn list_files(&self, name: &str, inside: &str) -> Result<Vec<FileEntry>, ManagerError> {
-        let sandbox = self.files_sandbox(name)?;
-        Ok(list(&sandbox.workspace, inside)?)
-    }
-
-    /// The first `max_bytes` (e.g. `VIEW_HEAD_BYTES`) of a workspace file.
-    pub fn read_file_head(
-        &self,
-        name: &str,
-        inside: &str,
-        max_bytes: usize,
-    ) -> Result<FileHead, ManagerError> {
-        let sandbox = self.files_sandbox(name)?;
-        Ok(read_head(&sandbox.workspace, inside, max_bytes)?)
-    }
-
-    /// Delete one file (or symlink) of the workspace.
-    pub fn delete_file(&self, name: &str, inside: &str) -> Result<(), ManagerError> {
-        let sandbox = self.files_sandbox(name)?;
-        Ok(delete(&sandbox.workspace, inside)?)
-    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
 //! sandbox-tui: run untrusted code in real Linux sandboxes.
 //!
 //! Layers, lowest first (see DESIGN.md): `profile`, `isolation`, `cgroup`,
-//! `supervisor`, `state`, `manager`, `monitor`, `cli`, `tui`.
+//! `execution` (shared types), `supervisor`, `state`, `manager`, `monitor`, `cli`, `tui`.
 
 pub mod cgroup;
 pub mod cli;
 pub mod cluster;
 pub mod doctor;
 pub mod escape;
+pub mod execution;
 pub mod files;
 pub mod fsops;
 pub mod image;

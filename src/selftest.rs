@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::execution::{ExecResult, Status};
 use crate::manager::{Launch, RunOptions};
 use crate::profile::{Config, Profile};
-use crate::supervisor::{ExecResult, Status};
 
 /// What the case found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -739,7 +739,7 @@ fn programs_root(profile: &Profile, state_dir: &Path) -> PathBuf {
 }
 
 fn random_marker() -> String {
-    format!("sandbox-tui-selftest-{}", crate::supervisor::new_id())
+    format!("sandbox-tui-selftest-{}", crate::execution::new_id())
 }
 
 /// Run one case against `base` (a profile from the user's config).

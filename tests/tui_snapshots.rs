@@ -12,6 +12,7 @@ use ratatui::crossterm::event::{
 use ratatui::style::Color;
 use ratatui::Terminal;
 
+use sandbox_tui::execution::{ErrorInfo, ExecResult, Status};
 use sandbox_tui::files::{FileEntry, FileHead};
 use sandbox_tui::manager::{ExecutionView, Launch, SandboxView};
 use sandbox_tui::monitor::{HostInfo, ProcessInfo};
@@ -19,7 +20,6 @@ use sandbox_tui::netproxy::NetworkRefusal;
 use sandbox_tui::profile::{Config, Diagnostic, Profile};
 use sandbox_tui::python::PythonJob;
 use sandbox_tui::state::db::ExecutionRecord;
-use sandbox_tui::supervisor::{ErrorInfo, ExecResult, Status};
 use sandbox_tui::tui::action::{
     Action, ConfigOutcome, Effect, LineKind, LogLine, LogTail, Outcome, SignalChoice, Snapshot,
     Subject,

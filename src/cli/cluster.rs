@@ -6,8 +6,8 @@ use anyhow::Context;
 
 use super::{run::RunArgs, verbs, Global};
 use crate::cluster::{self, JobSpec, RayClient};
+use crate::execution::ExecResult;
 use crate::manager::RunOptions;
-use crate::supervisor::ExecResult;
 
 pub fn client(address: &str) -> anyhow::Result<RayClient> {
     Ok(RayClient::new(

@@ -1,8 +1,8 @@
 //! `sandbox-tui run`: one command in a fresh, ephemeral sandbox.
 
 use super::Global;
+use crate::execution::{ErrorInfo, ExecResult};
 use crate::manager::{self, RunOptions};
-use crate::supervisor::{ErrorInfo, ExecResult};
 
 #[derive(Debug, clap::Args)]
 // On a node, the job's environment holds the command.

@@ -12,12 +12,12 @@ use super::format::{age, bytes, command_line, millis, parse_duration};
 use super::{table, Global};
 use crate::escape::for_terminal;
 use crate::escape::TerminalStream;
+use crate::execution::ExecResult;
 use crate::manager::{ExecOptions, Manager, RemoveFailure};
 use crate::monitor::{self, Monitor};
 use crate::output::forward::{self, Forward, ForwardState, FORWARD_BUFFER, READER_STALL_LIMIT};
-use crate::output::logfile::{self, Follower, LogFiles, LogStream, Piece};
+use crate::output::logfile::{self, Follower, LogStream, Piece};
 use crate::state::db::{now_ms, ExecutionRecord};
-use crate::supervisor::ExecResult;
 
 pub fn open_manager(global: &Global) -> anyhow::Result<Manager> {
     let config = super::load_config(global)?;
@@ -438,7 +438,7 @@ pub struct LogsArgs {
 pub fn logs(global: &Global, args: LogsArgs) -> anyhow::Result<i32> {
     let manager = open_manager(global)?;
     let exec = manager.execution(&args.id)?;
-    let files = LogFiles::new(&exec.stdout_log, &exec.stderr_log);
+    let files = crate::manager::log_files(&exec);
     let stream = if args.stderr {
         Some(LogStream::Stderr)
     } else if args.stdout {

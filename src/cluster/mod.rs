@@ -11,10 +11,10 @@ pub use ray::{ClusterError, JobInfo, NodeInfo, RayClient};
 
 use serde::{Deserialize, Serialize};
 
+use crate::execution::{ExecResult, Status};
 use crate::manager::Launch;
 use crate::profile::Profile;
 use crate::python::PythonJob;
-use crate::supervisor::{ExecResult, Status};
 
 /// The environment variable that carries a [`JobSpec`] to the node's
 /// `sandbox-tui run --job-env`, through the job's runtime environment.
@@ -155,7 +155,7 @@ pub fn submission_id(id: &str) -> String {
 /// submission id back.
 pub fn submit(client: &RayClient, spec: &JobSpec) -> Result<String, ClusterError> {
     let binary = std::env::var(BINARY_ENV).unwrap_or_else(|_| "sandbox-tui".to_owned());
-    let id = format!("{ID_PREFIX}{}", crate::supervisor::new_id());
+    let id = format!("{ID_PREFIX}{}", crate::execution::new_id());
     let json = serde_json::to_string(spec).map_err(|e| ClusterError::Job(e.to_string()))?;
     // One environment string holds at most 128 KiB on Linux.
     if json.len() > 120 * 1024 {

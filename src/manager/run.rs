@@ -24,13 +24,14 @@ use super::{
     Manager, ManagerError, RunOptions,
 };
 use crate::cgroup::Hierarchy;
+use crate::execution::{self, ExecResult, Status};
 use crate::profile::{Config, Profile};
 use crate::state::db::{
     checkpoint, now_ms, process_start_time, ExecutionRecord, NewExecution, SandboxRecord,
     StateError,
 };
 use crate::state::layout::{make_state_dir, remove_tree, take_spare};
-use crate::supervisor::{self, ExecResult, LogSink, OutputSinks, Status};
+use crate::supervisor::{self, LogSink, OutputSinks};
 
 /// How old the reservations of a run with no record must be before
 /// [`sweep_unrecorded`] takes them for a crash's: a live run records itself
@@ -116,7 +117,7 @@ impl Run<'_> {
             &self.launch,
             self.timeout,
             uid,
-            supervisor::new_id,
+            execution::new_id,
         )?;
         let sandbox = &reserved.sandbox;
         let new = &reserved.execution;

@@ -336,11 +336,11 @@ mod tests {
 
     #[test]
     fn results_stored_before_refusals_existed_still_parse() {
-        let result = crate::supervisor::ExecResult::blank("a1b2c3", "box", "default", &[]);
+        let result = crate::execution::ExecResult::blank("a1b2c3", "box", "default", &[]);
         let mut json = serde_json::to_value(&result).unwrap();
         assert_eq!(json["network_refusals"], serde_json::json!([]));
         json.as_object_mut().unwrap().remove("network_refusals");
-        let back: crate::supervisor::ExecResult = serde_json::from_value(json).unwrap();
+        let back: crate::execution::ExecResult = serde_json::from_value(json).unwrap();
         assert_eq!(back, result);
     }
 

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::execution::{ErrorInfo, ExecResult, ResultCapture, Status};
 use crate::isolation::Bind;
 use crate::profile::Profile;
-use crate::supervisor::{ErrorInfo, ExecResult, ResultCapture, Status};
 
 pub const RUNNER: &str = include_str!("runner.py");
 

@@ -19,8 +19,8 @@ use rusqlite::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::execution::{ExecResult, Status};
 use crate::profile::Profile;
-use crate::supervisor::{ExecResult, Status};
 
 /// The database file inside the state directory.
 pub const DB_FILE: &str = "state.db";

@@ -22,15 +22,12 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures_util::StreamExt;
-use nix::sys::signal::{SigSet, Signal};
 
-use super::ResultCapture;
-use super::{
-    base_result, classify, create_cgroups, encode_stream, refused, Event, ExecRequest, ExecResult,
-    Outcome, OutputSinks, Status,
-};
+use super::classify::{classify, Outcome};
+use super::{base_result, create_cgroups, refused, set_streams, Event, ExecRequest, OutputSinks};
 use crate::cgroup::{Cgroup, Reading};
 use crate::escape::TerminalStream;
+use crate::execution::{ExecResult, ResultCapture, Status};
 use crate::isolation::container_init;
 use crate::output::forward::{Forward, ForwardState, FORWARD_BUFFER, PIPE_MAX, READER_STALL_LIMIT};
 use crate::output::CappedCapture;
@@ -58,16 +55,7 @@ pub fn execute(
     // Signals to the supervisor become a kill of the container: blocked
     // here (and so in every thread started from now on), taken by a thread
     // of their own and handed to the loop.
-    let mut mask = SigSet::empty();
-    for sig in [
-        Signal::SIGINT,
-        Signal::SIGTERM,
-        Signal::SIGHUP,
-        Signal::SIGQUIT,
-        Signal::SIGPIPE,
-    ] {
-        mask.add(sig);
-    }
+    let mask = super::stop_signals();
     if let Err(e) = mask.thread_block() {
         return refused(req, Status::Error, format!("sigprocmask: {e}"));
     }
@@ -235,7 +223,7 @@ impl Stream {
         Stream {
             capture: CappedCapture::new(cap),
             live: live.then(|| Forward::new(if fd == 1 { "stdout" } else { "stderr" }, fd)),
-            escape: super::live_escape(live, fd),
+            escape: super::watch::live_escape(live, fd),
         }
     }
 
@@ -507,7 +495,7 @@ async fn supervise(
         let gone = out.forward(now) | err.forward(now);
         if gone {
             // Our own write met EPIPE: not a signal from outside.
-            super::discard_own_sigpipe();
+            super::watch::discard_own_sigpipe();
             // As in a shell pipeline, a command whose output nobody reads
             // any more is ended.
             if !killed {
@@ -590,12 +578,7 @@ async fn supervise(
     sinks.forwards.extend(out.finish());
     sinks.forwards.extend(err.finish());
     let mut result = base_result(req);
-    result.stdout_truncated = out.capture.truncated();
-    result.stderr_truncated = err.capture.truncated();
-    result.stdout_bytes = out.capture.total_bytes();
-    result.stderr_bytes = err.capture.total_bytes();
-    (result.stdout, result.stdout_encoding) = encode_stream(out.capture.into_bytes());
-    (result.stderr, result.stderr_encoding) = encode_stream(err.capture.into_bytes());
+    set_streams(&mut result, out.capture, err.capture);
     result.cpu_ms = usage.cpu_ns / 1_000_000;
     Ok((result, outcome, usage))
 }
@@ -698,7 +681,7 @@ impl ReportChannel {
             .unwrap_or_else(std::env::temp_dir);
         let mut made = None;
         for _ in 0..8 {
-            let dir = base.join(format!(".docker-{}-{}", req.id, super::new_id()));
+            let dir = base.join(format!(".docker-{}-{}", req.id, crate::execution::new_id()));
             match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => {
                     made = Some(dir);

@@ -856,7 +856,7 @@ pub fn scroll_offset(cursor: usize, height: usize) -> usize {
 
 /// CPU time of an execution so far (running) or in all (ended).
 pub fn execution_cpu_ms(e: &ExecutionView) -> u64 {
-    if e.record.status == crate::supervisor::Status::Running {
+    if e.record.status == crate::execution::Status::Running {
         e.live_cpu_ms
     } else {
         e.record.cpu_ms.unwrap_or(0)

@@ -139,31 +139,18 @@ impl Worker {
         Ok(super::cluster::ClusterData { nodes, jobs })
     }
 
-    /// Signal a process only while it is still in a sandbox's cgroup, so a
-    /// recycled pid of some other program is never hit.
+    /// Signal a process through the manager, which checks right before
+    /// that it is still in the sandbox's cgroup.
     fn signal_process(
         &self,
         sandbox: Option<&str>,
         pid: i32,
         choice: SignalChoice,
     ) -> Result<String, String> {
-        let m = &self.manager;
-        let members = match sandbox {
-            Some(name) => m.sandbox_pids(name).map_err(|e| e.to_string())?,
-            None => {
-                let mut all = Vec::new();
-                for s in m.sandboxes().map_err(|e| e.to_string())? {
-                    all.extend(m.sandbox_pids(&s.name).unwrap_or_default());
-                }
-                all
-            }
-        };
-        if !members.contains(&pid) {
-            return Err(format!("process {pid} is no longer in the sandbox"));
-        }
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal_of(choice))
+        self.manager
+            .signal_process(sandbox, pid, signal_of(choice))
             .map(|()| format!("sent SIG{} to {pid}", choice.name()))
-            .map_err(|e| format!("signal {pid}: {e}"))
+            .map_err(|e| e.to_string())
     }
 
     fn reload(&mut self) -> ConfigOutcome {

@@ -103,8 +103,7 @@ impl Sampler {
         let host = self.monitor.host();
         let logs = request.logs_of.as_ref().and_then(|id| {
             let e = executions.iter().find(|e| &e.record.id == id)?;
-            let (out, err) = (&e.record.stdout_log, &e.record.stderr_log);
-            Some(read_log_tail(id, out, err, e.record.status.is_final()))
+            Some(log_tail(id, crate::manager::log_files(&e.record)))
         });
         Ok(Snapshot {
             taken_at_ms: now_ms(),
@@ -214,10 +213,12 @@ fn cut_string(text: &mut String, max: usize) {
 /// log reader `logs` uses too: the beginning and the end of long ones.
 /// `ended`: the execution has ended (a gap without a tail is final).
 pub fn read_log_tail(id: &str, stdout_log: &Path, stderr_log: &Path, ended: bool) -> LogTail {
-    let pieces = LogFiles::new(stdout_log, stderr_log)
-        .ended(ended)
-        .read(Some(LOG_TAIL_BYTES))
-        .unwrap_or_default();
+    log_tail(id, LogFiles::new(stdout_log, stderr_log).ended(ended))
+}
+
+/// [`read_log_tail`] of the files the manager gives for an execution.
+fn log_tail(id: &str, files: LogFiles) -> LogTail {
+    let pieces = files.read(Some(LOG_TAIL_BYTES)).unwrap_or_default();
     let mut lines: Vec<LogLine> = Vec::new();
     let mut truncated = false;
     // The last line is unfinished: the next bytes of its stream continue it.

@@ -362,8 +362,8 @@ impl Theme {
     pub fn limit(&self) -> Style {
         self.fg(self.palette.error)
     }
-    pub fn status(&self, status: crate::supervisor::Status) -> Style {
-        use crate::supervisor::Status as S;
+    pub fn status(&self, status: crate::execution::Status) -> Style {
+        use crate::execution::Status as S;
         let color = match status {
             S::Running => self.palette.running,
             S::Queued => self.palette.queued,

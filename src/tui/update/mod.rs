@@ -18,8 +18,8 @@ use super::app::{
 use super::format::{command_line, split_command};
 use super::keys::{self, Cmd, Ctx};
 use super::view;
+use crate::execution::Status;
 use crate::profile::{NetworkAccess, Profile, ProfileChange};
-use crate::supervisor::Status;
 
 mod dialogs;
 mod files;

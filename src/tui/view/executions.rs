@@ -5,8 +5,8 @@ use ratatui::Frame;
 
 use super::columns::{self, Column};
 use super::{inner_rows, pane_block, scroll_hint};
+use crate::execution::Status;
 use crate::manager::ExecutionView;
-use crate::supervisor::Status;
 use crate::tui::app::{scroll_offset, App, Pane, UsageSort};
 use crate::tui::format::{age, bytes, clean_line, clip, command_line, millis};
 

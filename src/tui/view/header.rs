@@ -38,11 +38,11 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
         sep.clone(),
         Span::styled(
             format!("{running} running"),
-            theme.status(crate::supervisor::Status::Running),
+            theme.status(crate::execution::Status::Running),
         ),
         Span::styled(
             format!(" {queued} queued"),
-            theme.status(crate::supervisor::Status::Queued),
+            theme.status(crate::execution::Status::Queued),
         ),
         sep.clone(),
         Span::styled("CPU ", theme.muted()),

@@ -291,7 +291,7 @@ fn detail(frame: &mut Frame, app: &App, area: Rect) {
                             lines.push(Line::from(Span::styled(l.to_string(), theme.text())));
                         }
                     }
-                    if let Some(crate::supervisor::ErrorInfo::Exception { traceback, .. }) =
+                    if let Some(crate::execution::ErrorInfo::Exception { traceback, .. }) =
                         &result.error
                     {
                         lines.push(Line::from(Span::styled("traceback", theme.title())));

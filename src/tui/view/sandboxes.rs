@@ -168,7 +168,7 @@ pub fn draw(frame: &mut Frame, app: &App, area: Rect) {
             theme.warning()
         };
         let exec_style = if v.running > 0 {
-            theme.status(crate::supervisor::Status::Running)
+            theme.status(crate::execution::Status::Running)
         } else {
             theme.text()
         };
