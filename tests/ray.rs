@@ -207,3 +207,86 @@ fn the_cluster_lists_both_nodes_and_refuses_bad_ids() {
         "{answer}"
     );
 }
+
+#[test]
+#[ignore = "needs a Ray cluster: SANDBOX_TUI_RAY_ADDRESS (source .ci/ray-env)"]
+fn logs_of_a_running_job_show_its_output_so_far_stream_by_stream() {
+    let env = TestEnv::new("");
+    let address = address();
+    let marker = format!("3600.{}{}", std::process::id(), line!());
+    // The sleep stands for a long computation; the test ends it itself.
+    let script = format!(
+        "echo out1; echo err1 >&2; printf '\\033]0;t\\007\\n'; sleep {marker}; echo out2; echo err2 >&2; exit 3"
+    );
+    let (submitted, code) = cluster_json(&env, &["run", "--detach", "--", "sh", "-c", &script]);
+    assert_eq!(code, 0, "{submitted}");
+    let id = submitted["id"].as_str().expect("id").to_owned();
+    wait_for("the job's sleep", Duration::from_secs(120), || {
+        processes_with(&marker).len() == 1
+    });
+    let logs = |args: &[&str]| {
+        let mut full = vec!["--cluster", address.as_str(), "logs"];
+        full.extend_from_slice(args);
+        full.push(&id);
+        env.run(&full)
+    };
+    // The frames reach Ray's log a moment after the sleep started.
+    let mut so_far = None;
+    wait_for("the output so far", Duration::from_secs(60), || {
+        let out = logs(&[]);
+        so_far = Some(out.clone());
+        out.status.success() && out.stdout.starts_with(b"out1\n") && out.stderr == b"err1\n"
+    });
+    let so_far = so_far.expect("an answer");
+    assert_eq!(
+        so_far.stdout, b"out1\n\x1b]0;t\x07\n",
+        "not a terminal: as written"
+    );
+    let out = logs(&["--stdout"]);
+    assert_eq!(
+        (out.stdout.as_slice(), out.stderr.as_slice()),
+        (&b"out1\n\x1b]0;t\x07\n"[..], &b""[..])
+    );
+    let out = logs(&["--stderr"]);
+    assert_eq!(
+        (out.stdout.as_slice(), out.stderr.as_slice()),
+        (&b""[..], &b"err1\n"[..])
+    );
+    let (running, code) = cluster_json(&env, &["logs", &id]);
+    assert_eq!(code, 0, "{running}");
+    assert_eq!(running["status"], "running", "{running}");
+    assert_eq!(running["stderr"], "err1\n", "{running}");
+    // `logs -f` shows what there is and follows to the end.
+    let follower = env
+        .cmd()
+        .args(["--cluster", &address, "logs", "-f", "--stdout", &id])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    for pid in processes_with(&marker) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let (result, code) = cluster_json(&env, &["wait", &id]);
+    assert_eq!(code, 3, "{result}");
+    assert_eq!(result["status"], "failed", "{result}");
+    assert_eq!(
+        result["stdout"], "out1\n\u{1b}]0;t\u{7}\nout2\n",
+        "{result}"
+    );
+    // The shell says its sleep was killed between the two.
+    let stderr = result["stderr"].as_str().expect("stderr");
+    assert!(
+        stderr.starts_with("err1\n") && stderr.ends_with("err2\n"),
+        "{result}"
+    );
+    let followed = follower.wait_with_output().expect("wait");
+    assert!(followed.status.success(), "{followed:?}");
+    assert_eq!(followed.stdout, b"out1\n\x1b]0;t\x07\nout2\n");
+    assert_eq!(followed.stderr, b"");
+    let out = logs(&["--stderr"]);
+    assert_eq!(out.stderr, stderr.as_bytes());
+}

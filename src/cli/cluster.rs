@@ -77,9 +77,13 @@ pub fn run_on_node(global: &Global, args: RunArgs) -> anyhow::Result<i32> {
         None => args.launch.timeout()?,
     };
     let config = super::load_config(global)?;
+    // The output goes to the job's log as it comes, framed, for `logs` of
+    // the running job; the supervisor streams it live as to any reader.
+    let frames = cluster::live::LiveFrames::start(spec.profile.max_output_kb.saturating_mul(1024))
+        .context("the job's live output")?;
     let options = RunOptions {
         timeout,
-        live_output: !global.json,
+        live_output: true,
         pass_stdin: false,
     };
     let result = crate::manager::run(
@@ -88,7 +92,9 @@ pub fn run_on_node(global: &Global, args: RunArgs) -> anyhow::Result<i32> {
         &spec.profile,
         launch,
         &options,
-    )?;
+    );
+    frames.finish();
+    let result = result?;
     super::run::print_result(global, &result)?;
     Ok(result.exit_code_for_cli())
 }
@@ -187,12 +193,17 @@ pub fn ps(global: &Global, address: &str, args: verbs::PsArgs) -> anyhow::Result
 pub fn logs(global: &Global, address: &str, args: verbs::LogsArgs) -> anyhow::Result<i32> {
     let client = client(address)?;
     let id = cluster::submission_id(&args.id);
+    if args.follow && !global.json {
+        return follow(&client, &id, &args);
+    }
     let result = if args.follow {
         cluster::wait(&client, &id, &mut || false)?
+    } else if let Some(result) = cluster::result(&client, &id)? {
+        result
     } else {
-        cluster::result(&client, &id)?.with_context(|| {
-            format!("{id} is still running: its output comes with its end (`logs -f` or `wait`)")
-        })?
+        // Still running: its output so far, from the frames of its log.
+        let (job, live) = cluster::live_output(&client, &id)?;
+        cluster::result_so_far(&job, live)
     };
     if global.json {
         outln!("{}", serde_json::to_string(&result)?);
@@ -205,6 +216,44 @@ pub fn logs(global: &Global, address: &str, args: verbs::LogsArgs) -> anyhow::Re
         print_stream(&result.stderr_bytes_decoded(), true);
     }
     Ok(0)
+}
+
+/// `logs -f`: the output so far, then what comes, until the job ends; the
+/// rest from its result.
+fn follow(client: &RayClient, id: &str, args: &verbs::LogsArgs) -> anyhow::Result<i32> {
+    let mut shown = [0usize; 2];
+    let mut show = |stdout: &[u8], stderr: &[u8], ended: bool| {
+        for (i, bytes) in [stdout, stderr].into_iter().enumerate() {
+            let wanted = if i == 0 { !args.stderr } else { !args.stdout };
+            let Some(new) = bytes.get(shown[i]..) else {
+                continue;
+            };
+            // While it runs, a character cut between two reads waits for its end.
+            let upto = match std::str::from_utf8(new) {
+                Err(e) if !ended && e.error_len().is_none() => e.valid_up_to(),
+                _ => new.len(),
+            };
+            if wanted {
+                print_stream(&new[..upto], i == 1);
+            }
+            shown[i] += upto;
+        }
+    };
+    let mut pause = std::time::Duration::from_millis(200);
+    loop {
+        if let Some(result) = cluster::result(client, id)? {
+            show(
+                &result.stdout_bytes_decoded(),
+                &result.stderr_bytes_decoded(),
+                true,
+            );
+            return Ok(0);
+        }
+        let (_, live) = cluster::live_output(client, id)?;
+        show(&live.stdout, &live.stderr, false);
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_secs(2));
+    }
 }
 
 pub fn wait(global: &Global, address: &str, args: verbs::WaitArgs) -> anyhow::Result<i32> {

@@ -5,8 +5,11 @@
 //! written by whoever can submit to it: sizes are capped before reading and
 //! the faces escape it for a terminal.
 
+pub mod frames;
+pub mod live;
 pub mod ray;
 
+pub use frames::LiveOutput;
 pub use ray::{ClusterError, JobInfo, NodeInfo, RayClient};
 
 use serde::{Deserialize, Serialize};
@@ -206,6 +209,32 @@ pub fn result(client: &RayClient, id: &str) -> Result<Option<ExecResult>, Cluste
     // node's own execution id stays in `sandbox` (`run-ID`).
     result.id = id.to_owned();
     Ok(Some(result))
+}
+
+/// Longest stream of a running job's output read from its log.
+pub const MAX_LIVE_STREAM: usize = 64 << 20;
+
+/// A running job's output so far (see [`frames`]), and the job's record.
+pub fn live_output(client: &RayClient, id: &str) -> Result<(JobInfo, LiveOutput), ClusterError> {
+    let job = client.job(id)?;
+    let log = client.logs(id)?;
+    Ok((job, LiveOutput::parse(&log, MAX_LIVE_STREAM)))
+}
+
+/// What `logs --json` gives for a job that has not ended: a result with
+/// the status so far and the output so far.
+pub fn result_so_far(job: &JobInfo, live: LiveOutput) -> ExecResult {
+    let id = job.submission_id.clone().unwrap_or_default();
+    let command = vec![job.metadata_field("command")];
+    let mut result = ExecResult::blank(&id, &id, &job.metadata_field("profile"), &command);
+    result.status = status_of(job);
+    result.stdout_bytes = live.stdout.len() as u64;
+    result.stderr_bytes = live.stderr.len() as u64;
+    result.stdout_truncated = live.stdout_truncated;
+    result.stderr_truncated = live.stderr_truncated;
+    (result.stdout, result.stdout_encoding) = crate::execution::encode_stream(live.stdout);
+    (result.stderr, result.stderr_encoding) = crate::execution::encode_stream(live.stderr);
+    result
 }
 
 /// Poll job `id` until it ends; `interrupted` is asked between polls, and
