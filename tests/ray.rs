@@ -290,3 +290,37 @@ fn logs_of_a_running_job_show_its_output_so_far_stream_by_stream() {
     let out = logs(&["--stderr"]);
     assert_eq!(out.stderr, stderr.as_bytes());
 }
+
+#[test]
+#[ignore = "needs a Ray cluster: SANDBOX_TUI_RAY_ADDRESS (source .ci/ray-env)"]
+fn a_running_jobs_output_in_its_log_stops_at_the_profiles_cap() {
+    let env = TestEnv::new("[profiles.small]\nmax_output_kb = 1\n");
+    let marker = format!("3600.{}{}", std::process::id(), line!());
+    let script = format!("head -c 5000 /dev/zero | tr '\\0' a; sleep {marker}");
+    let (submitted, code) = cluster_json(
+        &env,
+        &["run", "-p", "small", "--detach", "--", "sh", "-c", &script],
+    );
+    assert_eq!(code, 0, "{submitted}");
+    let id = submitted["id"].as_str().expect("id").to_owned();
+    wait_for("the job's sleep", Duration::from_secs(120), || {
+        processes_with(&marker).len() == 1
+    });
+    let mut last = serde_json::Value::Null;
+    wait_for("the capped output", Duration::from_secs(60), || {
+        let (running, _) = cluster_json(&env, &["logs", &id]);
+        last = running;
+        last["stdout_truncated"] == true
+    });
+    assert_eq!(last["status"], "running", "{last}");
+    assert_eq!(last["stdout"], "a".repeat(1024), "{last}");
+    let (killed, code) = cluster_json(&env, &["kill", &id]);
+    assert_eq!(
+        (killed["status"].as_str(), code),
+        (Some("killed"), 0),
+        "{killed}"
+    );
+    wait_for("no sleep left", Duration::from_secs(30), || {
+        processes_with(&marker).is_empty()
+    });
+}
