@@ -81,8 +81,10 @@ impl LiveFrames {
             done,
             thread,
         };
-        dup_onto(&out_write, 1)?;
-        dup_onto(&err_write, 2)?;
+        if let Err(e) = dup_onto(&out_write, 1).and_then(|()| dup_onto(&err_write, 2)) {
+            live.finish();
+            return Err(e);
+        }
         Ok(live)
     }
 
