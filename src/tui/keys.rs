@@ -187,6 +187,8 @@ pub enum Cmd {
     FileDelete,
     FileReload,
     ProfilesMove,
+    /// PgUp/PgDn: the selected profile's keys, when they do not fit.
+    ProfilesPage,
     ProfilesBack,
     ProfilesReload,
     ProfilesEdit,
@@ -386,6 +388,7 @@ pub static BINDINGS: &[Binding] = &[
     bind(Files, &[ch('d'), k(KeyCode::Delete)], Cmd::FileDelete, Some("delete"), "delete a file (confirmed)"),
     bind(Files, &[ch('r')], Cmd::FileReload, Some("reload"), "list the directory again"),
     bind(Profiles, &[UP, DOWN, ch('k'), ch('j')], Cmd::ProfilesMove, Some("profile"), "select a profile"),
+    bind(Profiles, &[k(KeyCode::PageUp), k(KeyCode::PageDown)], Cmd::ProfilesPage, None, "scroll the profile's keys a page"),
     bind(Profiles, &[ch('e')], Cmd::ProfilesEdit, Some("edit"), "edit the file in $EDITOR, then reload"),
     bind(Profiles, &[ch('r')], Cmd::ProfilesReload, Some("reload"), "read the file again"),
     bind(Profiles, &[ESC, ch('p')], Cmd::ProfilesBack, Some("back"), "back to the main screen"),
