@@ -498,6 +498,7 @@ fn enter_context(app: &mut App, b: &Binding) {
         When::ProfileList => {
             press(app, KeyCode::Tab);
         }
+        When::ClusterGiven => app.cluster.address = Some("ray://head:8265".into()),
         When::BelowRoot => {
             let mut pane = FilesPane::new("web".into());
             pane.dir = "sub".into();
