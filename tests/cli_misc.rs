@@ -71,6 +71,11 @@ fn profiles_check_names_file_line_column_and_key() {
     let (v, code) = env.json(&["profiles", "--check"]);
     assert_eq!(code, 1);
     assert_eq!(v["ok"], false);
+    // The documented schema, as for a valid file: the file and the profiles still usable.
+    assert_eq!(v["file"], env.config.display().to_string(), "{v}");
+    let usable = v["profiles"].as_array().expect("profiles");
+    assert!(usable.iter().any(|p| p == "strict"), "{v}");
+    assert!(!usable.iter().any(|p| p == "bad"), "{v}");
     let errors = v["errors"].as_array().expect("errors");
     assert_eq!(errors.len(), 2, "{v}");
     let zero = errors
@@ -132,6 +137,19 @@ fn bare_command_and_help_work() {
     ] {
         assert!(text.contains(verb), "help lacks {verb}: {text}");
     }
+    // Every exit code README.md's table lists, and where --cluster applies.
+    for code in ["124", "125", "126", "127", "137", "141"] {
+        assert!(text.contains(code), "help lacks exit code {code}: {text}");
+    }
+    let out = std::process::Command::new(common::BIN)
+        .args(["ls", "--help"])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("run, ps, logs, wait, kill and the dashboard only"),
+        "{text}"
+    );
     let out = std::process::Command::new(common::BIN)
         .args(["ls", "--bogus"])
         .output()

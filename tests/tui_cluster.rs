@@ -115,7 +115,17 @@ fn without_a_cluster_the_screen_says_how_to_give_one_and_polls_nothing() {
     let effects = press(&mut app, KeyCode::Char('C'));
     assert!(!effects.contains(&Effect::FetchCluster));
     assert!(!tick(&mut app).contains(&Effect::FetchCluster));
-    insta::assert_snapshot!(screen(&mut app, 80, 16));
+    let text = screen(&mut app, 80, 16);
+    // The footer offers no job keys where there are no jobs, and K says so.
+    assert!(
+        !text.contains("stop job") && !text.contains("↑↓ job"),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+    press(&mut app, KeyCode::Char('K'));
+    assert!(app.overlay.is_none());
+    let text = screen(&mut app, 80, 16);
+    assert!(text.contains("K: no such key here"), "{text}");
 }
 
 #[test]

@@ -498,6 +498,7 @@ fn enter_context(app: &mut App, b: &Binding) {
         When::ProfileList => {
             press(app, KeyCode::Tab);
         }
+        When::ClusterGiven => app.cluster.address = Some("ray://head:8265".into()),
         When::BelowRoot => {
             let mut pane = FilesPane::new("web".into());
             pane.dir = "sub".into();
@@ -589,6 +590,55 @@ fn profiles_view_with_errors() {
             path: PathBuf::from("/etc/sandbox-tui/sandboxes.toml")
         }]
     );
+}
+
+/// Every key of a profile is reachable on a small terminal: the detail says
+/// how many rows are below, and PgDn/PgUp scroll it (down to gpus, env,
+/// extends and --set), back to the top on another profile.
+#[test]
+fn profiles_detail_scrolls_to_every_key_on_a_small_terminal() {
+    let mut app = base_app();
+    keys(&mut app, "p");
+    let hint = |s: &str| {
+        s.lines()
+            .find(|l| l.contains("more (PgUp PgDn)"))
+            .map(str::to_owned)
+    };
+    let first = screen(&mut app, 80, 24);
+    let first_hint = hint(&first).unwrap_or_default();
+    assert!(
+        first_hint.contains("↓") && !first_hint.contains("↑"),
+        "{first}"
+    );
+    assert!(!first.contains("gpus"), "{first}");
+    press(&mut app, KeyCode::PageDown);
+    let below = screen(&mut app, 80, 24);
+    for key in ["gpus", "warm", "backend", "extends", "--set"] {
+        assert!(below.contains(key), "{key} not shown:\n{below}");
+    }
+    let below_hint = hint(&below).unwrap_or_default();
+    assert!(
+        below_hint.contains("↑") && !below_hint.contains("↓"),
+        "{below}"
+    );
+    insta::assert_snapshot!(below);
+    press(&mut app, KeyCode::PageDown);
+    assert_eq!(
+        screen(&mut app, 80, 24),
+        below,
+        "PgDn stops at the last row"
+    );
+    press(&mut app, KeyCode::PageUp);
+    assert_eq!(screen(&mut app, 80, 24), first);
+    press(&mut app, KeyCode::PageDown);
+    keys(&mut app, "j");
+    assert_eq!(
+        app.config.detail_top, 0,
+        "another profile starts at its top"
+    );
+    // At 120x40 everything fits: no hint, and PgDn changes nothing.
+    let big = screen(&mut app, 120, 40);
+    assert!(big.contains("gpus") && hint(&big).is_none(), "{big}");
 }
 
 /// One bad profile does not lock the operator out: the dashboard opens with

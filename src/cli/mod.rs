@@ -61,7 +61,8 @@ pub(crate) fn stdout_failed(e: &std::io::Error) -> ! {
     long_about = "Run untrusted code (AI-generated code, student submissions, plugins, CI jobs) in Linux \
 sandboxes built from profiles in sandboxes.toml: namespaces, cgroups, rlimits, capability drop, \
 no_new_privs, landlock and seccomp.\n\nExit codes of run: the command's own code, 128+N for signal N, \
-124 timeout, 125 setup error, 126 denied, 137 memory limit."
+124 timeout, 125 setup error, 126 denied or not executable, 127 command not found, 137 memory limit, \
+141 the output's reader went away (docs/cli.md)."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -87,7 +88,7 @@ pub struct Global {
     /// Machine-readable output (schemas in docs/cli.md)
     #[arg(long, global = true)]
     pub json: bool,
-    /// Run and list executions on a Ray cluster (ray://HOST:8265, the dashboard; docs/ray.md)
+    /// Run and list executions on a Ray cluster (ray://HOST:8265, the dashboard; docs/ray.md): run, ps, logs, wait, kill and the dashboard only
     #[arg(long, global = true, value_name = "ADDR")]
     pub cluster: Option<String>,
 }

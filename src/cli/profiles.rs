@@ -14,11 +14,20 @@ pub struct ProfilesArgs {
 pub fn run(global: &Global, args: ProfilesArgs) -> anyhow::Result<i32> {
     let config = match Config::discover(global.config.as_deref()) {
         Ok(config) => config,
-        Err(ConfigError::Invalid(diagnostics)) => return Ok(report_invalid(global, &diagnostics)),
+        Err(ConfigError::Invalid(diagnostics)) => {
+            let file = diagnostics.first().map(|d| d.file.clone());
+            return Ok(report_invalid(global, file, &[], &diagnostics));
+        }
         Err(e) => return Err(e.into()),
     };
     if args.check && !config.problems.is_empty() {
-        return Ok(report_invalid(global, &config.problems));
+        let file = config.path.as_ref().map(|p| p.display().to_string());
+        return Ok(report_invalid(
+            global,
+            file,
+            &config.profile_names(),
+            &config.problems,
+        ));
     }
     if !args.check && !global.json {
         // The listing shows the usable profiles; the others are named here.
@@ -98,12 +107,18 @@ pub fn run(global: &Global, args: ProfilesArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// Every problem, on stderr (or as JSON); exit code 1.
-fn report_invalid(global: &Global, diagnostics: &[crate::profile::Diagnostic]) -> i32 {
+/// Every problem, on stderr (or as JSON, with the file and the profiles
+/// still usable, as a valid file's answer has them); exit code 1.
+fn report_invalid(
+    global: &Global,
+    file: Option<String>,
+    usable: &[&str],
+    diagnostics: &[crate::profile::Diagnostic],
+) -> i32 {
     if global.json {
         outln!(
             "{}",
-            serde_json::json!({ "ok": false, "errors": diagnostics })
+            serde_json::json!({ "ok": false, "file": file, "errors": diagnostics, "profiles": usable })
         );
     } else {
         for d in diagnostics {

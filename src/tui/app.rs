@@ -430,6 +430,8 @@ pub struct ConfigView {
     pub failure: Option<String>,
     /// Index into the usable profiles, then the invalid ones.
     pub selected: usize,
+    /// The first row of the selected profile's detail on screen.
+    pub detail_top: usize,
 }
 
 impl ConfigView {
@@ -445,6 +447,7 @@ impl ConfigView {
             errors: Vec::new(),
             failure: None,
             selected: 0,
+            detail_top: 0,
         }
     }
 

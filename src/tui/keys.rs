@@ -187,6 +187,8 @@ pub enum Cmd {
     FileDelete,
     FileReload,
     ProfilesMove,
+    /// PgUp/PgDn: the selected profile's keys, when they do not fit.
+    ProfilesPage,
     ProfilesBack,
     ProfilesReload,
     ProfilesEdit,
@@ -261,6 +263,8 @@ pub enum When {
     /// The new-sandbox dialog's focus: the name, or the profile list.
     Name,
     ProfileList,
+    /// The dashboard was given `--cluster` (else the Cluster screen has no jobs).
+    ClusterGiven,
 }
 
 impl When {
@@ -296,6 +300,7 @@ impl When {
                 Some(Overlay::Create(d)) => (d.field == CreateField::Name) == (self == When::Name),
                 _ => false,
             },
+            When::ClusterGiven => app.cluster.address.is_some(),
             When::Process => matches!(
                 &app.overlay,
                 Some(Overlay::Confirm(c)) if matches!(c.target, KillTarget::Process { .. })
@@ -386,11 +391,12 @@ pub static BINDINGS: &[Binding] = &[
     bind(Files, &[ch('d'), k(KeyCode::Delete)], Cmd::FileDelete, Some("delete"), "delete a file (confirmed)"),
     bind(Files, &[ch('r')], Cmd::FileReload, Some("reload"), "list the directory again"),
     bind(Profiles, &[UP, DOWN, ch('k'), ch('j')], Cmd::ProfilesMove, Some("profile"), "select a profile"),
+    bind(Profiles, &[k(KeyCode::PageUp), k(KeyCode::PageDown)], Cmd::ProfilesPage, None, "scroll the profile's keys a page"),
     bind(Profiles, &[ch('e')], Cmd::ProfilesEdit, Some("edit"), "edit the file in $EDITOR, then reload"),
     bind(Profiles, &[ch('r')], Cmd::ProfilesReload, Some("reload"), "read the file again"),
     bind(Profiles, &[ESC, ch('p')], Cmd::ProfilesBack, Some("back"), "back to the main screen"),
-    bind(Cluster, &[UP, DOWN, ch('k'), ch('j')], Cmd::ClusterMove, Some("job"), "select a job"),
-    bind(Cluster, &[ch('K'), k(KeyCode::F(9))], Cmd::ClusterStop, Some("stop job"), "stop the job (asks first)"),
+    when(bind(Cluster, &[UP, DOWN, ch('k'), ch('j')], Cmd::ClusterMove, Some("job"), "select a job"), When::ClusterGiven),
+    when(bind(Cluster, &[ch('K'), k(KeyCode::F(9))], Cmd::ClusterStop, Some("stop job"), "stop the job (asks first)"), When::ClusterGiven),
     bind(Cluster, &[ESC, ch('C')], Cmd::ClusterBack, Some("back"), "back to the main screen"),
     bind(Input, &[ENTER], Cmd::InputKeep, Some("keep"), "keep it (a search goes to its first match)"),
     bind(Input, &[ESC], Cmd::InputCancel, Some("clear"), "drop it"),

@@ -291,6 +291,17 @@ fn run(app: &mut App, cmd: Cmd, key: KeyEvent) -> Vec<Effect> {
             } else {
                 app.config.selected.saturating_sub(1)
             };
+            app.config.detail_top = 0;
+        }
+        Cmd::ProfilesPage => {
+            let page = usize::from(app.size.1.saturating_sub(4)).max(1);
+            let max_top = view::profiles_max_top(app, Rect::new(0, 0, app.size.0, app.size.1));
+            let top = app.config.detail_top.min(max_top);
+            app.config.detail_top = if sign > 0 {
+                (top + page).min(max_top)
+            } else {
+                top.saturating_sub(page)
+            };
         }
         Cmd::ProfilesBack => app.screen = Screen::Main,
         Cmd::ProfilesReload => return vec![Effect::ReloadConfig],

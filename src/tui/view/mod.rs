@@ -213,6 +213,16 @@ pub fn hints(app: &App, width: usize) -> String {
     crate::tui::keys::footer(app, width)
 }
 
+/// How far the profiles screen's detail scrolls on a terminal of `area`
+/// (the footer's row left out).
+pub fn profiles_max_top(app: &App, area: Rect) -> usize {
+    let body = Rect {
+        height: area.height.saturating_sub(1),
+        ..area
+    };
+    profiles::max_top(app, body)
+}
+
 /// How far the help scrolls on a terminal of `area`.
 pub fn help_max_top(app: &App, area: Rect) -> usize {
     help::max_top(app, area)
