@@ -276,6 +276,16 @@ fn main_view_80x24() {
     insta::assert_snapshot!(screen(&mut app, 80, 24));
 }
 
+/// At the smallest size every pane still shows a row of its table.
+#[test]
+fn main_view_at_the_minimum_size_shows_a_row_in_each_pane() {
+    let mut app = base_app();
+    select_runaway(&mut app);
+    let text = screen(&mut app, 60, 16);
+    assert!(text.contains("0a0b0c"), "no execution row:\n{text}");
+    insta::assert_snapshot!(text);
+}
+
 #[test]
 fn main_view_160x48() {
     let mut app = base_app();

@@ -68,12 +68,25 @@ pub fn main_layout(area: Rect, focus: Pane) -> MainLayout {
             Constraint::Fill(1)
         }
     };
-    let [sandboxes, executions, inspector] = Layout::vertical([
-        share(Pane::Sandboxes),
-        share(Pane::Executions),
-        share(Pane::Inspector),
-    ])
-    .areas(body);
+    // A pane needs its borders, its header and a row to be of any use: on
+    // a short terminal the others get that much and the focused one the rest.
+    const PANE_MIN: u16 = 4;
+    let constraints = if body.height / 4 < PANE_MIN {
+        [Pane::Sandboxes, Pane::Executions, Pane::Inspector].map(|pane| {
+            if pane == focus {
+                Constraint::Fill(1)
+            } else {
+                Constraint::Length(PANE_MIN)
+            }
+        })
+    } else {
+        [
+            share(Pane::Sandboxes),
+            share(Pane::Executions),
+            share(Pane::Inspector),
+        ]
+    };
+    let [sandboxes, executions, inspector] = Layout::vertical(constraints).areas(body);
     MainLayout {
         header,
         sandboxes,
