@@ -14,7 +14,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use common::{pids_with_cmdline, poll, require_root, unique_marker, TestEnv};
+use common::{host_pids, pids_with_cmdline, poll, require_root, unique_marker, TestEnv};
 use sandbox_tui::manager::{Manager, ManagerError};
 use sandbox_tui::profile::Config;
 
@@ -33,26 +33,14 @@ fn text_of(out: &Output) -> String {
 /// hierarchy): every process of its sandboxes, wherever it was moved
 /// below that root.
 fn pids_under_cgroup_root(env: &TestEnv) -> Vec<i32> {
-    let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return found;
-    };
     let needle = format!("/{}", env.cgroup_root);
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        if let Ok(groups) = std::fs::read_to_string(entry.path().join("cgroup")) {
-            if groups.lines().any(|line| line.contains(&needle)) {
-                found.push(pid);
-            }
-        }
-    }
-    found
+    host_pids()
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+                .is_ok_and(|groups| groups.lines().any(|line| line.contains(&needle)))
+        })
+        .collect()
 }
 
 /// Execution groups left under the sandbox `name`'s group (or, for a
@@ -88,61 +76,44 @@ fn assert_nothing_left(env: &TestEnv, below: &str) {
 }
 
 /// An image root whose `/workspace` is a symlink: the init refuses the
-/// mount point while it builds the sandbox, after the clone.
-fn root_with_symlinked_workdir(dir: &Path) -> PathBuf {
-    let root = dir.join("root");
+/// mount point while it builds the sandbox, after the clone. Through
+/// `run` (its one execution's group is the sandbox's) and `exec` (the
+/// sandbox's group stays for its next execution; the execution's goes).
+#[test]
+#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
+fn a_launch_whose_init_fails_to_build_the_sandbox_leaves_no_process_and_no_cgroup() {
+    if !require_root() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("root");
     std::fs::create_dir_all(&root).expect("root");
     std::os::unix::fs::symlink("/etc", root.join("workspace")).expect("symlink");
-    root
-}
-
-#[test]
-#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
-fn a_run_whose_init_fails_to_build_the_sandbox_leaves_no_process_and_no_cgroup() {
-    if !require_root() {
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = root_with_symlinked_workdir(dir.path());
     let env = TestEnv::new(&format!(
         "[profiles.img]\nrootfs = \"{}\"\n",
         root.display()
     ));
-    let (v, code) = env.json(&["run", "-p", "img", "--", "/bin/sh", "-c", "true"]);
-    assert_eq!(code, 125, "{v}");
-    assert_eq!(v["status"], "error", "{v}");
-    let error = v["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains("symlink") && error.contains("/workspace"),
-        "{v}"
-    );
-    assert_nothing_left(&env, "");
-}
-
-#[test]
-#[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
-fn an_exec_whose_init_fails_to_build_the_sandbox_leaves_no_process_and_no_cgroup() {
-    if !require_root() {
-        return;
+    for (verb, below) in [
+        (&["run", "-p", "img", "--"][..], ""),
+        (&["exec", "bad", "--"][..], "bad"),
+    ] {
+        // The run's group is the one below the root: no sandbox before it.
+        if verb[0] == "exec" {
+            create(&env, &["bad", "-p", "img"]);
+        }
+        let mut args = verb.to_vec();
+        args.extend(["/bin/sh", "-c", "true"]);
+        let (v, code) = env.json(&args);
+        assert_eq!(code, 125, "{verb:?}: {v}");
+        assert_eq!(v["status"], "error", "{verb:?}: {v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("symlink") && e.contains("/workspace")),
+            "{verb:?}: {v}"
+        );
+        assert_nothing_left(&env, below);
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = root_with_symlinked_workdir(dir.path());
-    let env = TestEnv::new(&format!(
-        "[profiles.img]\nrootfs = \"{}\"\n",
-        root.display()
-    ));
-    let out = env.run(&["create", "bad", "-p", "img"]);
-    assert!(out.status.success(), "{}", text_of(&out));
-    let (v, code) = env.json(&["exec", "bad", "--", "/bin/sh", "-c", "true"]);
-    assert_eq!(code, 125, "{v}");
-    assert_eq!(v["status"], "error", "{v}");
-    assert!(
-        v["error"].as_str().is_some_and(|e| e.contains("symlink")),
-        "{v}"
-    );
-    // The sandbox's own group stays for its next execution; its
-    // execution's group is gone.
-    assert_nothing_left(&env, "bad");
 }
 
 /// A copy of the tool whose init (the `sandbox-tui-init` beside it) is
@@ -173,8 +144,7 @@ fn an_init_that_dies_before_its_spec_leaves_an_error_and_nothing_behind() {
     let marker = unique_marker("deadinit");
     for verb in [&["run", "--"][..], &["exec", "dead", "--"][..]] {
         if verb[0] == "exec" {
-            let out = env.run(&["create", "dead"]);
-            assert!(out.status.success(), "{}", text_of(&out));
+            create(&env, &["dead"]);
         }
         let mut cmd = std::process::Command::new(&tool);
         cmd.arg("--config")
@@ -238,6 +208,26 @@ fn marked_pid(marker: &str) -> i32 {
     )
 }
 
+/// `create ARGS...`, which must succeed.
+fn create(env: &TestEnv, args: &[&str]) {
+    let mut full = vec!["create"];
+    full.extend_from_slice(args);
+    let out = env.run(&full);
+    assert!(out.status.success(), "{}", text_of(&out));
+}
+
+/// A new sandbox `name` running a detached `sleep`: its execution id, the
+/// sleep's host pid and the marker its command line carries (`exec -a`,
+/// so the pid found is the sleep's, not the shell's).
+fn sleeping_execution(env: &TestEnv, name: &str) -> (String, i32, String) {
+    create(env, &[name]);
+    let marker = unique_marker(name);
+    let script = format!("exec -a {marker} sleep 300");
+    let id = detach(env, name, &["bash", "-c", &script]);
+    let pid = marked_pid(&marker);
+    (id, pid, marker)
+}
+
 #[test]
 #[cfg_attr(not(sandbox_tui_root), ignore = "needs root")]
 fn signal_process_reaches_a_process_inside_its_sandbox() {
@@ -245,14 +235,7 @@ fn signal_process_reaches_a_process_inside_its_sandbox() {
         return;
     }
     let env = TestEnv::new("");
-    let out = env.run(&["create", "sig"]);
-    assert!(out.status.success(), "{}", text_of(&out));
-    let marker = unique_marker("signal");
-    // exec -a: the sleep's own command line carries the marker, so the
-    // pid found is the sleep's, not the shell's.
-    let script = format!("exec -a {marker} sleep 300");
-    let id = detach(&env, "sig", &["bash", "-c", &script]);
-    let pid = marked_pid(&marker);
+    let (id, pid, marker) = sleeping_execution(&env, "sig");
     let m = manager(&env);
     assert!(
         m.execution_pids(&id).expect("pids").contains(&pid),
@@ -275,12 +258,7 @@ fn signal_process_refuses_a_pid_whose_execution_has_ended() {
         return;
     }
     let env = TestEnv::new("");
-    let out = env.run(&["create", "gone"]);
-    assert!(out.status.success(), "{}", text_of(&out));
-    let marker = unique_marker("gone");
-    let script = format!("exec -a {marker} sleep 300");
-    let id = detach(&env, "gone", &["bash", "-c", &script]);
-    let pid = marked_pid(&marker);
+    let (id, pid, _) = sleeping_execution(&env, "gone");
     let m = manager(&env);
     let ended = m.kill_execution(&id, None).expect("kill");
     assert_eq!(ended.status.to_string(), "killed", "{ended:?}");
@@ -304,8 +282,7 @@ fn the_dashboards_kill_ends_a_setsid_double_forked_daemon() {
         return;
     }
     let env = TestEnv::new("");
-    let out = env.run(&["create", "daemon"]);
-    assert!(out.status.success(), "{}", text_of(&out));
+    create(&env, &["daemon"]);
     let marker = unique_marker("daemon");
     // The daemon: a new session, its parent gone; the command itself then
     // waits, so the execution is still running when it is killed.
