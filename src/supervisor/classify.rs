@@ -14,6 +14,8 @@ pub(super) struct Outcome {
     pub setup_error: Option<String>,
     pub exec_error: Option<(String, i32)>,
     pub exited: Option<(Option<i32>, Option<i32>)>,
+    /// The init's own exit code, when it exited rather than being killed.
+    pub init_exit_code: Option<i32>,
     pub timed_out: bool,
     pub cpu_exceeded: bool,
     pub oom: bool,
@@ -105,11 +107,21 @@ pub(super) fn classify(
                 Status::Failed
             };
         }
-        _ => {
-            result.status = Status::Killed;
-            result.error =
-                Some("the sandbox's init ended without reporting the command's end".into());
-        }
+        // The init reports the command's end before it exits: one that
+        // exited without doing so failed (it never ran the command).
+        _ => match outcome.init_exit_code {
+            Some(code) => {
+                result.status = Status::Error;
+                result.error = error_text(format!(
+                    "the sandbox's init exited with code {code} without reporting the command's end"
+                ));
+            }
+            None => {
+                result.status = Status::Killed;
+                result.error =
+                    Some("the sandbox's init ended without reporting the command's end".into());
+            }
+        },
     }
 }
 

@@ -346,3 +346,47 @@ fn checked_root(root: &Path) -> Result<PathBuf, String> {
     }
     Ok(canonical)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A child of this process, reaped by the code under test.
+    #[expect(
+        clippy::zombie_processes,
+        reason = "the guard (or the test) reaps it by pid"
+    )]
+    fn sleeper() -> Pid {
+        let child = std::process::Command::new("sleep")
+            .arg("300")
+            .spawn()
+            .expect("spawn sleep");
+        Pid::from_raw(child.id() as i32)
+    }
+
+    /// A launch that returns before the go-ahead drops its guard armed:
+    /// the init is killed and reaped, so not even a zombie is left.
+    #[test]
+    fn an_armed_guard_kills_and_reaps_the_init() {
+        let pid = sleeper();
+        drop(InitGuard::new(pid));
+        assert_eq!(
+            nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)),
+            Err(nix::errno::Errno::ECHILD),
+            "the init was not reaped"
+        );
+    }
+
+    /// After the go-ahead the init is the watch loop's: the guard leaves it.
+    #[test]
+    fn a_disarmed_guard_leaves_the_init_running() {
+        let pid = sleeper();
+        InitGuard::new(pid).disarm();
+        assert_eq!(
+            nix::sys::wait::waitpid(pid, Some(nix::sys::wait::WaitPidFlag::WNOHANG)),
+            Ok(nix::sys::wait::WaitStatus::StillAlive)
+        );
+        nix::sys::signal::kill(pid, Signal::SIGKILL).expect("kill");
+        nix::sys::wait::waitpid(pid, None).expect("reap");
+    }
+}

@@ -222,7 +222,7 @@ pub(super) fn watch(
                     status_open = read_status(&mut status_reader, &mut outcome);
                 }
                 Source::InitExit => {
-                    init_rusage = reap_init(init_pid);
+                    init_rusage = reap_init(init_pid, &mut outcome);
                     init_done = true;
                     // Every other process of the sandbox died with its pid
                     // namespace's init, so the output pipes are closing. The
@@ -279,7 +279,7 @@ pub(super) fn watch(
             }
         }
         if pidfd.is_err() && !init_done {
-            if let Some(usage) = try_reap_init(init_pid) {
+            if let Some(usage) = try_reap_init(init_pid, &mut outcome) {
                 init_rusage = Some(usage);
                 init_done = true;
                 end_deadline = Some(Instant::now() + Duration::from_secs(2));
@@ -634,7 +634,10 @@ fn thread_cpu_ms() -> u64 {
     ms(usage.ru_utime) + ms(usage.ru_stime)
 }
 
-fn wait4(pid: Pid, flags: libc::c_int) -> Option<libc::rusage> {
+/// Reap the init; its own exit code goes into `outcome` (an init that
+/// exits without having reported the command's end failed, where one
+/// killed by a signal was killed).
+fn wait4(pid: Pid, flags: libc::c_int, outcome: &mut Outcome) -> Option<libc::rusage> {
     let mut status = 0;
     // SAFETY: rusage is plain data; wait4 fills it in.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -642,6 +645,9 @@ fn wait4(pid: Pid, flags: libc::c_int) -> Option<libc::rusage> {
         // SAFETY: valid out-pointers for status and rusage.
         let rc = unsafe { libc::wait4(pid.as_raw(), &mut status, flags, &mut usage) };
         if rc == pid.as_raw() {
+            if libc::WIFEXITED(status) {
+                outcome.init_exit_code = Some(libc::WEXITSTATUS(status));
+            }
             return Some(usage);
         }
         if rc < 0 && nix::errno::Errno::last() == nix::errno::Errno::EINTR {
@@ -651,12 +657,12 @@ fn wait4(pid: Pid, flags: libc::c_int) -> Option<libc::rusage> {
     }
 }
 
-fn reap_init(pid: Pid) -> Option<libc::rusage> {
-    wait4(pid, 0)
+fn reap_init(pid: Pid, outcome: &mut Outcome) -> Option<libc::rusage> {
+    wait4(pid, 0, outcome)
 }
 
-fn try_reap_init(pid: Pid) -> Option<libc::rusage> {
-    wait4(pid, libc::WNOHANG)
+fn try_reap_init(pid: Pid, outcome: &mut Outcome) -> Option<libc::rusage> {
+    wait4(pid, libc::WNOHANG, outcome)
 }
 
 /// Read complete status lines; returns false once the pipe is closed.
