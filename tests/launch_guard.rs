@@ -14,7 +14,10 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use serde_json::Value;
 
-use common::{host_pids, pids_with_cmdline, poll, require_root, unique_marker, TestEnv};
+use common::{
+    host_pids, output_of_a_fresh_copy, pids_with_cmdline, poll, require_root, unique_marker,
+    TestEnv,
+};
 use sandbox_tui::manager::{Manager, ManagerError};
 use sandbox_tui::profile::Config;
 
@@ -153,14 +156,7 @@ fn an_init_that_dies_before_its_spec_leaves_an_error_and_nothing_behind() {
             .args(verb)
             .args(["sleep", "300", &marker])
             .stdin(std::process::Stdio::null());
-        // A test thread forking while the copy was being written holds it
-        // open for writing until its exec: ETXTBSY until then.
-        let out = poll("the copy to be executable", DEADLINE, || {
-            match cmd.output() {
-                Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => None,
-                other => Some(other.expect("run the copy")),
-            }
-        });
+        let out = output_of_a_fresh_copy(&mut cmd);
         let v: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{e}: {}", text_of(&out)));
         assert_eq!(v["status"], "error", "{verb:?}: {v}");

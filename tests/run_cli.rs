@@ -404,12 +404,12 @@ fn run_works_with_and_without_the_separate_init_binary() {
     std::fs::create_dir_all(&alone).expect("mkdir");
     let copy = alone.join("sandbox-tui");
     std::fs::copy(common::BIN, &copy).expect("copy the binary");
-    let out = std::process::Command::new(&copy)
-        .arg("--config")
-        .arg(&env.config)
-        .args(["--json", "run", "--", "cat", "/proc/1/comm"])
-        .output()
-        .expect("run the copy");
+    let out = common::output_of_a_fresh_copy(
+        std::process::Command::new(&copy)
+            .arg("--config")
+            .arg(&env.config)
+            .args(["--json", "run", "--", "cat", "/proc/1/comm"]),
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(v["status"], "completed", "{v}");

@@ -227,6 +227,21 @@ fn collect_pids(dir: &Path, out: &mut Vec<i32>) {
     }
 }
 
+/// Runs a binary the test has just copied. Another test thread that forks
+/// while the copy is open for writing holds that descriptor until its own
+/// exec, and the kernel refuses to execute a file open for writing
+/// (ETXTBSY): so the exec is tried again until that child has exec'd.
+pub fn output_of_a_fresh_copy(cmd: &mut Command) -> Output {
+    poll(
+        "the fresh copy to be executable",
+        Duration::from_secs(60),
+        || match cmd.output() {
+            Err(e) if e.kind() == std::io::ErrorKind::ExecutableFileBusy => None,
+            other => Some(other.expect("run the fresh copy")),
+        },
+    )
+}
+
 /// Poll `check` (every 20 ms) until it gives a value; panic with `what`
 /// after `timeout`. For waiting on conditions, never for timing them.
 pub fn poll<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
