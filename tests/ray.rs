@@ -59,6 +59,15 @@ fn a_command_runs_as_a_job_and_its_result_comes_back() {
     assert_eq!(result["exit_code"], 3);
     assert_eq!(result["stdout"], "out\n");
     assert_eq!(result["stderr"], "err\n");
+    // The node kept the execution in the state directory of its own
+    // sandboxes.toml (XDG_CONFIG_HOME), not in one a sandboxes.toml in the
+    // job's working directory (where the node was started) named.
+    if let Ok(dir) = std::env::var("RAY_ENV_DIR") {
+        let sandbox = result["sandbox"].as_str().expect("sandbox");
+        let node_id = sandbox.strip_prefix("run-").expect("run-ID");
+        let log = std::path::Path::new(&dir).join(format!("state/logs/{node_id}.stdout"));
+        assert!(log.is_file(), "{} is missing: {result}", log.display());
+    }
     let id = result["id"].as_str().expect("id").to_owned();
     assert!(id.starts_with("sandbox-tui-"), "{id}");
     // The same result again from `wait` and `logs`, and the job in `ps`.

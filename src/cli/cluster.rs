@@ -76,7 +76,9 @@ pub fn run_on_node(global: &Global, args: RunArgs) -> anyhow::Result<i32> {
         Some(s) => anyhow::bail!("the job's timeout {s} is out of range"),
         None => args.launch.timeout()?,
     };
-    let config = super::load_config(global)?;
+    // The profile came with the job; the node's own file gives only its
+    // settings (state directory, cgroup root, uids).
+    let config = crate::profile::Config::discover_for_node(global.config.as_deref())?;
     // The output goes to the job's log as it comes, framed, for `logs` of
     // the running job; the supervisor streams it live as to any reader.
     let frames = cluster::live::LiveFrames::start(spec.profile.max_output_kb.saturating_mul(1024))

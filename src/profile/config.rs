@@ -126,6 +126,20 @@ impl Config {
         discover_from(explicit, &candidates)
     }
 
+    /// Discovery for a cluster job on its node: as [`Config::discover`] but
+    /// without the working directory, which is the cluster's choice (Ray
+    /// starts entrypoints where the node was started), not the node's
+    /// operator's: a `sandboxes.toml` there must not decide where the node
+    /// keeps its state or its cgroups.
+    pub fn discover_for_node(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        let candidates = search_paths(
+            None,
+            std::env::var_os("XDG_CONFIG_HOME").as_deref(),
+            std::env::var_os("HOME").as_deref(),
+        );
+        discover_from(explicit, &candidates)
+    }
+
     /// Look up a profile; an invalid one gives its problems, an unknown one
     /// the available names.
     pub fn profile(&self, name: &str) -> Result<&Profile, ConfigError> {
